@@ -1,0 +1,115 @@
+// Reusable field schemas for the ApiRoute API. Each carries the bounds that both zod and
+// the API server enforce (the CRD is generated from these), so the limits live in one place.
+import { z } from 'zod';
+
+/** DNS-1123 label: Kubernetes Service names, route names. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** An RFC 9110 token: header and cookie names. */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Durations as Kubernetes users write them: 250ms, 5s, 2m, 1h. */
+export const DURATION = /^[0-9]{1,6}(ms|s|m|h)$/;
+
+/** Upper bound for regular expressions, so matching cost stays bounded. */
+export const MAX_REGEX_LENGTH = 1024;
+
+export function dnsLabel(description: string) {
+  return z
+    .string()
+    .max(63, { error: (i) => `must be at most 63 characters, got ${String(i.input).length}` })
+    .regex(DNS_LABEL, {
+      error: (i) =>
+        `must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit), got ${JSON.stringify(i.input)}`,
+    })
+    .meta({ description });
+}
+
+export function port(description: string) {
+  return z
+    .int({ error: (i) => `must be an integer port, got ${JSON.stringify(i.input)}` })
+    .min(1, { error: (i) => `must be between 1 and 65535, got ${String(i.input)}` })
+    .max(65535, { error: (i) => `must be between 1 and 65535, got ${String(i.input)}` })
+    .meta({ description });
+}
+
+export function httpUrl(description: string) {
+  return z
+    .string()
+    .max(2048)
+    .regex(/^https?:\/\/[^\s/?#]+/, {
+      error: (i) => `must be an absolute http:// or https:// URL, got ${JSON.stringify(i.input)}`,
+    })
+    .refine((value) => URL.canParse(value), { error: 'must be a valid URL' })
+    .meta({ description });
+}
+
+export function headerName(description: string) {
+  return z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(TOKEN, {
+      error: (i) => `must be a valid HTTP header name (RFC 9110 token), got ${JSON.stringify(i.input)}`,
+    })
+    .meta({ description });
+}
+
+export function duration(description: string) {
+  return z
+    .string()
+    .max(10)
+    .regex(DURATION, {
+      error: (i) =>
+        `must be a duration such as 250ms, 5s, 2m or 1h, got ${JSON.stringify(i.input)}`,
+    })
+    .meta({ description });
+}
+
+/** A JavaScript regular expression, bounded in length and checked to compile. */
+export function regex(description: string) {
+  return z
+    .string()
+    .min(1)
+    .max(MAX_REGEX_LENGTH, {
+      error: (i) =>
+        `must be at most ${MAX_REGEX_LENGTH} characters, got ${String(i.input).length}`,
+    })
+    .meta({ description });
+}
+
+/** Parses a DURATION string into milliseconds. */
+export function durationToMs(value: string): number {
+  const match = /^([0-9]+)(ms|s|m|h)$/.exec(value);
+  if (!match) throw new Error(`invalid duration ${JSON.stringify(value)}`);
+  const amount = Number(match[1]);
+  const unit = match[2] as 'ms' | 's' | 'm' | 'h';
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit];
+  return amount * factor;
+}
+
+/** Whether a JavaScript regular expression compiles; returns the error text if not. */
+export function regexError(source: string): string | undefined {
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/**
+ * A Kubernetes resource quantity (cpu: 100m, memory: 128Mi). YAML lets users write plain
+ * numbers (cpu: 1), so the CRD declares int-or-string and zod normalises to a string.
+ */
+export function quantity(description: string) {
+  return z
+    .union([z.string(), z.number()])
+    .transform((value) => String(value))
+    .pipe(
+      z.string().regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, {
+        error: (i) => `must be a Kubernetes quantity such as 100m or 128Mi, got ${JSON.stringify(i.input)}`,
+      }),
+    )
+    .meta({ description, 'x-kubernetes-int-or-string': true });
+}

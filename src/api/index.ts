@@ -1,0 +1,6 @@
+// The ApiRoute API: what the operator and the gateway agree on.
+export * from './schema.js';
+export * from './validate.js';
+export * from './route-table.js';
+export { durationToMs } from './fields.js';
+export * from './documents.js';

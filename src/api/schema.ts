@@ -1,0 +1,571 @@
+// The ApiRoute API, v1alpha1. This file is the single source of truth: the TypeScript
+// types, the runtime validation, the defaults and the CRD (see crd.ts) all come from it.
+// Every field has a description because `kubectl explain apiroute.spec` shows them.
+import { z } from 'zod';
+import {
+  dnsLabel,
+  duration,
+  headerName,
+  httpUrl,
+  port,
+  quantity,
+  regex,
+  regexError,
+  TOKEN,
+} from './fields.js';
+
+export const GROUP = 'figway.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'ApiRoute';
+export const PLURAL = 'apiroutes';
+
+export const MAX_ROUTES = 100;
+export const MAX_BACKENDS = 8;
+
+/** Where traffic goes when no route matches: an in-cluster Service or an external URL. */
+export const MonolithSchema = z
+  .strictObject({
+    service: dnsLabel('Name of the monolith Service in the ApiRoute namespace.').optional(),
+    port: port('Port of the monolith Service.').optional(),
+    url: httpUrl(
+      'Base URL of a monolith outside the cluster, e.g. https://legacy.example.com. Use instead of service and port.',
+    ).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const byService = m.service !== undefined || m.port !== undefined;
+    if (byService && m.url !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'set either url or service and port, not both',
+      });
+    } else if (!byService && m.url === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'set either url or service and port' });
+    } else if (byService && (m.service === undefined || m.port === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [m.service === undefined ? 'service' : 'port'],
+        message: 'service and port go together: set both',
+      });
+    }
+  })
+  .meta({
+    description:
+      'The legacy monolith: the trunk that serves every request no route claims. Either {service, port} or {url}.',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.url) != (has(self.service) && has(self.port))',
+        message: 'set either url or both service and port',
+      },
+      {
+        rule: 'has(self.service) == has(self.port)',
+        message: 'service and port go together: set both',
+      },
+    ],
+  });
+
+const ResourceListSchema = z
+  .strictObject({
+    cpu: quantity('CPU, e.g. 100m.').optional(),
+    memory: quantity('Memory, e.g. 128Mi.').optional(),
+  })
+  .meta({ description: 'CPU and memory quantities.' });
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+export const GatewaySpecSchema = z
+  .strictObject({
+    replicas: z
+      .int()
+      .min(0, { error: (i) => `must be between 0 and 50, got ${String(i.input)}` })
+      .max(50, { error: (i) => `must be between 0 and 50, got ${String(i.input)}` })
+      .default(2)
+      .meta({ description: 'Number of gateway pods. A PodDisruptionBudget is added when > 1.' }),
+    resources: z
+      .strictObject({
+        requests: ResourceListSchema.optional(),
+        limits: ResourceListSchema.optional(),
+      })
+      .optional()
+      .meta({ description: 'Compute resources of the gateway container.' }),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .meta({ description: "Gateway image override; defaults to the operator's own image." }),
+    podAnnotations: z
+      .record(z.string(), z.string())
+      .optional()
+      .meta({ description: 'Annotations added to the gateway pods.' }),
+    logLevel: z
+      .enum(LOG_LEVELS)
+      .default('info')
+      .meta({ description: 'Gateway log level: error, warn, info or debug.' }),
+    backendHeader: headerName(
+      'Response header that names the backend that served each request (e.g. monolith or orders).',
+    ).default('x-figway-backend'),
+  })
+  .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
+
+export const PATH_MATCH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
+export const VALUE_MATCH_TYPES = ['Exact', 'RegularExpression'] as const;
+export const HTTP_METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+] as const;
+
+const PathMatchSchema = z
+  .strictObject({
+    type: z.enum(PATH_MATCH_TYPES).default('PathPrefix').meta({
+      description:
+        'Exact (the whole path), PathPrefix (whole path segments: /api matches /api and /api/x, not /apix) or RegularExpression (a JavaScript regular expression matched against the whole path).',
+    }),
+    value: z
+      .string()
+      .min(1)
+      .max(1024)
+      .meta({ description: 'The path, or the regular expression, to match.' }),
+  })
+  .superRefine((p, ctx) => {
+    if (p.type !== 'RegularExpression' && !p.value.startsWith('/')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: `must start with '/' for type ${p.type}, got ${JSON.stringify(p.value)}`,
+      });
+    }
+    if (p.type === 'RegularExpression') {
+      const error = regexError(p.value);
+      if (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['value'],
+          message: `is not a valid regular expression: ${error}`,
+        });
+      }
+    }
+  })
+  .meta({ description: 'How the request path is matched.' });
+
+function valueMatch(what: string) {
+  return z
+    .strictObject({
+      name: headerName(`Name of the ${what}.`),
+      value: regex(`Value to compare with, or a regular expression when type is RegularExpression.`),
+      type: z
+        .enum(VALUE_MATCH_TYPES)
+        .default('Exact')
+        .meta({ description: 'Exact or RegularExpression (matched against the whole value).' }),
+    })
+    .superRefine((m, ctx) => {
+      if (m.type === 'RegularExpression') {
+        const error = regexError(m.value);
+        if (error) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['value'],
+            message: `is not a valid regular expression: ${error}`,
+          });
+        }
+      }
+    })
+    .meta({ description: `A ${what} that must be present with a matching value.` });
+}
+
+export const MatchSchema = z
+  .strictObject({
+    path: PathMatchSchema,
+    methods: z
+      .array(z.enum(HTTP_METHODS))
+      .max(HTTP_METHODS.length)
+      .optional()
+      .meta({ description: 'HTTP methods this route takes; all methods when omitted.' }),
+    headers: z
+      .array(valueMatch('request header'))
+      .max(16)
+      .optional()
+      .meta({ description: 'Request headers that must all match.' }),
+    query: z
+      .array(valueMatch('query parameter'))
+      .max(16)
+      .optional()
+      .meta({ description: 'Query parameters that must all match.' }),
+  })
+  .meta({
+    description:
+      'Which requests this route claims. Precedence between routes: Exact path, then the longest PathPrefix, then RegularExpression; then routes with methods, then more header matches.',
+  });
+
+export const BackendSchema = z
+  .strictObject({
+    service: dnsLabel('Name of a Service in the ApiRoute namespace (the new microservice).').optional(),
+    port: port('Port of the Service.').optional(),
+    url: httpUrl('Base URL of a backend outside the cluster. Use instead of service and port.').optional(),
+    monolith: z
+      .boolean()
+      .optional()
+      .meta({ description: 'true: this backend is the monolith of spec.monolith.' }),
+    weight: z
+      .int({ error: (i) => `must be an integer between 0 and 100, got ${JSON.stringify(i.input)}` })
+      .min(0, { error: (i) => `must be between 0 and 100, got ${String(i.input)}` })
+      .max(100, { error: (i) => `must be between 0 and 100, got ${String(i.input)}` })
+      .meta({
+        description:
+          'Share of traffic in percent. The weights of a route add up to 100; the share of the non-monolith backends is the migration progress.',
+      }),
+  })
+  .superRefine((b, ctx) => {
+    const kinds = [
+      b.service !== undefined || b.port !== undefined,
+      b.url !== undefined,
+      b.monolith === true,
+    ].filter(Boolean).length;
+    if (kinds !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `set exactly one of {service, port}, {url} or {monolith: true}, got ${kinds === 0 ? 'none' : 'several'}`,
+      });
+    } else if ((b.service === undefined) !== (b.port === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [b.service === undefined ? 'service' : 'port'],
+        message: 'service and port go together: set both',
+      });
+    }
+  })
+  .meta({
+    description: 'One side of the strangler split: a Service, a URL, or the monolith.',
+    'x-kubernetes-validations': [
+      {
+        rule: "[has(self.service) || has(self.port), has(self.url), has(self.monolith) && self.monolith].filter(x, x).size() == 1",
+        message: 'set exactly one of {service, port}, {url} or {monolith: true}',
+      },
+      {
+        rule: 'has(self.service) == has(self.port)',
+        message: 'service and port go together: set both',
+      },
+    ],
+  });
+
+export const CohortSchema = z
+  .strictObject({
+    header: headerName('Request header whose value identifies the user, e.g. x-user-id.').optional(),
+    cookie: z
+      .string()
+      .max(256)
+      .regex(TOKEN, {
+        error: (i) => `must be a valid cookie name, got ${JSON.stringify(i.input)}`,
+      })
+      .optional()
+      .meta({ description: 'Cookie whose value identifies the user, e.g. session.' }),
+    clientIp: z
+      .boolean()
+      .optional()
+      .meta({ description: 'true: the client IP address identifies the user.' }),
+  })
+  .superRefine((c, ctx) => {
+    const kinds = [c.header !== undefined, c.cookie !== undefined, c.clientIp === true].filter(
+      Boolean,
+    ).length;
+    if (kinds !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'set exactly one of header, cookie or clientIp: true',
+      });
+    }
+  })
+  .meta({
+    description:
+      'Sticky cohorts: the key hashes to a point in [0,100) and the request goes to the new service when the point is below its weight, so raising the weight only moves users from the monolith to the new service. Requests without the key are split at random.',
+    'x-kubernetes-validations': [
+      {
+        rule: '[has(self.header), has(self.cookie), has(self.clientIp) && self.clientIp].filter(x, x).size() == 1',
+        message: 'set exactly one of header, cookie or clientIp: true',
+      },
+    ],
+  });
+
+export const RETRY_CONDITIONS = ['connect-failure', '502', '503', '504'] as const;
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+
+const RetryConditionSchema = z
+  .union([z.string(), z.number()])
+  .transform((value) => String(value))
+  .pipe(z.enum(RETRY_CONDITIONS, { error: (i) => `must be one of connect-failure, 502, 503, 504, got ${JSON.stringify(i.input)}` }))
+  .meta({
+    description: 'connect-failure, 502, 503 or 504.',
+    'x-kubernetes-int-or-string': true,
+  });
+
+export const RetriesSchema = z
+  .strictObject({
+    attempts: z
+      .int()
+      .min(0, { error: (i) => `must be between 0 and 5, got ${String(i.input)}` })
+      .max(5, { error: (i) => `must be between 0 and 5, got ${String(i.input)}` })
+      .default(0)
+      .meta({ description: 'Retries after the first try (0 to 5). Only idempotent methods are retried.' }),
+    perTryTimeout: duration('Timeout of each try, e.g. 1s; defaults to the route timeout.').optional(),
+    on: z
+      .array(RetryConditionSchema)
+      .max(4)
+      .default(['connect-failure', '502', '503'])
+      .meta({
+        description: 'Failures that cause a retry: connect-failure, 502, 503, 504.',
+        'x-kubernetes-validations': [
+          {
+            rule: "self.all(c, string(c) in ['connect-failure', '502', '503', '504'])",
+            message: 'entries must be connect-failure, 502, 503 or 504',
+          },
+        ],
+      }),
+  })
+  .meta({ description: 'Retries for idempotent requests.' });
+
+export const RewriteSchema = z
+  .strictObject({
+    pathPrefix: z
+      .string()
+      .max(1024)
+      .regex(/^\//, { error: "must start with '/'" })
+      .optional()
+      .meta({ description: 'Replace the matched PathPrefix with this prefix.' }),
+    fullPath: z
+      .string()
+      .max(1024)
+      .regex(/^\//, { error: "must start with '/'" })
+      .optional()
+      .meta({ description: 'Replace the whole path with this path (the query string is kept).' }),
+  })
+  .refine((r) => !(r.pathPrefix !== undefined && r.fullPath !== undefined), {
+    error: 'set pathPrefix or fullPath, not both',
+  })
+  .meta({
+    description: 'Path rewrite applied before the request goes upstream.',
+    'x-kubernetes-validations': [
+      { rule: '!(has(self.pathPrefix) && has(self.fullPath))', message: 'set pathPrefix or fullPath, not both' },
+    ],
+  });
+
+export function headerModifierSchema(what: string) {
+  return z
+    .strictObject({
+      set: z
+        .record(z.string(), z.string().max(4096))
+        .optional()
+        .meta({ description: `${what} headers to set, replacing any value.` }),
+      add: z
+        .record(z.string(), z.string().max(4096))
+        .optional()
+        .meta({ description: `${what} headers to add, keeping existing values.` }),
+      remove: z
+        .array(z.string().max(256))
+        .max(32)
+        .optional()
+        .meta({ description: `${what} headers to remove.` }),
+    })
+    .superRefine((m, ctx) => {
+      for (const key of ['set', 'add'] as const) {
+        for (const name of Object.keys(m[key] ?? {})) {
+          if (!TOKEN.test(name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [key, name],
+              message: `is not a valid HTTP header name (RFC 9110 token)`,
+            });
+          }
+        }
+      }
+    })
+    .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
+}
+
+export const RouteSchema = z
+  .strictObject({
+    name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
+    match: MatchSchema,
+    backends: z
+      .array(BackendSchema)
+      .min(1, { error: 'must list at least one backend' })
+      .max(MAX_BACKENDS, { error: `must list at most ${MAX_BACKENDS} backends` })
+      .meta({
+        description:
+          'The strangler split between the monolith and the new service. Weights add up to 100.',
+        'x-kubernetes-validations': [
+          {
+            rule: 'self.map(b, b.weight).sum() == 100',
+            message: 'backend weights must add up to 100',
+          },
+        ],
+      }),
+    cohort: CohortSchema.optional(),
+    overrideHeader: headerName(
+      'Request header a tester sets to force a side: its value is "monolith", "new" or a backend name. Off unless set.',
+    ).optional(),
+    fallbackToMonolith: z.boolean().default(false).meta({
+      description:
+        'When an idempotent request fails on the new service (connect failure, timeout, 502/503/504), serve it from the monolith.',
+    }),
+    timeout: duration('Upstream timeout for the whole request, e.g. 5s.').default('15s'),
+    retries: RetriesSchema.optional(),
+    rewrite: RewriteSchema.optional(),
+    requestHeaders: headerModifierSchema('Request').optional(),
+    responseHeaders: headerModifierSchema('Response').optional(),
+  })
+  .superRefine((route, ctx) => {
+    const sum = route.backends.reduce((total, b) => total + b.weight, 0);
+    if (sum !== 100) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backends'],
+        message: `weights must add up to 100, got ${sum}`,
+      });
+    }
+    if (route.rewrite?.pathPrefix !== undefined && route.match.path.type !== 'PathPrefix') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rewrite', 'pathPrefix'],
+        message: `needs match.path.type PathPrefix, got ${route.match.path.type}; use fullPath instead`,
+      });
+    }
+  })
+  .meta({ description: 'A path (or set of requests) being strangled out of the monolith.' });
+
+export const ApiRouteSpecSchema = z
+  .strictObject({
+    monolith: MonolithSchema,
+    gateway: GatewaySpecSchema.prefault({}),
+    routes: z
+      .array(RouteSchema)
+      .max(MAX_ROUTES, { error: `must list at most ${MAX_ROUTES} routes` })
+      .default([])
+      .meta({
+        description: 'Routes that move traffic from the monolith to new services. Names are unique.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+  })
+  .superRefine((spec, ctx) => {
+    const seen = new Map<string, number>();
+    spec.routes.forEach((route, index) => {
+      const first = seen.get(route.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'name'],
+          message: `duplicate route name ${JSON.stringify(route.name)} (also spec.routes[${first}].name); route names must be unique`,
+        });
+      } else {
+        seen.set(route.name, index);
+      }
+    });
+  })
+  .meta({ description: 'What the gateway of this microservice does.' });
+
+export const ConditionSchema = z
+  .object({
+    type: z.string().max(316).meta({ description: 'Accepted, Ready, Progressing or Degraded.' }),
+    status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'The .metadata.generation this condition was set for.' }),
+    lastTransitionTime: z
+      .string()
+      .meta({ description: 'When the condition last changed status.', format: 'date-time' }),
+    reason: z.string().max(1024).meta({ description: 'Machine-readable CamelCase reason.' }),
+    message: z.string().max(32768).meta({ description: 'Human-readable detail.' }),
+  })
+  .meta({ description: 'A metav1.Condition.' });
+
+export const ApiRouteStatusSchema = z
+  .object({
+    observedGeneration: z
+      .int()
+      .optional()
+      .meta({ description: 'The .metadata.generation the operator last acted on.' }),
+    conditions: z
+      .array(ConditionSchema)
+      .optional()
+      .meta({
+        description: 'Accepted, Ready, Progressing and Degraded.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    gateway: z
+      .object({
+        service: z.string().optional().meta({ description: 'Service of the dedicated gateway.' }),
+        readyReplicas: z.int().optional().meta({ description: 'Gateway pods ready.' }),
+        configHash: z
+          .string()
+          .optional()
+          .meta({ description: 'Hash of the route table the gateway should serve.' }),
+      })
+      .optional()
+      .meta({ description: 'The dedicated gateway.' }),
+    routes: z
+      .array(
+        z
+          .object({
+            name: z.string().meta({ description: 'Route name.' }),
+            newServicePercent: z
+              .int()
+              .meta({ description: 'Configured share of traffic for the new service.' }),
+          })
+          .meta({ description: 'Migration progress of one route.' }),
+      )
+      .optional()
+      .meta({ description: 'Migration progress per route.' }),
+    newServicePercent: z
+      .int()
+      .optional()
+      .meta({ description: 'Average configured new-service share over all routes (for kubectl get).' }),
+  })
+  .meta({ description: 'What the operator observed and did.' });
+
+export const ObjectMetaSchema = z
+  .looseObject({
+    name: z.string().min(1).max(253),
+    namespace: z.string().max(63).optional(),
+    generation: z.int().optional(),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+  })
+  .meta({ description: 'Standard object metadata.' });
+
+export const ApiRouteSchema = z
+  .object({
+    apiVersion: z.literal(API_VERSION, {
+      error: (i) => `must be ${API_VERSION}, got ${JSON.stringify(i.input)}`,
+    }),
+    kind: z.literal(KIND, { error: (i) => `must be ${KIND}, got ${JSON.stringify(i.input)}` }),
+    metadata: ObjectMetaSchema,
+    spec: ApiRouteSpecSchema,
+    status: ApiRouteStatusSchema.optional(),
+  })
+  .meta({
+    description:
+      'ApiRoute: a dedicated API gateway for one microservice that moves traffic from the monolith to the new service path by path and percentage by percentage.',
+  });
+
+/** A validated ApiRoute with every default applied. */
+export type ApiRoute = z.output<typeof ApiRouteSchema>;
+/** An ApiRoute as users write it (defaults optional). */
+export type ApiRouteInput = z.input<typeof ApiRouteSchema>;
+export type ApiRouteSpec = ApiRoute['spec'];
+export type ApiRouteStatus = z.output<typeof ApiRouteStatusSchema>;
+export type Route = ApiRouteSpec['routes'][number];
+export type Backend = Route['backends'][number];
+export type Monolith = ApiRouteSpec['monolith'];
+export type Condition = z.output<typeof ConditionSchema>;

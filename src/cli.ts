@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// The `figway` command: one binary, several entry points (DESIGN.md).
+import { readFile } from 'node:fs/promises';
+import { validateYamlDocuments } from './api/index.js';
+
+type Command = (args: string[]) => Promise<number>;
+
+/** `figway validate FILE...`: every error with file, document and field path; exit 1 on any. */
+async function validateCommand(files: string[]): Promise<number> {
+  if (files.length === 0) {
+    process.stderr.write('usage: figway validate FILE...\n');
+    return 2;
+  }
+  let failed = 0;
+  let valid = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      process.stderr.write(`${file}: cannot read: ${(error as Error).message}\n`);
+      failed += 1;
+      continue;
+    }
+    for (const result of validateYamlDocuments(text)) {
+      const where = `${file}: document ${result.document}${result.name ? ` (${result.name})` : ''}`;
+      if (result.errors.length === 0) {
+        valid += 1;
+        continue;
+      }
+      failed += 1;
+      for (const error of result.errors) {
+        process.stderr.write(`${where}: ${error.path}: ${error.message}\n`);
+      }
+    }
+  }
+  const summary = `${valid} valid, ${failed} invalid`;
+  (failed > 0 ? process.stderr : process.stdout).write(`${summary}\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+const commands: Record<string, { run: Command; help: string }> = {
+  validate: { run: validateCommand, help: 'validate FILE...   check ApiRoute YAML offline' },
+};
+
+function usage(): string {
+  const lines = Object.values(commands).map((c) => `  figway ${c.help}`);
+  return ['usage:', ...lines].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`figway: unknown command ${JSON.stringify(name)}\n${usage()}\n`);
+    return 2;
+  }
+  return command.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`figway: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
