@@ -2,6 +2,7 @@
 // The `figway` command: one binary, several entry points (DESIGN.md).
 import { readFile } from 'node:fs/promises';
 import { validateYamlDocuments } from './api/index.js';
+import { renderCommand } from './operator/render.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -41,6 +42,7 @@ async function validateCommand(files: string[]): Promise<number> {
 
 const commands: Record<string, { run: Command; help: string }> = {
   validate: { run: validateCommand, help: 'validate FILE...   check ApiRoute YAML offline' },
+  render: { run: renderCommand, help: 'render FILE...     print the objects the operator creates' },
 };
 
 function usage(): string {
@@ -67,7 +69,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`figway: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `figway: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exitCode = 1;
   },
 );
