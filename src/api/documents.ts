@@ -21,7 +21,10 @@ export function validateYamlDocuments(text: string): DocumentResult[] {
     if (doc.errors.length > 0) {
       results.push({
         document: index,
-        errors: doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? '' })),
+        errors: doc.errors.map((e) => ({
+          path: '(yaml)',
+          message: e.message.split('\n')[0] ?? '',
+        })),
       });
       continue;
     }

@@ -17,7 +17,7 @@ export const MAX_REGEX_LENGTH = 1024;
 export function dnsLabel(description: string) {
   return z
     .string()
-    .max(63, { error: (i) => `must be at most 63 characters, got ${String(i.input).length}` })
+    .max(63, { error: (i) => `must be at most 63 characters, got ${(i.input as string).length}` })
     .regex(DNS_LABEL, {
       error: (i) =>
         `must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit), got ${JSON.stringify(i.input)}`,
@@ -50,7 +50,8 @@ export function headerName(description: string) {
     .min(1)
     .max(256)
     .regex(TOKEN, {
-      error: (i) => `must be a valid HTTP header name (RFC 9110 token), got ${JSON.stringify(i.input)}`,
+      error: (i) =>
+        `must be a valid HTTP header name (RFC 9110 token), got ${JSON.stringify(i.input)}`,
     })
     .meta({ description });
 }
@@ -73,7 +74,7 @@ export function regex(description: string) {
     .min(1)
     .max(MAX_REGEX_LENGTH, {
       error: (i) =>
-        `must be at most ${MAX_REGEX_LENGTH} characters, got ${String(i.input).length}`,
+        `must be at most ${MAX_REGEX_LENGTH} characters, got ${(i.input as string).length}`,
     })
     .meta({ description });
 }
@@ -108,7 +109,8 @@ export function quantity(description: string) {
     .transform((value) => String(value))
     .pipe(
       z.string().regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, {
-        error: (i) => `must be a Kubernetes quantity such as 100m or 128Mi, got ${JSON.stringify(i.input)}`,
+        error: (i) =>
+          `must be a Kubernetes quantity such as 100m or 128Mi, got ${JSON.stringify(i.input)}`,
       }),
     )
     .meta({ description, 'x-kubernetes-int-or-string': true });

@@ -193,7 +193,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
       : {
           name: MONOLITH_BACKEND,
           url: trimSlash(resolve(spec.service as string, spec.port as number, namespace)),
-          service: spec.service as string,
+          service: spec.service,
           weight: 0,
           monolith: true,
         };

@@ -159,7 +159,9 @@ function valueMatch(what: string) {
   return z
     .strictObject({
       name: headerName(`Name of the ${what}.`),
-      value: regex(`Value to compare with, or a regular expression when type is RegularExpression.`),
+      value: regex(
+        `Value to compare with, or a regular expression when type is RegularExpression.`,
+      ),
       type: z
         .enum(VALUE_MATCH_TYPES)
         .default('Exact')
@@ -206,9 +208,13 @@ export const MatchSchema = z
 
 export const BackendSchema = z
   .strictObject({
-    service: dnsLabel('Name of a Service in the ApiRoute namespace (the new microservice).').optional(),
+    service: dnsLabel(
+      'Name of a Service in the ApiRoute namespace (the new microservice).',
+    ).optional(),
     port: port('Port of the Service.').optional(),
-    url: httpUrl('Base URL of a backend outside the cluster. Use instead of service and port.').optional(),
+    url: httpUrl(
+      'Base URL of a backend outside the cluster. Use instead of service and port.',
+    ).optional(),
     monolith: z
       .boolean()
       .optional()
@@ -245,7 +251,7 @@ export const BackendSchema = z
     description: 'One side of the strangler split: a Service, a URL, or the monolith.',
     'x-kubernetes-validations': [
       {
-        rule: "[has(self.service) || has(self.port), has(self.url), has(self.monolith) && self.monolith].filter(x, x).size() == 1",
+        rule: '[has(self.service) || has(self.port), has(self.url), has(self.monolith) && self.monolith].filter(x, x).size() == 1',
         message: 'set exactly one of {service, port}, {url} or {monolith: true}',
       },
       {
@@ -257,7 +263,9 @@ export const BackendSchema = z
 
 export const CohortSchema = z
   .strictObject({
-    header: headerName('Request header whose value identifies the user, e.g. x-user-id.').optional(),
+    header: headerName(
+      'Request header whose value identifies the user, e.g. x-user-id.',
+    ).optional(),
     cookie: z
       .string()
       .max(256)
@@ -299,7 +307,11 @@ export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
 const RetryConditionSchema = z
   .union([z.string(), z.number()])
   .transform((value) => String(value))
-  .pipe(z.enum(RETRY_CONDITIONS, { error: (i) => `must be one of connect-failure, 502, 503, 504, got ${JSON.stringify(i.input)}` }))
+  .pipe(
+    z.enum(RETRY_CONDITIONS, {
+      error: (i) => `must be one of connect-failure, 502, 503, 504, got ${JSON.stringify(i.input)}`,
+    }),
+  )
   .meta({
     description: 'connect-failure, 502, 503 or 504.',
     'x-kubernetes-int-or-string': true,
@@ -312,14 +324,19 @@ export const RetriesSchema = z
       .min(0, { error: (i) => `must be between 0 and 5, got ${String(i.input)}` })
       .max(5, { error: (i) => `must be between 0 and 5, got ${String(i.input)}` })
       .default(0)
-      .meta({ description: 'Retries after the first try (0 to 5). Only idempotent methods are retried.' }),
-    perTryTimeout: duration('Timeout of each try, e.g. 1s; defaults to the route timeout.').optional(),
+      .meta({
+        description: 'Retries after the first try (0 to 5). Only idempotent methods are retried.',
+      }),
+    perTryTimeout: duration(
+      'Timeout of each try, e.g. 1s; defaults to the route timeout.',
+    ).optional(),
     on: z
       .array(RetryConditionSchema)
       .max(4)
       .default(['connect-failure', '502', '503'])
       .meta({
-        description: 'Failures that cause a retry: connect-failure, 502, 503, 504.',
+        description:
+          'Failures that cause a retry: connect-failure, 502, 503, 504. Default: connect-failure, 502, 503.',
         'x-kubernetes-validations': [
           {
             rule: "self.all(c, string(c) in ['connect-failure', '502', '503', '504'])",
@@ -351,7 +368,10 @@ export const RewriteSchema = z
   .meta({
     description: 'Path rewrite applied before the request goes upstream.',
     'x-kubernetes-validations': [
-      { rule: '!(has(self.pathPrefix) && has(self.fullPath))', message: 'set pathPrefix or fullPath, not both' },
+      {
+        rule: '!(has(self.pathPrefix) && has(self.fullPath))',
+        message: 'set pathPrefix or fullPath, not both',
+      },
     ],
   });
 
@@ -448,7 +468,8 @@ export const ApiRouteSpecSchema = z
       .max(MAX_ROUTES, { error: `must list at most ${MAX_ROUTES} routes` })
       .default([])
       .meta({
-        description: 'Routes that move traffic from the monolith to new services. Names are unique.',
+        description:
+          'Routes that move traffic from the monolith to new services. Names are unique.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
       }),
@@ -525,10 +546,13 @@ export const ApiRouteStatusSchema = z
       )
       .optional()
       .meta({ description: 'Migration progress per route.' }),
-    newServicePercent: z
-      .int()
-      .optional()
-      .meta({ description: 'Average configured new-service share over all routes (for kubectl get).' }),
+    newServicePercent: z.int().optional().meta({
+      description: 'Average configured new-service share over all routes (for kubectl get).',
+    }),
+    routeCount: z.int().optional().meta({ description: 'Number of routes (for kubectl get).' }),
+    monolith: z.string().optional().meta({
+      description: 'Where unmatched traffic goes: service:port or URL (for kubectl get).',
+    }),
   })
   .meta({ description: 'What the operator observed and did.' });
 

@@ -10,9 +10,7 @@ export interface FieldError {
   message: string;
 }
 
-export type ValidationResult =
-  | { ok: true; value: ApiRoute }
-  | { ok: false; errors: FieldError[] };
+export type ValidationResult = { ok: true; value: ApiRoute } | { ok: false; errors: FieldError[] };
 
 /** Formats a zod path as a field path: ['spec', 'routes', 2, 'name'] → spec.routes[2].name. */
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -1,0 +1,79 @@
+// `figway validate` as CI pipelines call it: real files, a real process, the exit code.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from '@jest/globals';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const run = promisify(execFile);
+
+async function figway(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'src', 'cli.ts'), ...args],
+      { cwd: root },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('figway validate', () => {
+  it('passes every example', async () => {
+    const result = await figway(
+      'validate',
+      'examples/orders-first-path.yaml',
+      'examples/catalog-cohort-5050.yaml',
+      'examples/payments-migrated.yaml',
+      'examples/external-monolith.yaml',
+    );
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('4 valid, 0 invalid\n');
+    expect(result.code).toBe(0);
+  });
+
+  it('names the file, document and field of every error, and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'figway-validate-'));
+    const good = readFileSync(join(root, 'examples', 'orders-first-path.yaml'), 'utf8');
+    const bad = good
+      .replace('weight: 10 }', 'weight: 150 }')
+      .replace('timeout: 5s', 'timeout: soon');
+    const file = join(dir, 'routes.yaml');
+    writeFileSync(file, `${good}\n---\n${bad}\n---\n`);
+
+    const result = await figway('validate', file);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `${file}: document 2 (orders): spec.routes[0].backends[0].weight: must be between 0 and 100, got 150`,
+    );
+    expect(result.stderr).toContain(
+      `${file}: document 2 (orders): spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m or 1h, got "soon"`,
+    );
+    expect(result.stderr).not.toContain('document 1');
+    expect(result.stderr).toContain('1 valid, 1 invalid');
+  });
+
+  it('reports YAML syntax errors and unreadable files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'figway-validate-'));
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, 'spec: [unclosed\n');
+    const result = await figway('validate', file, join(dir, 'missing.yaml'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${file}: document 1: (yaml):`);
+    expect(result.stderr).toContain('missing.yaml: cannot read');
+  });
+
+  it('explains its usage when given no file', async () => {
+    const result = await figway('validate');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('usage: figway validate FILE...');
+  });
+});

@@ -1,0 +1,296 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  ApiRouteValidationError,
+  formatPath,
+  parseApiRoute,
+  validateApiRoute,
+  type ApiRouteInput,
+} from '../../../src/api/index.js';
+
+function base(): ApiRouteInput {
+  return {
+    apiVersion: 'figway.dev/v1alpha1',
+    kind: 'ApiRoute',
+    metadata: { name: 'orders', namespace: 'shop' },
+    spec: {
+      monolith: { service: 'legacy-shop', port: 8080 },
+      routes: [
+        {
+          name: 'orders-api',
+          match: { path: { type: 'PathPrefix', value: '/api/orders' } },
+          backends: [
+            { service: 'orders', port: 80, weight: 25 },
+            { monolith: true, weight: 75 },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+/** A deep copy of the base ApiRoute with one change applied. */
+function variant(change: (route: any) => void): unknown {
+  const copy = structuredClone(base()) as any;
+  change(copy);
+  return copy;
+}
+
+function errorsOf(input: unknown): string[] {
+  const result = validateApiRoute(input);
+  return result.ok ? [] : result.errors.map((e) => `${e.path}: ${e.message}`);
+}
+
+describe('validateApiRoute', () => {
+  it('accepts a minimal ApiRoute and applies every default in one place', () => {
+    const result = validateApiRoute(base());
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const route = result.value.spec.routes[0]!;
+    expect(result.value.spec.gateway).toEqual({
+      replicas: 2,
+      logLevel: 'info',
+      backendHeader: 'x-figway-backend',
+    });
+    expect(route.timeout).toBe('15s');
+    expect(route.fallbackToMonolith).toBe(false);
+  });
+
+  it('accepts a monolith outside the cluster by URL', () => {
+    expect(
+      errorsOf(variant((r) => (r.spec.monolith = { url: 'https://legacy.example.com' }))),
+    ).toEqual([]);
+  });
+
+  it('accepts retry conditions written as YAML numbers', () => {
+    const input = variant(
+      (r) => (r.spec.routes[0].retries = { attempts: 2, on: ['connect-failure', 502, 504] }),
+    );
+    const result = validateApiRoute(input);
+    expect(result.ok && result.value.spec.routes[0]!.retries!.on).toEqual([
+      'connect-failure',
+      '502',
+      '504',
+    ]);
+  });
+
+  const bad: [string, (r: any) => void, string][] = [
+    [
+      'weight above 100',
+      (r) => (r.spec.routes[0].backends[0].weight = 150),
+      'spec.routes[0].backends[0].weight: must be between 0 and 100, got 150',
+    ],
+    [
+      'negative weight',
+      (r) => (r.spec.routes[0].backends[0].weight = -1),
+      'spec.routes[0].backends[0].weight: must be between 0 and 100, got -1',
+    ],
+    [
+      'weights not adding up',
+      (r) => (r.spec.routes[0].backends[1].weight = 70),
+      'spec.routes[0].backends: weights must add up to 100, got 95',
+    ],
+    [
+      'no backends',
+      (r) => (r.spec.routes[0].backends = []),
+      'spec.routes[0].backends: must list at least one backend',
+    ],
+    [
+      'a backend of two kinds',
+      (r) => (r.spec.routes[0].backends[1].url = 'http://x'),
+      'spec.routes[0].backends[1]: set exactly one of {service, port}, {url} or {monolith: true}, got several',
+    ],
+    [
+      'a backend of no kind',
+      (r) => (r.spec.routes[0].backends[1] = { weight: 75 }),
+      'spec.routes[0].backends[1]: set exactly one of {service, port}, {url} or {monolith: true}, got none',
+    ],
+    [
+      'service without port',
+      (r) => delete r.spec.routes[0].backends[0].port,
+      'spec.routes[0].backends[0].port: service and port go together: set both',
+    ],
+    [
+      'port out of range',
+      (r) => (r.spec.monolith.port = 70000),
+      'spec.monolith.port: must be between 1 and 65535, got 70000',
+    ],
+    [
+      'port zero',
+      (r) => (r.spec.routes[0].backends[0].port = 0),
+      'spec.routes[0].backends[0].port: must be between 1 and 65535, got 0',
+    ],
+    [
+      'monolith by URL and service',
+      (r) => (r.spec.monolith.url = 'https://x.example'),
+      'spec.monolith: set either url or service and port, not both',
+    ],
+    ['no monolith', (r) => delete r.spec.monolith, 'spec.monolith: is required (object)'],
+    [
+      'monolith URL not http',
+      (r) => (r.spec.monolith = { url: 'ftp://legacy' }),
+      'spec.monolith.url: must be an absolute http:// or https:// URL, got "ftp://legacy"',
+    ],
+    [
+      'duplicate route names',
+      (r) => r.spec.routes.push(structuredClone(r.spec.routes[0])),
+      'spec.routes[1].name: duplicate route name "orders-api" (also spec.routes[0].name); route names must be unique',
+    ],
+    [
+      'route name not a DNS label',
+      (r) => (r.spec.routes[0].name = 'Orders_API'),
+      'spec.routes[0].name: must be a DNS-1123 label',
+    ],
+    [
+      'service name too long',
+      (r) => (r.spec.routes[0].backends[0].service = 'a'.repeat(64)),
+      'spec.routes[0].backends[0].service: must be at most 63 characters, got 64',
+    ],
+    [
+      'unknown path match type',
+      (r) => (r.spec.routes[0].match.path.type = 'Prefix'),
+      'spec.routes[0].match.path.type: must be one of Exact, PathPrefix, RegularExpression, got string "Prefix"',
+    ],
+    [
+      'path without leading slash',
+      (r) => (r.spec.routes[0].match.path.value = 'api'),
+      "spec.routes[0].match.path.value: must start with '/' for type PathPrefix",
+    ],
+    [
+      'regex that does not compile',
+      (r) => (r.spec.routes[0].match.path = { type: 'RegularExpression', value: '/api/(orders' }),
+      'spec.routes[0].match.path.value: is not a valid regular expression',
+    ],
+    [
+      'header regex that does not compile',
+      (r) =>
+        (r.spec.routes[0].match.headers = [
+          { name: 'x-tenant', type: 'RegularExpression', value: '[' },
+        ]),
+      'spec.routes[0].match.headers[0].value: is not a valid regular expression',
+    ],
+    [
+      'regex too long',
+      (r) => (r.spec.routes[0].match.headers = [{ name: 'x-a', value: 'a'.repeat(1025) }]),
+      'spec.routes[0].match.headers[0].value: must be at most 1024 characters, got 1025',
+    ],
+    [
+      'bad duration',
+      (r) => (r.spec.routes[0].timeout = '5 seconds'),
+      'spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m or 1h, got "5 seconds"',
+    ],
+    [
+      'bad per-try timeout',
+      (r) => (r.spec.routes[0].retries = { perTryTimeout: '1.5s' }),
+      'spec.routes[0].retries.perTryTimeout: must be a duration',
+    ],
+    [
+      'unknown retry condition',
+      (r) => (r.spec.routes[0].retries = { on: [500] }),
+      'spec.routes[0].retries.on[0]: must be one of connect-failure, 502, 503, 504, got "500"',
+    ],
+    [
+      'too many retries',
+      (r) => (r.spec.routes[0].retries = { attempts: 9 }),
+      'spec.routes[0].retries.attempts: must be between 0 and 5, got 9',
+    ],
+    [
+      'cohort with two keys',
+      (r) => (r.spec.routes[0].cohort = { header: 'x-user-id', cookie: 'session' }),
+      'spec.routes[0].cohort: set exactly one of header, cookie or clientIp: true',
+    ],
+    [
+      'invalid header name',
+      (r) => (r.spec.routes[0].overrideHeader = 'x force'),
+      'spec.routes[0].overrideHeader: must be a valid HTTP header name',
+    ],
+    [
+      'invalid header to set',
+      (r) => (r.spec.routes[0].requestHeaders = { set: { 'bad header': 'x' } }),
+      'spec.routes[0].requestHeaders.set["bad header"]: is not a valid HTTP header name',
+    ],
+    [
+      'both rewrites',
+      (r) => (r.spec.routes[0].rewrite = { pathPrefix: '/a', fullPath: '/b' }),
+      'spec.routes[0].rewrite: set pathPrefix or fullPath, not both',
+    ],
+    [
+      'prefix rewrite on an exact match',
+      (r) => {
+        r.spec.routes[0].match.path.type = 'Exact';
+        r.spec.routes[0].rewrite = { pathPrefix: '/o' };
+      },
+      'spec.routes[0].rewrite.pathPrefix: needs match.path.type PathPrefix, got Exact; use fullPath instead',
+    ],
+    [
+      'a misspelt field',
+      (r) => (r.spec.routes[0].fallbackToMonolit = true),
+      'spec.routes[0]: unknown field "fallbackToMonolit": check the spelling',
+    ],
+    [
+      'replicas out of range',
+      (r) => (r.spec.gateway = { replicas: 51 }),
+      'spec.gateway.replicas: must be between 0 and 50, got 51',
+    ],
+    [
+      'bad quantity',
+      (r) => (r.spec.gateway = { resources: { requests: { cpu: 'lots' } } }),
+      'spec.gateway.resources.requests.cpu: must be a Kubernetes quantity such as 100m or 128Mi, got "lots"',
+    ],
+    [
+      'wrong apiVersion',
+      (r) => (r.apiVersion = 'figway.dev/v1'),
+      'apiVersion: must be figway.dev/v1alpha1, got "figway.dev/v1"',
+    ],
+    ['wrong kind', (r) => (r.kind = 'Route'), 'kind: must be ApiRoute, got "Route"'],
+    [
+      'unknown method',
+      (r) => (r.spec.routes[0].match.methods = ['FETCH']),
+      'spec.routes[0].match.methods[0]: must be one of GET, HEAD',
+    ],
+    [
+      'weight not an integer',
+      (r) => (r.spec.routes[0].backends[0].weight = '25'),
+      'spec.routes[0].backends[0].weight: must be a number, got string "25"',
+    ],
+  ];
+
+  it.each(bad)('rejects %s with the field path and the fix', (_name, change, expected) => {
+    const escaped = expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(errorsOf(variant(change))).toContainEqual(
+      expect.stringMatching(new RegExp(`^${escaped}`)),
+    );
+  });
+
+  it('reports every error at once, not just the first', () => {
+    const errors = errorsOf(
+      variant((r) => {
+        r.spec.routes[0].backends[0].weight = 150;
+        r.spec.routes[0].timeout = 'soon';
+        r.spec.monolith.port = 0;
+      }),
+    );
+    expect(errors.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects non-objects without throwing', () => {
+    for (const input of [null, undefined, 42, 'ApiRoute', [], true]) {
+      expect(validateApiRoute(input).ok).toBe(false);
+    }
+  });
+
+  it('parseApiRoute throws an error that carries the field errors', () => {
+    expect(() =>
+      parseApiRoute(variant((r) => (r.spec.routes[0].backends[0].weight = 150))),
+    ).toThrow(ApiRouteValidationError);
+  });
+});
+
+describe('formatPath', () => {
+  it('writes paths the way users read them', () => {
+    expect(formatPath(['spec', 'routes', 2, 'backends', 0, 'weight'])).toBe(
+      'spec.routes[2].backends[0].weight',
+    );
+    expect(formatPath(['spec', 'set', 'x-b c'])).toBe('spec.set["x-b c"]');
+    expect(formatPath([])).toBe('(root)');
+  });
+});
