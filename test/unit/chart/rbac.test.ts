@@ -1,0 +1,147 @@
+// Least privilege: the chart grants exactly the API calls the operator makes, no more, no
+// less. test/integration/chart/ proves on a real API server that these rules are enough.
+import { describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { parseApiRoute } from '../../../src/api/index.js';
+import { buildRole } from '../../../src/operator/desired-state/index.js';
+import {
+  LEADER_ELECTION_CALLS,
+  RECONCILE_CALLS,
+  type ApiCall,
+} from '../../fixtures/chart/operator-api-calls.js';
+import { CHART_FIXTURES, render, REPO_ROOT, type K8sObject } from '../../tools/chart.js';
+
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+
+/** Rules as a sorted list of "group/resource:verb" permissions. */
+function permissions(rules: readonly PolicyRule[]): string[] {
+  const out = new Set<string>();
+  for (const rule of rules) {
+    for (const group of rule.apiGroups ?? [])
+      for (const resource of rule.resources ?? [])
+        for (const verb of rule.verbs) out.add(`${group}/${resource}:${verb}`);
+  }
+  return [...out].sort();
+}
+
+function callPermissions(calls: readonly ApiCall[]): string[] {
+  return permissions(
+    calls.map((c) => ({ apiGroups: [c.group], resources: [c.resource], verbs: [...c.verbs] })),
+  );
+}
+
+function rulesOf(object: K8sObject): PolicyRule[] {
+  return (object as unknown as { rules: PolicyRule[] }).rules;
+}
+
+const byName = (suffix: string) => (o: K8sObject) => o.metadata.name.endsWith(suffix);
+
+describe('cluster-wide mode (default)', () => {
+  test('the ClusterRole grants exactly the calls the operator makes', async () => {
+    const objects = await render();
+    const roles = objects.filter((o) => o.kind === 'ClusterRole');
+    expect(roles).toHaveLength(1);
+    expect(permissions(rulesOf(roles[0] as K8sObject))).toEqual(callPermissions(RECONCILE_CALLS));
+  });
+
+  test('the ClusterRoleBinding binds it to the chart ServiceAccount only', async () => {
+    const objects = await render();
+    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding') as K8sObject & {
+      roleRef: { kind: string; name: string };
+      subjects: unknown[];
+    };
+    const sa = objects.find((o) => o.kind === 'ServiceAccount') as K8sObject;
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: objects.find((o) => o.kind === 'ClusterRole')?.metadata.name,
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace },
+    ]);
+  });
+
+  test('no leader-election Role at one replica', async () => {
+    expect((await render()).filter(byName('-leader-election'))).toEqual([]);
+  });
+});
+
+describe('namespaced mode and leader election', () => {
+  const options = {
+    valuesFiles: [join(CHART_FIXTURES, 'values-namespaced-ha.yaml')],
+    apiVersions: ['monitoring.coreos.com/v1'],
+  };
+
+  test('each watched namespace has a Role with exactly the reconcile calls', async () => {
+    const roles = (await render(options)).filter(
+      (o) => o.kind === 'Role' && byName('-operator')(o),
+    );
+    expect(roles).toHaveLength(2);
+    for (const role of roles) {
+      expect(permissions(rulesOf(role))).toEqual(callPermissions(RECONCILE_CALLS));
+    }
+  });
+
+  test('the leader-election Role grants only the Lease calls, in the release namespace', async () => {
+    const objects = await render(options);
+    const role = objects.find((o) => o.kind === 'Role' && byName('-leader-election')(o));
+    expect(role?.metadata.namespace).toBe('figway-system');
+    expect(permissions(rulesOf(role as K8sObject))).toEqual(callPermissions(LEADER_ELECTION_CALLS));
+    const binding = objects.find((o) => o.kind === 'RoleBinding' && byName('-leader-election')(o));
+    expect(binding?.metadata.namespace).toBe('figway-system');
+  });
+
+  test('leader election can be forced on at one replica', async () => {
+    const objects = await render({ set: ['operator.leaderElection.enabled=true'] });
+    expect(
+      objects
+        .filter(byName('-leader-election'))
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(['Role', 'RoleBinding']);
+  });
+
+  test('rbac.create=false renders no RBAC at all', async () => {
+    const objects = await render({ set: ['rbac.create=false', 'operator.replicas=2'] });
+    expect(objects.filter((o) => /Role/.test(o.kind))).toEqual([]);
+  });
+});
+
+describe('shape of the rules', () => {
+  test('no wildcards, resource names or non-resource URLs anywhere', async () => {
+    const objects = [
+      ...(await render()),
+      ...(await render({ set: ['operator.replicas=2', 'operator.watchNamespaces={a,b}'] })),
+    ];
+    const rules = objects.filter((o) => o.kind.endsWith('Role')).flatMap(rulesOf);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) {
+      expect(rule.verbs).not.toContain('*');
+      expect(rule.resources).not.toContain('*');
+      expect(rule.apiGroups).not.toContain('*');
+      expect(rule.resourceNames).toBeUndefined();
+      expect(rule.nonResourceURLs).toBeUndefined();
+    }
+  });
+
+  test('the operator holds every permission it grants to a gateway (RBAC escalation check)', async () => {
+    // The API server refuses to let the operator create a Role granting more than it holds.
+    const example = parse(
+      readFileSync(join(REPO_ROOT, 'examples', 'orders-first-path.yaml'), 'utf8'),
+    );
+    const gatewayRole = buildRole(parseApiRoute(example));
+    const granted = permissions(gatewayRole.rules as PolicyRule[]);
+    expect(granted.length).toBeGreaterThan(0);
+    const clusterRole = (await render()).find((o) => o.kind === 'ClusterRole') as K8sObject;
+    const held = new Set(permissions(rulesOf(clusterRole)));
+    expect(granted.filter((p) => !held.has(p))).toEqual([]);
+  });
+});
