@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { validateYamlDocuments } from './api/index.js';
 import { renderCommand } from './operator/render.js';
+import { gatewayCommand } from './gateway/command.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -43,6 +44,7 @@ async function validateCommand(files: string[]): Promise<number> {
 const commands: Record<string, { run: Command; help: string }> = {
   validate: { run: validateCommand, help: 'validate FILE...   check ApiRoute YAML offline' },
   render: { run: renderCommand, help: 'render FILE...     print the objects the operator creates' },
+  gateway: { run: gatewayCommand, help: 'gateway --config F  run one ApiRoute\'s gateway (--help for options)' },
 };
 
 function usage(): string {

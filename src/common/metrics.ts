@@ -63,6 +63,11 @@ abstract class Family<L extends string, S extends { labels: Labels<L> }> {
     return series;
   }
 
+  /** The label sets of every series, e.g. to find those a config no longer has. */
+  labelSets(): Labels<L>[] {
+    return [...this.series.values()].map((s) => s.labels);
+  }
+
   /** Removes every series whose labels include `partial`, e.g. all of a removed route. */
   removeMatching(partial: Partial<Labels<L>>): number {
     let removed = 0;

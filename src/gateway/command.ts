@@ -1,0 +1,244 @@
+// `figway gateway`: one ApiRoute's gateway. Loads the route table from a ConfigSource,
+// serves traffic on --port and /healthz, /readyz, /metrics on --admin-port, reloads on
+// every config change and drains on SIGTERM.
+import { parseArgs } from 'node:util';
+import type { RouteTable } from '../api/index.js';
+import { startAdminServer, type AdminServer } from '../common/admin-server.js';
+import { createLogger, errorFields, type LogLevel, type Logger } from '../common/logger.js';
+import { intFlag, onStopSignal } from '../common/signals.js';
+import { FileConfigSource, type ConfigSource } from './config-source.js';
+import type { ProxyEngine } from './engine.js';
+import { HttpProxy3Engine } from './engine-http-proxy.js';
+import { UndiciEngine } from './engine-undici.js';
+import { Gateway } from './proxy.js';
+import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
+
+export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
+
+  --config FILE             ApiRoute YAML to serve; reloaded when it changes
+  --port N                  traffic port (default 8080)
+  --admin-port N            /healthz, /readyz, /metrics (default 9090)
+  --host ADDR               address to listen on (default 0.0.0.0)
+  --resolve NAME=URL        send Service NAME's traffic to URL (repeatable; local runs)
+  --log-level LEVEL         error|warn|info|debug (default: the ApiRoute's gateway.logLevel)
+  --access-log-sample F     fraction of requests to log, 0 to 1 (default 0)
+  --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default 25)
+  --engine NAME             undici (default) or http-proxy-3
+`;
+
+export interface RunningGateway {
+  gateway: Gateway;
+  admin: AdminServer;
+  port: number;
+  logger: Logger;
+  /** Drains and stops everything; resolves true when no request was cut off. */
+  stop(drainMs: number): Promise<boolean>;
+}
+
+export interface StartGatewayOptions {
+  source: ConfigSource;
+  port: number;
+  adminPort: number;
+  host?: string;
+  overrides?: ReadonlyMap<string, string>;
+  logger: Logger;
+  /** A --log-level flag wins over the ApiRoute's gateway.logLevel. */
+  fixedLogLevel?: boolean;
+  accessLogSample?: number;
+  engine?: ProxyEngine;
+  /** Called after each config is applied (the dev command prints it). */
+  onApplied?: (table: RouteTable) => void;
+}
+
+/**
+ * Starts a gateway and its admin server and waits for the first config attempt. Traffic
+ * is accepted from the start: until a config loads, requests get 503 and /readyz says
+ * not ready, so the pod never receives traffic it cannot route.
+ */
+export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
+  const { logger } = options;
+  const gateway = new Gateway({
+    logger,
+    ...(options.engine !== undefined && { engine: options.engine }),
+    ...(options.accessLogSample !== undefined && { accessLogSample: options.accessLogSample }),
+  });
+  const overrides = options.overrides ?? new Map<string, string>();
+  const host = options.host ?? '0.0.0.0';
+  const admin = await startAdminServer({
+    port: options.adminPort,
+    host,
+    registry: gateway.metrics.registry,
+    readiness: () => {
+      const r = gateway.readiness();
+      return { ...r, details: { ...r.details, configSource: options.source.description } };
+    },
+  });
+  let port: number;
+  try {
+    port = await gateway.listen(options.port, host);
+  } catch (error) {
+    await admin.close();
+    throw error;
+  }
+  const onConfig = (table: RouteTable) => {
+    try {
+      if (options.fixedLogLevel !== true) logger.level = table.logLevel;
+      const result = gateway.applyTable(
+        table,
+        overrides.size > 0 ? applyServiceOverrides(table, overrides) : table,
+      );
+      if (result === 'success') options.onApplied?.(table);
+    } catch (error) {
+      gateway.rejectConfig(error as Error);
+    }
+  };
+  const onError = (error: Error) => {
+    gateway.rejectConfig(error);
+  };
+  await options.source.start(onConfig, onError);
+  return {
+    gateway,
+    admin,
+    port,
+    logger,
+    async stop(drainMs: number) {
+      await options.source.stop();
+      const drained = await gateway.shutdown(drainMs);
+      await admin.close();
+      return drained;
+    },
+  };
+}
+
+function numberFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new Error(
+      `--${name} must be a number between ${min} and ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+const LEVELS = ['error', 'warn', 'info', 'debug'];
+
+export function engineByName(name: string | undefined): ProxyEngine {
+  switch (name ?? 'undici') {
+    case 'undici':
+      return new UndiciEngine();
+    case 'http-proxy-3':
+      return new HttpProxy3Engine();
+    default:
+      throw new Error(`--engine must be undici or http-proxy-3, got ${JSON.stringify(name)}`);
+  }
+}
+
+/** `figway gateway …`; resolves with the exit code once the gateway has stopped. */
+export async function gatewayCommand(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string' },
+        configmap: { type: 'string' },
+        namespace: { type: 'string' },
+        port: { type: 'string' },
+        'admin-port': { type: 'string' },
+        host: { type: 'string' },
+        resolve: { type: 'string', multiple: true },
+        'log-level': { type: 'string' },
+        'access-log-sample': { type: 'string' },
+        'drain-seconds': { type: 'string' },
+        engine: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`figway gateway: ${(error as Error).message}\n${GATEWAY_USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(GATEWAY_USAGE);
+    return 0;
+  }
+  let options: Omit<StartGatewayOptions, 'logger'> & { drainMs: number; level: string | undefined };
+  try {
+    if (values.configmap !== undefined) {
+      throw new Error(
+        '--configmap: the Kubernetes ConfigMap config source is not part of this build yet; use --config FILE',
+      );
+    }
+    if (values.config === undefined) throw new Error('--config FILE is required');
+    const level = values['log-level'];
+    if (level !== undefined && !LEVELS.includes(level)) {
+      throw new Error(
+        `--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`,
+      );
+    }
+    options = {
+      source: new FileConfigSource(values.config),
+      port: intFlag('port', values.port, 8080, 0, 65535),
+      adminPort: intFlag('admin-port', values['admin-port'], 9090, 0, 65535),
+      ...(values.host !== undefined && { host: values.host }),
+      overrides: parseResolveFlags(values.resolve ?? []),
+      accessLogSample: numberFlag('access-log-sample', values['access-log-sample'], 0, 0, 1),
+      engine: engineByName(values.engine),
+      drainMs: intFlag('drain-seconds', values['drain-seconds'], 25, 0, 3600) * 1000,
+      level,
+    };
+  } catch (error) {
+    process.stderr.write(`figway gateway: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const logger = createLogger({
+    component: 'gateway',
+    level: (options.level ?? 'info') as LogLevel,
+  });
+  let running: RunningGateway;
+  try {
+    running = await startGateway({
+      ...options,
+      logger,
+      fixedLogLevel: options.level !== undefined,
+    });
+  } catch (error) {
+    logger.error('gateway failed to start', errorFields(error));
+    return 1;
+  }
+  logger.info('gateway listening', {
+    port: running.port,
+    adminPort: running.admin.port,
+    engine: running.gateway.engine.name,
+    config: options.source.description,
+  });
+  return new Promise<number>((resolve) => {
+    onStopSignal((signal) => {
+      logger.info('draining', {
+        signal,
+        inFlight: running.gateway.requestsInFlight,
+        drainMs: options.drainMs,
+      });
+      running.stop(options.drainMs).then(
+        (drained) => {
+          if (drained) logger.info('stopped: every in-flight request finished');
+          else logger.warn('stopped: drain deadline passed, remaining requests were cut off');
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error('shutdown failed', errorFields(error));
+          resolve(1);
+        },
+      );
+    });
+  });
+}

@@ -1,0 +1,28 @@
+// The ApiRoute `figway dev` serves, embedded so the built CLI needs no files beside it.
+// It must stay identical to examples/dev/apiroute.yaml (a unit test compares them).
+export const DEV_APIROUTE_YAML = `# The \`figway dev\` demo (npm start): a shop whose /api/orders is being strangled out of
+# the monolith. 30% of users, chosen by their x-user-id, get the new orders service; each
+# user keeps seeing one side. Everything else stays on the monolith. Send
+# \`x-figway-force: new\` or \`x-figway-force: monolith\` to pick a side yourself.
+apiVersion: figway.dev/v1alpha1
+kind: ApiRoute
+metadata:
+  name: shop-dev
+  namespace: dev
+spec:
+  monolith:
+    service: legacy-shop
+    port: 8080
+  routes:
+    - name: orders-api
+      match:
+        path: { type: PathPrefix, value: /api/orders }
+      backends:
+        - { service: orders, port: 80, weight: 30 }
+        - { monolith: true, weight: 70 }
+      cohort: { header: x-user-id }
+      overrideHeader: x-figway-force
+      fallbackToMonolith: true
+      timeout: 5s
+      retries: { attempts: 1, perTryTimeout: 2s, on: [connect-failure, 503] }
+`;

@@ -1,0 +1,177 @@
+// The default engine: undici's Pool and its low-level dispatch API. A dispatch handler
+// receives the response head and body chunks as callbacks and writes them straight into
+// the client response, with backpressure, without building a Readable per response.
+// Measured against http-proxy-3 in bench/gateway.ts (see bench/README.md for figures).
+import type { ServerResponse } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
+import {
+  classifyError,
+  UpstreamError,
+  type AttemptSink,
+  type Cancel,
+  type ProxyEngine,
+  type UpstreamPool,
+  type UpstreamRequest,
+} from './engine.js';
+import type { Headers } from './transforms.js';
+
+export interface UndiciEngineOptions {
+  /** Connections per backend origin. */
+  connections?: number;
+  connectTimeoutMs?: number;
+  /** How long an idle upstream connection is kept. */
+  keepAliveTimeoutMs?: number;
+}
+
+class UndiciPool implements UpstreamPool {
+  constructor(readonly pool: Pool) {}
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function onTimeout(handler: AttemptHandler): void {
+  handler.timedOut();
+}
+
+function onDrain(this: ServerResponse): void {
+  (this as ServerResponse & { [HANDLER]?: AttemptHandler })[HANDLER]?.controller?.resume();
+}
+
+const HANDLER = Symbol('figway.attempt');
+
+/** One attempt: a class rather than closures, so a request allocates one object. */
+class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
+  controller: Dispatcher.DispatchController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private accepted = false;
+  private discarded = false;
+  private finished = false;
+  private cancelled = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly sink: AttemptSink,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(onTimeout, timeoutMs, this);
+  }
+
+  timedOut(): void {
+    this.timer = undefined;
+    if (this.finished || this.accepted || this.discarded) return;
+    const error = new UpstreamError('timeout', 'no response head in time');
+    this.fail(error);
+    this.controller?.abort(error);
+  }
+
+  cancel(): void {
+    if (this.finished || this.cancelled) return;
+    this.cancelled = true;
+    const error = new UpstreamError('cancelled', 'attempt cancelled');
+    if (this.controller) this.controller.abort(error);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // A request that waited in the pool past its timeout, or whose client left, must not
+    // be sent late: undici only hands us the controller once a socket is ready.
+    if (this.cancelled || this.finished) {
+      controller.abort(new UpstreamError('cancelled', 'attempt cancelled'));
+    }
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Headers,
+  ): void {
+    if (this.finished || this.cancelled) return;
+    // 1xx informational heads (100 Continue) are not the response.
+    if (statusCode < 200) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.sink.onHead(statusCode, headers)) {
+      this.accepted = true;
+      (this.res as ServerResponse & { [HANDLER]?: AttemptHandler })[HANDLER] = this;
+    } else {
+      // Read and drop the rest so the connection stays reusable; the sink is done with us.
+      this.discarded = true;
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.accepted || this.finished) return;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.discarded || this.finished) return;
+    this.finished = true;
+    if (this.accepted) {
+      this.res.end();
+      this.sink.onEnd(undefined);
+    } else {
+      // Only 1xx heads were seen; undici ends like this for an upgrade refusal.
+      this.sink.onEnd(new UpstreamError('reset', 'response ended without a head'));
+    }
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.fail(classifyError(error, this.accepted));
+  }
+
+  private fail(error: UpstreamError): void {
+    if (this.discarded || this.finished) return;
+    this.finished = true;
+    this.sink.onEnd(error);
+  }
+}
+
+export class UndiciEngine implements ProxyEngine {
+  readonly name = 'undici';
+
+  constructor(private readonly options: UndiciEngineOptions = {}) {}
+
+  createPool(origin: URL): UpstreamPool {
+    return new UndiciPool(
+      new Pool(origin.origin, {
+        connections: this.options.connections ?? 256,
+        pipelining: 1,
+        keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
+        // The gateway times heads itself (per try); bodies get the idle timeout per request.
+        headersTimeout: 0,
+        connect: { timeout: this.options.connectTimeoutMs ?? 5_000 },
+        // Proxies forward what upstreams send; undici must not reject odd but legal heads.
+        maxHeaderSize: 64 * 1024,
+      }),
+    );
+  }
+
+  send(
+    pool: UpstreamPool,
+    request: UpstreamRequest,
+    res: ServerResponse,
+    sink: AttemptSink,
+  ): Cancel {
+    const handler = new AttemptHandler(res, sink, request.timeoutMs);
+    if (!(pool instanceof UndiciPool)) throw new TypeError('pool was created by another engine');
+    pool.pool.dispatch(
+      {
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body: request.body,
+        bodyTimeout: request.idleTimeoutMs,
+        headersTimeout: 0,
+      },
+      handler,
+    );
+    return handler;
+  }
+}

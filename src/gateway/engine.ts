@@ -1,0 +1,108 @@
+// The proxy engine: sends one attempt of a request to one backend and streams the answer
+// into the client response. Retries, fallback, headers and metrics live in the gateway
+// (proxy.ts); an engine only moves bytes, so engines can be measured against each other
+// (bench/gateway.ts) and swapped without touching routing.
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Headers } from './transforms.js';
+
+/** Why an attempt failed, as counted in figway_gateway_upstream_errors_total. */
+export type FailureReason =
+  /** TCP connect refused, unreachable or timed out: nothing was sent. */
+  | 'connect-failure'
+  /** No response head within the attempt's timeout. */
+  | 'timeout'
+  /** The connection broke before a response head arrived. */
+  | 'reset'
+  /** The backend's name does not resolve: there is no backend to send to. */
+  | 'no-backend'
+  /** The response broke off after its head was sent to the client. */
+  | 'body'
+  /** The gateway cancelled the attempt (client gone, shutdown). */
+  | 'cancelled';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
+const NO_BACKEND_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
+
+/** Maps a transport error to a failure reason; `headSent` says whether the client saw a head. */
+export function classifyError(error: unknown, headSent: boolean): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = err.code ?? err.cause?.code ?? '';
+  const message = err.message || code;
+  if (headSent) return new UpstreamError('body', `response broke off: ${message}`, { cause: err });
+  if (NO_BACKEND_CODES.has(code)) {
+    return new UpstreamError('no-backend', `backend does not resolve: ${message}`, { cause: err });
+  }
+  if (CONNECT_CODES.has(code)) {
+    return new UpstreamError('connect-failure', `cannot connect: ${message}`, { cause: err });
+  }
+  return new UpstreamError('reset', `connection reset: ${message}`, { cause: err });
+}
+
+export interface UpstreamRequest {
+  method: string;
+  /** Request target: path and query. */
+  path: string;
+  headers: Headers;
+  /** The client request when it carries a body, streamed as it arrives; else null. */
+  body: Readable | null;
+  /** Time allowed until the response head arrives. */
+  timeoutMs: number;
+  /** Time allowed between response body chunks. */
+  idleTimeoutMs: number;
+}
+
+/** The gateway's side of one attempt. */
+export interface AttemptSink {
+  /**
+   * The upstream response head arrived. Return true after writing the client's head
+   * (res.writeHead) to have the engine stream the body into res; false to discard this
+   * response (the gateway retries or falls back), after which the sink hears nothing more.
+   */
+  onHead(status: number, headers: Headers): boolean;
+  /** The attempt is over: no error when the body was delivered and res ended. */
+  onEnd(error: UpstreamError | undefined): void;
+}
+
+/** A connection pool to one backend origin. */
+export interface UpstreamPool {
+  /** Closes once the requests it is serving have finished. */
+  close(): Promise<void>;
+}
+
+export interface ProxyEngine {
+  readonly name: string;
+  /** A keep-alive pool for one origin, e.g. http://orders.shop.svc:80. */
+  createPool(origin: URL): UpstreamPool;
+  /** Starts an attempt; the returned function cancels it (client gone). */
+  send(
+    pool: UpstreamPool,
+    request: UpstreamRequest,
+    res: ServerResponse,
+    sink: AttemptSink,
+  ): Cancel;
+}
+
+/** Cancels an attempt; safe to call more than once or after the attempt ended. */
+export interface Cancel {
+  cancel(): void;
+}

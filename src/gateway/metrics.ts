@@ -1,0 +1,340 @@
+// The gateway's Prometheus metrics. Every label value is bounded: route names and backend
+// names come from the config, methods from a fixed list, status codes as classes. Raw
+// paths never become labels. Series of routes and backends that leave the config are
+// removed on reload, because prom-client would otherwise export them forever.
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { HTTP_METHODS } from '../api/index.js';
+import {
+  FastCounter,
+  FastHistogram,
+  type CounterSeries,
+  type HistogramSeries,
+  type MetricDoc,
+} from '../common/metrics.js';
+
+/** The route label of requests no route claims (served by the monolith). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+/** code_class of requests whose client went away before the response was complete. */
+export const ABORTED_CLASS = 'aborted';
+
+/** Buckets for proxy latency: 1 ms to 10 s. */
+export const DURATION_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+/** Every gateway metric, for the README's metrics table. Keep in step with GatewayMetrics. */
+export const GATEWAY_METRICS: readonly MetricDoc[] = [
+  {
+    name: 'figway_gateway_requests_total',
+    type: 'counter',
+    labels: ['route', 'backend', 'method', 'code_class'],
+    help: `Requests answered, by the route that claimed them (${UNMATCHED_ROUTE} for none), the backend that served or failed them, the method (OTHER for unknown ones) and the status class sent to the client (1xx…5xx, or ${ABORTED_CLASS} when the client went away first).`,
+  },
+  {
+    name: 'figway_gateway_request_duration_seconds',
+    type: 'histogram',
+    labels: ['route', 'backend'],
+    help: 'Time from the request arriving to the response ending, retries and fallback included. Buckets 1 ms to 10 s.',
+  },
+  {
+    name: 'figway_gateway_requests_in_flight',
+    type: 'gauge',
+    labels: [],
+    help: 'Requests being proxied now (websocket connections not included).',
+  },
+  {
+    name: 'figway_gateway_websockets_open',
+    type: 'gauge',
+    labels: [],
+    help: 'Websocket connections being proxied now.',
+  },
+  {
+    name: 'figway_gateway_upstream_errors_total',
+    type: 'counter',
+    labels: ['route', 'backend', 'reason'],
+    help: 'Failed upstream attempts by reason: connect-failure, timeout, reset, no-backend (name does not resolve), body (failed mid-response).',
+  },
+  {
+    name: 'figway_gateway_retries_total',
+    type: 'counter',
+    labels: ['route', 'backend'],
+    help: "Retries sent (idempotent requests without a body, on the route's retry conditions).",
+  },
+  {
+    name: 'figway_gateway_fallbacks_total',
+    type: 'counter',
+    labels: ['route', 'backend'],
+    help: 'Requests that failed on the new-service backend `backend` and were served by the monolith instead (fallbackToMonolith).',
+  },
+  {
+    name: 'figway_gateway_config_reloads_total',
+    type: 'counter',
+    labels: ['result'],
+    help: 'Configs received: success (applied), unchanged (same hash as in use), invalid (rejected; the last good config keeps serving).',
+  },
+  {
+    name: 'figway_gateway_config_info',
+    type: 'gauge',
+    labels: ['hash'],
+    help: 'Always 1; hash is the route table hash in use (the same hash /readyz reports and the operator writes to status).',
+  },
+  {
+    name: 'figway_gateway_config_last_reload_success_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'Unix time the config in use was applied.',
+  },
+  {
+    name: 'figway_gateway_route_new_service_weight',
+    type: 'gauge',
+    labels: ['route'],
+    help: "Configured share (percent) of the route's traffic for the new service: the migration target.",
+  },
+  {
+    name: 'figway_gateway_route_new_service_share',
+    type: 'gauge',
+    labels: ['route'],
+    help: "Observed share (percent) of the route's requests served by a new-service backend since its weight last changed: the migration as it happens. For a windowed share, use rate() of figway_gateway_requests_total by backend.",
+  },
+];
+
+const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]));
+const METHOD_LABELS = [...HTTP_METHODS, 'OTHER'];
+const CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx', ABORTED_CLASS];
+
+export function methodIndex(method: string): number {
+  return METHOD_INDEX.get(method) ?? HTTP_METHODS.length;
+}
+
+/** Status code → index into CLASS_LABELS; 0 (no status) means aborted. */
+export function classIndex(status: number): number {
+  if (status < 100 || status > 599) return CLASS_LABELS.length - 1;
+  return Math.floor(status / 100) - 1;
+}
+
+/**
+ * The series of one (route, backend) pair, resolved once per config so a request
+ * touches only array slots and numbers.
+ */
+export class BackendSeries {
+  private readonly requests: (CounterSeries<string> | undefined)[] = [];
+  readonly duration: HistogramSeries<string>;
+  readonly retries: CounterSeries<string>;
+  readonly fallbacks: CounterSeries<string>;
+  private readonly errors = new Map<string, CounterSeries<string>>();
+
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    readonly route: string,
+    readonly backend: string,
+  ) {
+    this.duration = metrics.duration.labels({ route, backend });
+    this.retries = metrics.retries.labels({ route, backend });
+    this.fallbacks = metrics.fallbacks.labels({ route, backend });
+  }
+
+  /** Counts one answered request. `status` 0 means the client went away first. */
+  request(method: string, status: number, seconds: number): void {
+    const slot = methodIndex(method) * CLASS_LABELS.length + classIndex(status);
+    let series = this.requests[slot];
+    if (series === undefined) {
+      series = this.metrics.requests.labels({
+        route: this.route,
+        backend: this.backend,
+        method: METHOD_LABELS[Math.floor(slot / CLASS_LABELS.length)] as string,
+        code_class: CLASS_LABELS[slot % CLASS_LABELS.length] as string,
+      });
+      this.requests[slot] = series;
+    }
+    series.inc();
+    this.duration.observe(seconds);
+  }
+
+  upstreamError(reason: string): void {
+    let series = this.errors.get(reason);
+    if (series === undefined) {
+      series = this.metrics.upstreamErrors.labels({
+        route: this.route,
+        backend: this.backend,
+        reason,
+      });
+      this.errors.set(reason, series);
+    }
+    series.inc();
+  }
+}
+
+/** Served counts behind figway_gateway_route_new_service_share. */
+export class ShareCounter {
+  total = 0;
+  toNew = 0;
+  constructor(public weight: number) {}
+}
+
+export class GatewayMetrics {
+  readonly registry: Registry;
+  readonly requests: FastCounter<'route' | 'backend' | 'method' | 'code_class'>;
+  readonly duration: FastHistogram<'route' | 'backend'>;
+  readonly upstreamErrors: FastCounter<'route' | 'backend' | 'reason'>;
+  readonly retries: FastCounter<'route' | 'backend'>;
+  readonly fallbacks: FastCounter<'route' | 'backend'>;
+  readonly reloads: FastCounter<'result'>;
+  private readonly configInfo: Gauge<'hash'>;
+  private readonly lastReload: Gauge;
+  private readonly weight: Gauge<'route'>;
+  private currentHash: string | undefined;
+  /** Per-route share counters, read at scrape time. */
+  readonly shares = new Map<string, ShareCounter>();
+
+  constructor(options: {
+    inFlight: () => number;
+    websockets: () => number;
+    defaultMetrics?: boolean;
+  }) {
+    const registry = new Registry();
+    this.registry = registry;
+    const doc = (name: string) => GATEWAY_METRICS.find((m) => m.name === name)?.help ?? name;
+    this.requests = new FastCounter({
+      registry,
+      name: 'figway_gateway_requests_total',
+      help: doc('figway_gateway_requests_total'),
+      labelNames: ['route', 'backend', 'method', 'code_class'],
+    });
+    this.duration = new FastHistogram({
+      registry,
+      name: 'figway_gateway_request_duration_seconds',
+      help: doc('figway_gateway_request_duration_seconds'),
+      labelNames: ['route', 'backend'],
+      buckets: DURATION_BUCKETS,
+    });
+    new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_requests_in_flight',
+      help: doc('figway_gateway_requests_in_flight'),
+      collect() {
+        this.set(options.inFlight());
+      },
+    });
+    new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_websockets_open',
+      help: doc('figway_gateway_websockets_open'),
+      collect() {
+        this.set(options.websockets());
+      },
+    });
+    this.upstreamErrors = new FastCounter({
+      registry,
+      name: 'figway_gateway_upstream_errors_total',
+      help: doc('figway_gateway_upstream_errors_total'),
+      labelNames: ['route', 'backend', 'reason'],
+    });
+    this.retries = new FastCounter({
+      registry,
+      name: 'figway_gateway_retries_total',
+      help: doc('figway_gateway_retries_total'),
+      labelNames: ['route', 'backend'],
+    });
+    this.fallbacks = new FastCounter({
+      registry,
+      name: 'figway_gateway_fallbacks_total',
+      help: doc('figway_gateway_fallbacks_total'),
+      labelNames: ['route', 'backend'],
+    });
+    this.reloads = new FastCounter({
+      registry,
+      name: 'figway_gateway_config_reloads_total',
+      help: doc('figway_gateway_config_reloads_total'),
+      labelNames: ['result'],
+    });
+    // Present from the start so a dashboard shows 0 invalid reloads rather than no data.
+    for (const result of ['success', 'unchanged', 'invalid']) this.reloads.labels({ result });
+    this.configInfo = new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_config_info',
+      help: doc('figway_gateway_config_info'),
+      labelNames: ['hash'],
+    });
+    this.lastReload = new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_config_last_reload_success_timestamp_seconds',
+      help: doc('figway_gateway_config_last_reload_success_timestamp_seconds'),
+    });
+    this.weight = new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_route_new_service_weight',
+      help: doc('figway_gateway_route_new_service_weight'),
+      labelNames: ['route'],
+    });
+    const shares = this.shares;
+    new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_route_new_service_share',
+      help: doc('figway_gateway_route_new_service_share'),
+      labelNames: ['route'],
+      collect() {
+        this.reset();
+        for (const [route, s] of shares) {
+          if (s.total > 0) this.set({ route }, (100 * s.toNew) / s.total);
+        }
+      },
+    });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  }
+
+  /**
+   * Records a newly applied config: the hash in use, each route's weight (restarting
+   * its observed share when the weight changed), and drops every series of routes and
+   * backends that are gone.
+   */
+  configApplied(
+    hash: string,
+    routes: readonly { name: string; share: ShareCounter; backends: readonly string[] }[],
+  ): void {
+    if (this.currentHash !== undefined) this.configInfo.remove({ hash: this.currentHash });
+    this.configInfo.set({ hash }, 1);
+    this.currentHash = hash;
+    this.lastReload.set(Date.now() / 1000);
+    this.reloads.labels({ result: 'success' }).inc();
+
+    const keep = new Map(routes.map((r) => [r.name, new Set([...r.backends])]));
+    keep.set(UNMATCHED_ROUTE, new Set(['monolith']));
+    for (const family of [
+      this.requests,
+      this.duration,
+      this.upstreamErrors,
+      this.retries,
+      this.fallbacks,
+    ]) {
+      for (const labels of family.labelSets()) {
+        const backends = keep.get(labels.route);
+        if (backends === undefined || !backends.has(labels.backend)) {
+          family.removeMatching({ route: labels.route, backend: labels.backend });
+        }
+      }
+    }
+    for (const route of [...this.shares.keys()]) {
+      if (!keep.has(route)) {
+        this.shares.delete(route);
+        this.weight.remove({ route });
+      }
+    }
+    for (const r of routes) {
+      this.weight.set({ route: r.name }, r.share.weight);
+      this.shares.set(r.name, r.share);
+    }
+  }
+
+  /**
+   * The share counter a route gets in a new config: the current one while the weight
+   * stays, a fresh one when it changes, so the observed share tracks the weight in force.
+   */
+  shareCounter(route: string, weight: number): ShareCounter {
+    const current = this.shares.get(route);
+    return current !== undefined && current.weight === weight ? current : new ShareCounter(weight);
+  }
+
+  series(route: string, backend: string): BackendSeries {
+    return new BackendSeries(this, route, backend);
+  }
+}

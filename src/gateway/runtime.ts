@@ -1,0 +1,169 @@
+// A RouteTable prepared for serving: matcher compiled, splits planned, rewrites planned,
+// backends bound to their connection pools and metric series. Built once per config and
+// swapped in whole, so a request sees one consistent config from start to end.
+import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
+import { compileMatcher, type Matcher } from './matcher.js';
+import type { BackendSeries, GatewayMetrics, ShareCounter } from './metrics.js';
+import { UNMATCHED_ROUTE } from './metrics.js';
+import { planSplit, type SplitPlan } from './split.js';
+import { planRewrite, type PathRewrite } from './transforms.js';
+import type { ProxyEngine, UpstreamPool } from './engine.js';
+import type { RetryCondition } from '../api/index.js';
+
+/** Timeout of requests no route claims (the monolith path), as for a route without one. */
+export const UNMATCHED_TIMEOUT_MS = 15_000;
+
+export interface RuntimeBackend {
+  readonly name: string;
+  readonly monolith: boolean;
+  readonly origin: string;
+  /** Path of the backend URL without a trailing slash ('' for none), prefixed to every path. */
+  readonly basePath: string;
+  /** Host header value for this backend. */
+  readonly host: string;
+  readonly pool: UpstreamPool;
+  readonly series: BackendSeries;
+  /** For websocket proxying (http-proxy-3 wants a target URL). */
+  readonly url: URL;
+}
+
+export interface RuntimeRoute {
+  readonly name: string;
+  readonly backends: readonly RuntimeBackend[];
+  readonly split: SplitPlan;
+  readonly cohort: CompiledRoute['cohort'];
+  readonly overrideHeader: string | undefined;
+  /** Override header values → backend index: "monolith", "new" and each backend name. */
+  readonly overrides: ReadonlyMap<string, number>;
+  /** The monolith, for fallback. */
+  readonly monolith: RuntimeBackend;
+  readonly fallbackToMonolith: boolean;
+  readonly timeoutMs: number;
+  readonly attempts: number;
+  readonly perTryTimeoutMs: number;
+  readonly retryOn: ReadonlySet<RetryCondition>;
+  readonly rewrite: PathRewrite;
+  readonly requestHeaders: CompiledRoute['requestHeaders'];
+  readonly responseHeaders: CompiledRoute['responseHeaders'];
+  readonly share: ShareCounter | undefined;
+  /** Names of this route's backends, for metrics bookkeeping. */
+  readonly backendNames: readonly string[];
+}
+
+export interface Runtime {
+  readonly table: RouteTable;
+  readonly hash: string;
+  readonly matcher: Matcher;
+  readonly routes: readonly RuntimeRoute[];
+  /** The pseudo-route of unmatched requests: all to the monolith. */
+  readonly unmatched: RuntimeRoute;
+  readonly backendHeader: string;
+  /** Pools this runtime uses, by origin, so a reload can reuse them and close the rest. */
+  readonly pools: ReadonlyMap<string, UpstreamPool>;
+}
+
+function basePath(url: URL): string {
+  const path = url.pathname;
+  return path === '/' ? '' : path.replace(/\/+$/, '');
+}
+
+/**
+ * Prepares a table. `pools` holds the pools of the config in use: pools for origins that
+ * stay are reused, so keep-alive connections survive a reload.
+ */
+export function buildRuntime(
+  table: RouteTable,
+  hash: string,
+  engine: ProxyEngine,
+  metrics: GatewayMetrics,
+  pools: ReadonlyMap<string, UpstreamPool>,
+): Runtime {
+  const used = new Map<string, UpstreamPool>();
+  const poolFor = (url: URL): UpstreamPool => {
+    const origin = url.origin;
+    let pool = used.get(origin) ?? pools.get(origin);
+    if (pool === undefined) pool = engine.createPool(url);
+    used.set(origin, pool);
+    return pool;
+  };
+  const backend = (b: CompiledBackend, route: string): RuntimeBackend => {
+    const url = new URL(b.url);
+    return {
+      name: b.name,
+      monolith: b.monolith,
+      origin: url.origin,
+      basePath: basePath(url),
+      host: url.host,
+      pool: poolFor(url),
+      series: metrics.series(route, b.name),
+      url,
+    };
+  };
+
+  const routes = table.routes.map((r): RuntimeRoute => {
+    const backends = r.backends.map((b) => backend(b, r.name));
+    const overrides = new Map<string, number>();
+    backends.forEach((b, i) => {
+      if (!overrides.has(b.name)) overrides.set(b.name, i);
+    });
+    const split = planSplit(r.backends);
+    const firstNew = split.newIndexes[0];
+    if (firstNew !== undefined) overrides.set('new', firstNew);
+    const monolithIndex = backends.findIndex((b) => b.monolith);
+    const monolith =
+      monolithIndex >= 0
+        ? (backends[monolithIndex] as RuntimeBackend)
+        : backend(table.monolith, r.name);
+    overrides.set('monolith', monolithIndex >= 0 ? monolithIndex : -1);
+    return {
+      name: r.name,
+      backends,
+      split,
+      cohort: r.cohort,
+      overrideHeader: r.overrideHeader,
+      overrides,
+      monolith,
+      fallbackToMonolith: r.fallbackToMonolith,
+      timeoutMs: r.timeoutMs,
+      attempts: r.retries.attempts,
+      perTryTimeoutMs: r.retries.perTryTimeoutMs,
+      retryOn: new Set(r.retries.on),
+      rewrite: planRewrite(r),
+      requestHeaders: r.requestHeaders,
+      responseHeaders: r.responseHeaders,
+      share: metrics.shareCounter(r.name, split.newWeight),
+      backendNames: [...new Set([...backends.map((b) => b.name), monolith.name])],
+    };
+  });
+
+  const monolith = backend(table.monolith, UNMATCHED_ROUTE);
+  const unmatched: RuntimeRoute = {
+    name: UNMATCHED_ROUTE,
+    backends: [monolith],
+    split: planSplit([table.monolith]),
+    cohort: undefined,
+    overrideHeader: undefined,
+    overrides: new Map(),
+    monolith,
+    fallbackToMonolith: false,
+    timeoutMs: UNMATCHED_TIMEOUT_MS,
+    attempts: 0,
+    perTryTimeoutMs: UNMATCHED_TIMEOUT_MS,
+    retryOn: new Set(),
+    rewrite: { kind: 'none' },
+    requestHeaders: undefined,
+    responseHeaders: undefined,
+    share: undefined,
+    backendNames: [monolith.name],
+  };
+
+  return {
+    table,
+    hash,
+    matcher: compileMatcher(table),
+    routes,
+    unmatched,
+    backendHeader: table.backendHeader,
+    pools: used,
+  };
+}

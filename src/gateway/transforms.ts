@@ -1,0 +1,191 @@
+// What the gateway changes on a request and a response on the way through. Pure
+// functions of plain header objects, so each rule is unit-tested without a socket.
+import { randomUUID } from 'node:crypto';
+import type { CompiledRoute } from '../api/index.js';
+import { normalizePrefix } from './matcher.js';
+
+export type Headers = Record<string, string | string[] | undefined>;
+export type HeaderModifier = NonNullable<CompiledRoute['requestHeaders']>;
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the message,
+ * so a proxy must not forward them. `host` is set per backend and `content-length` is
+ * kept: both are end-to-end but handled explicitly.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // Expect: 100-continue is answered by the gateway's own server; forwarding it would ask
+  // the upstream for a second interim response the client never waits for.
+  'expect',
+]);
+
+/** Header names listed in a Connection header, which are hop-by-hop for that message too. */
+export function connectionTokens(connection: string | string[] | undefined): string[] {
+  if (connection === undefined) return [];
+  const text = Array.isArray(connection) ? connection.join(',') : connection;
+  const tokens: string[] = [];
+  for (const part of text.split(',')) {
+    const token = part.trim().toLowerCase();
+    if (token !== '' && token !== 'close' && token !== 'keep-alive') tokens.push(token);
+  }
+  return tokens;
+}
+
+/** Copies headers without the hop-by-hop ones. */
+export function endToEndHeaders(headers: Headers): Headers {
+  const out: Headers = {};
+  const extra = headers.connection === undefined ? undefined : connectionTokens(headers.connection);
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name)) continue;
+    if (extra !== undefined && extra.length > 0 && extra.includes(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+/** Applies a header modifier in place: remove, then set, then add. */
+export function applyHeaderModifier(headers: Headers, modifier: HeaderModifier | undefined): void {
+  if (modifier === undefined) return;
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- header names are data
+  for (const name of modifier.remove) delete headers[name.toLowerCase()];
+  for (const name in modifier.set) headers[name.toLowerCase()] = modifier.set[name];
+  for (const name in modifier.add) {
+    const key = name.toLowerCase();
+    const value = modifier.add[name] as string;
+    const existing = headers[key];
+    if (existing === undefined) headers[key] = value;
+    else if (Array.isArray(existing)) headers[key] = [...existing, value];
+    else headers[key] = [existing, value];
+  }
+}
+
+const REQUEST_ID_MAX = 200;
+const REQUEST_ID_OK = /^[\x21-\x7e]+$/;
+
+/** The incoming x-request-id when it is sane (printable, bounded), else a fresh one. */
+export function requestId(incoming: string | string[] | undefined): string {
+  const value = Array.isArray(incoming) ? incoming[0] : incoming;
+  if (value !== undefined && value.length <= REQUEST_ID_MAX && REQUEST_ID_OK.test(value)) {
+    return value;
+  }
+  return randomUUID();
+}
+
+export interface ForwardContext {
+  /** Socket peer address of the client. */
+  peer: string | undefined;
+  /** Whether the client connection to the gateway is TLS. */
+  encrypted: boolean;
+  requestId: string;
+  /** `host[:port]` of the backend, sent as Host: virtual-hosted and TLS backends need their own name. */
+  upstreamHost: string;
+}
+
+/**
+ * The headers sent upstream: end-to-end headers of the client request, X-Forwarded-*
+ * (For appended to; Proto and Host kept when an outer proxy already set them, because it
+ * saw the real scheme and host), the request id, the backend's Host, then the route's
+ * request modifier. traceparent/tracestate pass through untouched: the gateway does not
+ * start spans of its own.
+ */
+export function upstreamRequestHeaders(
+  incoming: Headers,
+  ctx: ForwardContext,
+  modifier: HeaderModifier | undefined,
+): Headers {
+  const out = endToEndHeaders(incoming);
+  const peer = ctx.peer ?? '';
+  const xff = incoming['x-forwarded-for'];
+  const prior = Array.isArray(xff) ? xff.join(', ') : xff;
+  out['x-forwarded-for'] = prior !== undefined && prior !== '' ? `${prior}, ${peer}` : peer;
+  if (incoming['x-forwarded-proto'] === undefined) {
+    out['x-forwarded-proto'] = ctx.encrypted ? 'https' : 'http';
+  }
+  if (incoming['x-forwarded-host'] === undefined && incoming.host !== undefined) {
+    out['x-forwarded-host'] = incoming.host;
+  }
+  out['x-request-id'] = ctx.requestId;
+  out.host = ctx.upstreamHost;
+  applyHeaderModifier(out, modifier);
+  return out;
+}
+
+/** The headers sent to the client: end-to-end upstream headers, the modifier, then ours. */
+export function clientResponseHeaders(
+  upstream: Headers,
+  modifier: HeaderModifier | undefined,
+  backendHeader: string,
+  backendName: string,
+  id: string,
+): Headers {
+  const out = endToEndHeaders(upstream);
+  applyHeaderModifier(out, modifier);
+  out[backendHeader] = backendName;
+  out['x-request-id'] = id;
+  return out;
+}
+
+/** How a route rewrites paths, prepared once per config. */
+export type PathRewrite =
+  | { kind: 'none' }
+  | { kind: 'prefix'; matched: string; replacement: string }
+  | { kind: 'full'; path: string };
+
+export function planRewrite(route: Pick<CompiledRoute, 'match' | 'rewrite'>): PathRewrite {
+  const rewrite = route.rewrite;
+  if (rewrite === undefined) return { kind: 'none' };
+  if ('fullPath' in rewrite) return { kind: 'full', path: rewrite.fullPath };
+  return {
+    kind: 'prefix',
+    matched: normalizePrefix(route.match.path.value),
+    replacement: rewrite.pathPrefix,
+  };
+}
+
+/**
+ * The upstream request target: the rewritten path under the backend's base path, with
+ * the query string kept as the client sent it.
+ */
+export function upstreamTarget(
+  basePath: string,
+  rewrite: PathRewrite,
+  path: string,
+  query: string,
+): string {
+  let rewritten = path;
+  if (rewrite.kind === 'full') rewritten = rewrite.path;
+  else if (rewrite.kind === 'prefix') {
+    const rest = path.slice(rewrite.matched.length);
+    // Avoid '//' when the replacement ends with '/' and the rest starts with one.
+    rewritten =
+      rewrite.replacement.endsWith('/') && rest.startsWith('/')
+        ? rewrite.replacement + rest.slice(1)
+        : rewrite.replacement + rest;
+    if (rewritten === '') rewritten = '/';
+  }
+  if (basePath !== '') rewritten = rewritten === '/' ? `${basePath}/` : basePath + rewritten;
+  return query === '' ? rewritten : `${rewritten}?${query}`;
+}
+
+/** Methods whose requests may be sent twice (RFC 9110 §9.2.2). */
+export const IDEMPOTENT: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'TRACE',
+  'PUT',
+  'DELETE',
+]);
+
+/** Whether a request carries a body, which the gateway streams and so can never replay. */
+export function hasBody(headers: Headers): boolean {
+  const length = headers['content-length'];
+  if (length !== undefined && length !== '0') return true;
+  return headers['transfer-encoding'] !== undefined;
+}

@@ -1,0 +1,208 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { compileRouteTable, parseApiRoute, type RouteTable } from '../../../src/api/index.js';
+import { compileMatcher, prefixMatches, splitTarget } from '../../../src/gateway/matcher.js';
+
+type RouteSpec = Record<string, unknown> & { name: string };
+
+function table(routes: RouteSpec[]): RouteTable {
+  const apiRoute = parseApiRoute({
+    apiVersion: 'figway.dev/v1alpha1',
+    kind: 'ApiRoute',
+    metadata: { name: 't', namespace: 'ns' },
+    spec: {
+      monolith: { service: 'legacy', port: 8080 },
+      routes: routes.map((r) => ({ backends: [{ monolith: true, weight: 100 }], ...r })),
+    },
+  });
+  return compileRouteTable(apiRoute);
+}
+
+function matcher(routes: RouteSpec[]) {
+  const t = table(routes);
+  const m = compileMatcher(t);
+  return (url: string, method = 'GET', headers: Record<string, string> = {}) => {
+    const { path, query } = splitTarget(url);
+    const index = m.match({ method, path, query, headers });
+    return index < 0 ? null : (t.routes[index]?.name ?? null);
+  };
+}
+
+const prefix = (value: string) => ({ path: { type: 'PathPrefix', value } });
+const exact = (value: string) => ({ path: { type: 'Exact', value } });
+const regex = (value: string) => ({ path: { type: 'RegularExpression', value } });
+
+describe('route matching precedence', () => {
+  it('prefers Exact over PathPrefix over RegularExpression whatever the order written', () => {
+    const match = matcher([
+      { name: 're', match: regex('/api/.*') },
+      { name: 'pre', match: prefix('/api') },
+      { name: 'ex', match: exact('/api/orders') },
+    ]);
+    expect(match('/api/orders')).toBe('ex');
+    expect(match('/api/orders/1')).toBe('pre');
+    expect(match('/api')).toBe('pre');
+  });
+
+  it('prefers the longest PathPrefix', () => {
+    const match = matcher([
+      { name: 'short', match: prefix('/api') },
+      { name: 'long', match: prefix('/api/orders') },
+      { name: 'root', match: prefix('/') },
+    ]);
+    expect(match('/api/orders/7')).toBe('long');
+    expect(match('/api/users')).toBe('short');
+    expect(match('/health')).toBe('root');
+  });
+
+  it('matches PathPrefix on whole segments only', () => {
+    const match = matcher([{ name: 'orders', match: prefix('/api/orders') }]);
+    expect(match('/api/orders')).toBe('orders');
+    expect(match('/api/orders/')).toBe('orders');
+    expect(match('/api/orders/1?x=2')).toBe('orders');
+    expect(match('/api/ordersx')).toBeNull();
+    expect(match('/api/order')).toBeNull();
+  });
+
+  it('ignores a trailing slash on the prefix', () => {
+    const match = matcher([{ name: 'orders', match: prefix('/api/orders/') }]);
+    expect(match('/api/orders')).toBe('orders');
+    expect(match('/api/orders/9')).toBe('orders');
+  });
+
+  it('anchors regular expressions to the whole path', () => {
+    const match = matcher([{ name: 'products', match: regex('/api/products/[0-9]+') }]);
+    expect(match('/api/products/12')).toBe('products');
+    expect(match('/api/products/12/reviews')).toBeNull();
+    expect(match('/x/api/products/12')).toBeNull();
+  });
+
+  it('anchors alternations as a whole (a|b means ^(?:a|b)$, not ^a|b$)', () => {
+    const match = matcher([{ name: 'alt', match: regex('/a|/b') }]);
+    expect(match('/a')).toBe('alt');
+    expect(match('/b')).toBe('alt');
+    expect(match('/ab')).toBeNull();
+    expect(match('/xb')).toBeNull();
+  });
+
+  it('among equal paths prefers routes with methods, then more header matches', () => {
+    const match = matcher([
+      { name: 'plain', match: prefix('/api') },
+      { name: 'one-header', match: { ...prefix('/api'), headers: [{ name: 'x-a', value: '1' }] } },
+      {
+        name: 'two-headers',
+        match: {
+          ...prefix('/api'),
+          headers: [
+            { name: 'x-a', value: '1' },
+            { name: 'X-B', value: '2' },
+          ],
+        },
+      },
+      { name: 'post', match: { ...prefix('/api'), methods: ['POST'] } },
+    ]);
+    expect(match('/api/x', 'POST', { 'x-a': '1', 'x-b': '2' })).toBe('post');
+    expect(match('/api/x', 'GET', { 'x-a': '1', 'x-b': '2' })).toBe('two-headers');
+    expect(match('/api/x', 'GET', { 'x-a': '1' })).toBe('one-header');
+    expect(match('/api/x', 'GET', { 'x-a': '2' })).toBe('plain');
+  });
+
+  it('keeps the order written between otherwise equal routes', () => {
+    const match = matcher([
+      { name: 'first', match: regex('/a.*') },
+      { name: 'second', match: regex('/ab.*') },
+    ]);
+    expect(match('/abc')).toBe('first');
+  });
+
+  it('matches header values exactly or by anchored regular expression', () => {
+    const match = matcher([
+      {
+        name: 'beta',
+        match: {
+          ...prefix('/'),
+          headers: [{ name: 'x-tenant', value: 'beta-[0-9]+', type: 'RegularExpression' }],
+        },
+      },
+    ]);
+    expect(match('/', 'GET', { 'x-tenant': 'beta-7' })).toBe('beta');
+    expect(match('/', 'GET', { 'x-tenant': 'xbeta-7' })).toBeNull();
+    expect(match('/', 'GET', {})).toBeNull();
+  });
+
+  it('matches query parameters', () => {
+    const match = matcher([
+      { name: 'v2', match: { ...prefix('/api'), query: [{ name: 'version', value: '2' }] } },
+      { name: 'api', match: prefix('/api') },
+    ]);
+    expect(match('/api/x?version=2')).toBe('v2');
+    expect(match('/api/x?version=3')).toBe('api');
+    expect(match('/api/x')).toBe('api');
+  });
+
+  it('sends unmatched requests to nobody (the monolith)', () => {
+    const match = matcher([
+      { name: 'orders', match: { ...prefix('/api/orders'), methods: ['GET'] } },
+    ]);
+    expect(match('/api/orders', 'DELETE')).toBeNull();
+    expect(match('/elsewhere')).toBeNull();
+  });
+
+  it('gives the same answer as a brute-force reading of the precedence rules', () => {
+    // Property: the compiled matcher picks the best-ranked of all matching routes.
+    const segments = ['a', 'b', 'ab'];
+    const pathArb = fc
+      .array(fc.constantFrom(...segments), { minLength: 0, maxLength: 3 })
+      .map((s) => `/${s.join('/')}`);
+    const routeArb = fc.record({
+      type: fc.constantFrom('Exact', 'PathPrefix'),
+      path: pathArb,
+      withMethod: fc.boolean(),
+      headers: fc.integer({ min: 0, max: 2 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(routeArb, { minLength: 1, maxLength: 6 }),
+        pathArb,
+        fc.boolean(),
+        (routes, path, post) => {
+          const specs = routes.map((r, i) => ({
+            name: `r${i}`,
+            match: {
+              path: { type: r.type, value: r.path },
+              ...(r.withMethod && { methods: ['GET'] }),
+              ...(r.headers > 0 && {
+                headers: [
+                  { name: 'x-h', value: '1' },
+                  { name: 'x-i', value: '1' },
+                ].slice(0, r.headers),
+              }),
+            },
+          }));
+          const match = matcher(specs);
+          const method = post ? 'POST' : 'GET';
+          const headers = { 'x-h': '1', 'x-i': '1' };
+          const candidates = routes
+            .map((r, i) => ({ ...r, i }))
+            .filter((r) =>
+              r.type === 'Exact'
+                ? r.path === path
+                : prefixMatches(r.path === '/' ? '' : r.path, path),
+            )
+            .filter((r) => !r.withMethod || method === 'GET');
+          candidates.sort(
+            (a, b) =>
+              (a.type === 'Exact' ? 0 : 1) - (b.type === 'Exact' ? 0 : 1) ||
+              (a.type === 'PathPrefix' ? b.path.length - a.path.length : 0) ||
+              Number(b.withMethod) - Number(a.withMethod) ||
+              b.headers - a.headers ||
+              a.i - b.i,
+          );
+          const expected = candidates[0] ? `r${candidates[0].i}` : null;
+          expect(match(path, method, headers)).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,177 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  applyHeaderModifier,
+  clientResponseHeaders,
+  endToEndHeaders,
+  hasBody,
+  planRewrite,
+  requestId,
+  upstreamRequestHeaders,
+  upstreamTarget,
+  type Headers,
+} from '../../../src/gateway/transforms.js';
+
+const ctx = {
+  peer: '10.0.0.9',
+  encrypted: false,
+  requestId: 'rid-1',
+  upstreamHost: 'orders.shop.svc:80',
+};
+
+describe('request headers sent upstream', () => {
+  it('drops hop-by-hop headers, including those named in Connection', () => {
+    const out = endToEndHeaders({
+      connection: 'keep-alive, x-private',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      te: 'trailers',
+      upgrade: 'h2c',
+      'proxy-connection': 'keep-alive',
+      'x-private': 'secret',
+      'x-public': 'ok',
+      expect: '100-continue',
+    });
+    expect(out).toEqual({ 'x-public': 'ok' });
+  });
+
+  it('sets X-Forwarded-*, the request id and the backend Host; passes traceparent through', () => {
+    const out = upstreamRequestHeaders(
+      {
+        host: 'shop.example',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'a=b',
+      },
+      ctx,
+      undefined,
+    );
+    expect(out).toEqual({
+      host: 'orders.shop.svc:80',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'a=b',
+      'x-forwarded-for': '10.0.0.9',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'shop.example',
+      'x-request-id': 'rid-1',
+    });
+  });
+
+  it("appends to X-Forwarded-For and keeps an outer proxy's Proto and Host", () => {
+    const out = upstreamRequestHeaders(
+      {
+        host: 'internal',
+        'x-forwarded-for': '203.0.113.1',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'shop.example',
+      },
+      { ...ctx, encrypted: false },
+      undefined,
+    );
+    expect(out['x-forwarded-for']).toBe('203.0.113.1, 10.0.0.9');
+    expect(out['x-forwarded-proto']).toBe('https');
+    expect(out['x-forwarded-host']).toBe('shop.example');
+  });
+
+  it('applies the route modifier last: remove, then set, then add', () => {
+    const out = upstreamRequestHeaders(
+      { cookie: 'a=1', 'x-tenant': 'old', accept: 'text/html' },
+      ctx,
+      {
+        remove: ['Cookie'],
+        set: { 'X-Tenant': 'new' },
+        add: { accept: 'application/json', 'x-extra': '1' },
+      },
+    );
+    expect(out.cookie).toBeUndefined();
+    expect(out['x-tenant']).toBe('new');
+    expect(out.accept).toEqual(['text/html', 'application/json']);
+    expect(out['x-extra']).toBe('1');
+  });
+
+  it('keeps a sane incoming x-request-id and replaces a missing or hostile one', () => {
+    expect(requestId('abc-123')).toBe('abc-123');
+    expect(requestId(['first', 'second'])).toBe('first');
+    expect(requestId(undefined)).toMatch(/^[0-9a-f-]{36}$/);
+    expect(requestId('has space')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(requestId('x'.repeat(201))).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('response headers sent to the client', () => {
+  it('drops hop-by-hop headers, applies the modifier, names the backend and the request id', () => {
+    const upstream: Headers = {
+      'content-type': 'text/plain',
+      connection: 'close',
+      'keep-alive': 'x',
+      server: 'legacy',
+      'x-request-id': 'upstream-id',
+    };
+    const out = clientResponseHeaders(
+      upstream,
+      { set: { 'x-served-by': 'figway' }, add: {}, remove: ['server'] },
+      'x-figway-backend',
+      'orders',
+      'rid-1',
+    );
+    expect(out).toEqual({
+      'content-type': 'text/plain',
+      'x-served-by': 'figway',
+      'x-figway-backend': 'orders',
+      'x-request-id': 'rid-1',
+    });
+  });
+});
+
+describe('path rewrite', () => {
+  const prefix = (value: string, pathPrefix: string) =>
+    planRewrite({
+      match: { path: { type: 'PathPrefix', value }, methods: [], headers: [], query: [] },
+      rewrite: { pathPrefix },
+    });
+  const full = (fullPath: string) =>
+    planRewrite({
+      match: { path: { type: 'Exact', value: '/x' }, methods: [], headers: [], query: [] },
+      rewrite: { fullPath },
+    });
+  const none = planRewrite({
+    match: { path: { type: 'Exact', value: '/x' }, methods: [], headers: [], query: [] },
+  });
+
+  it('replaces the matched prefix and keeps the rest and the query', () => {
+    expect(upstreamTarget('', prefix('/api/orders', '/orders'), '/api/orders/7', 'a=1')).toBe(
+      '/orders/7?a=1',
+    );
+    expect(upstreamTarget('', prefix('/api/orders', '/orders'), '/api/orders', '')).toBe('/orders');
+    expect(upstreamTarget('', prefix('/api/orders/', '/v2'), '/api/orders/7', '')).toBe('/v2/7');
+  });
+
+  it('never produces a double or missing slash', () => {
+    expect(upstreamTarget('', prefix('/api/orders', '/'), '/api/orders/7', '')).toBe('/7');
+    expect(upstreamTarget('', prefix('/api/orders', '/'), '/api/orders', '')).toBe('/');
+    expect(upstreamTarget('', prefix('/api', '/v1/'), '/api/x', '')).toBe('/v1/x');
+  });
+
+  it('replaces the whole path with fullPath', () => {
+    expect(upstreamTarget('', full('/v2/products'), '/x', 'id=3')).toBe('/v2/products?id=3');
+  });
+
+  it('puts the path under the backend base path', () => {
+    expect(upstreamTarget('/legacy', none, '/x/y', 'q=1')).toBe('/legacy/x/y?q=1');
+    expect(upstreamTarget('/legacy', none, '/', '')).toBe('/legacy/');
+    expect(upstreamTarget('', none, '/x', '')).toBe('/x');
+  });
+});
+
+describe('header modifiers and bodies', () => {
+  it('adds to a header that already has several values', () => {
+    const headers: Headers = { via: ['1.1 a', '1.1 b'] };
+    applyHeaderModifier(headers, { set: {}, add: { Via: '1.1 figway' }, remove: [] });
+    expect(headers.via).toEqual(['1.1 a', '1.1 b', '1.1 figway']);
+  });
+
+  it('knows when a request carries a body', () => {
+    expect(hasBody({})).toBe(false);
+    expect(hasBody({ 'content-length': '0' })).toBe(false);
+    expect(hasBody({ 'content-length': '12' })).toBe(true);
+    expect(hasBody({ 'transfer-encoding': 'chunked' })).toBe(true);
+  });
+});
