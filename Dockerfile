@@ -9,19 +9,23 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: the `node` devDependency would fetch a second Node runtime the image
-# already has, and `prepare` would build before the sources are here. --omit=peer leaves
-# out aws-cdk-lib, which only the test-time helm binary package asks for.
-RUN npm ci --ignore-scripts --omit=peer --no-audit --no-fund
+# `npm install`, not `npm ci`: npm 11 leaves other platforms' optional native packages out
+# of the lockfile and `npm ci` then refuses it as out of sync (npm/cli#4828, npm/cli#9083);
+# `npm install` still installs the locked versions. --ignore-scripts: the `node`
+# devDependency would fetch a second Node runtime the image already has, and `prepare`
+# would build before the sources are here. --omit=peer leaves out aws-cdk-lib, which only
+# the test-time helm binary package asks for.
+RUN npm install --ignore-scripts --omit=peer --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
 
-# 2. Production dependencies only, resolved from the same lockfile.
+# 2. Production dependencies only, at the versions of the same lockfile (see above for why
+#    not `npm ci`).
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
 # 3. Runtime: Node, the compiled JavaScript and its production dependencies; no npm, no

@@ -83,7 +83,7 @@ does not use cannot creep in.
 {{- define "figway.operatorRules" -}}
 - apiGroups: ["figway.dev"]
   resources: ["apiroutes"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["figway.dev"]
   resources: ["apiroutes/status"]
   verbs: ["patch"]
@@ -106,7 +106,7 @@ does not use cannot creep in.
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}
 
 {{/* Fails the render with a clear message when a Prometheus Operator kind is asked for but the cluster lacks its API. */}}

@@ -357,13 +357,18 @@ describe('alerts and dashboard refer to metrics the code exports', () => {
     return [...new Set(names.map((n) => n.replace(/_(bucket|sum|count)$/, '')))];
   }
 
+  /** Metric name → label names, from the gateway's GATEWAY_METRICS and the operator's registry. */
   async function exported(): Promise<Map<string, readonly string[]>> {
     const { GATEWAY_METRICS } = await import('../../../src/gateway/metrics.js');
-    const { OPERATOR_METRICS_USED_BY_CHART } =
-      await import('../../fixtures/chart/operator-metrics.js');
-    return new Map(
-      [...GATEWAY_METRICS, ...OPERATOR_METRICS_USED_BY_CHART].map((m) => [m.name, m.labels]),
-    );
+    const { OperatorMetrics } = await import('../../../src/operator/metrics.js');
+    const operator = new OperatorMetrics({ processMetrics: false }).registry.getMetricsAsArray();
+    return new Map([
+      ...GATEWAY_METRICS.map((m) => [m.name, m.labels] as const),
+      ...operator.map((m) => {
+        const metric = m as unknown as { name: string; labelNames?: string[] };
+        return [metric.name, metric.labelNames ?? []] as const;
+      }),
+    ]);
   }
 
   function dashboardExprs(): string[] {

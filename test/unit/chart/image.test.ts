@@ -9,46 +9,13 @@ import { parse } from 'yaml';
 import { GATEWAY_UID } from '../../../src/operator/desired-state/index.js';
 import { CHART_DIR, REPO_ROOT } from '../../tools/chart.js';
 import { findTool, testWithTool } from '../../tools/require-tool.js';
+import { contextAllowList, readDockerfile } from '../../tools/dockerfile.js';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const dockerignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8');
 
-interface Instruction {
-  keyword: string;
-  args: string;
-}
-
-/** Dockerfile instructions with continuation lines joined and comments dropped. */
-function instructions(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let current = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (current === '' && (line === '' || line.startsWith('#'))) continue;
-    if (line.startsWith('#')) continue;
-    current += current === '' ? line : ` ${line}`;
-    if (current.endsWith('\\')) {
-      current = current.slice(0, -1).trimEnd();
-      continue;
-    }
-    const space = current.indexOf(' ');
-    out.push({ keyword: current.slice(0, space).toUpperCase(), args: current.slice(space + 1) });
-    current = '';
-  }
-  return out;
-}
-
-/** The instructions of each stage, the last one being the image. */
-function stages(): Instruction[][] {
-  const result: Instruction[][] = [];
-  for (const instruction of instructions(dockerfile)) {
-    if (instruction.keyword === 'FROM') result.push([]);
-    result.at(-1)?.push(instruction);
-  }
-  return result;
-}
-
-const finalStage = stages().at(-1) ?? [];
+const allStages = readDockerfile();
+const finalStage = allStages.at(-1)?.instructions ?? [];
 const args = (keyword: string, stage = finalStage) =>
   stage.filter((i) => i.keyword === keyword).map((i) => i.args);
 
@@ -71,7 +38,7 @@ describe('Dockerfile lint', () => {
 
 describe('the image contract', () => {
   test('multi-stage: compile, production dependencies, runtime', () => {
-    const froms = stages().map((s) => s[0]?.args ?? '');
+    const froms = allStages.map((s) => s.from);
     expect(froms).toEqual([
       '${NODE_IMAGE} AS build',
       '${NODE_IMAGE} AS prod-deps',
@@ -87,8 +54,8 @@ describe('the image contract', () => {
   });
 
   test('the runtime gets only production dependencies and compiled JavaScript', () => {
-    const prodDeps = stages()[1] ?? [];
-    expect(args('RUN', prodDeps).join(' ')).toMatch(/npm ci --omit=dev/);
+    const prodDeps = allStages.find((s) => s.name === 'prod-deps')?.instructions ?? [];
+    expect(args('RUN', prodDeps).join(' ')).toMatch(/npm install --omit=dev /);
     expect(args('COPY')).toEqual([
       '--from=prod-deps /app/node_modules ./node_modules',
       '--from=build /src/dist ./dist',
@@ -129,12 +96,9 @@ describe('the image contract', () => {
   });
 
   test('everything the build COPYs from the context exists and passes .dockerignore', () => {
-    const allowed = dockerignore
-      .split('\n')
-      .filter((l) => l.startsWith('!'))
-      .map((l) => l.slice(1).replace(/\/$/, ''));
-    const sources = stages()
-      .flat()
+    const allowed = contextAllowList();
+    const sources = allStages
+      .flatMap((s) => s.instructions)
       .filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from'))
       .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
     expect(sources.length).toBeGreaterThan(3);
