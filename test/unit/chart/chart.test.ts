@@ -135,7 +135,8 @@ describe('default values', () => {
     const spec = deploymentSpec(objects);
     expect(spec.replicas).toBe(1);
     expect(spec.strategy.type).toBe('Recreate');
-    expect(operatorContainer(objects).args.some((a) => a.startsWith('--leader-elect'))).toBe(false);
+    // The operator elects a leader unless told not to.
+    expect(operatorContainer(objects).args).toContain('--leader-elect=false');
     expect(objects.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
     expect(objects.filter((o) => o.metadata.name.endsWith('-leader-election'))).toEqual([]);
   });
@@ -198,8 +199,10 @@ describe('non-default values', () => {
     expect(spec.replicas).toBe(3);
     expect(spec.strategy.type).toBe('RollingUpdate');
     const args = operatorContainer(objects).args;
-    expect(args).toContain('--leader-elect');
-    expect(args).toContain(`--lease-namespace=${RELEASE_NAMESPACE}`);
+    expect(args).toContain('--leader-elect=true');
+    expect(args).toContain(`--leader-election-namespace=${RELEASE_NAMESPACE}`);
+    expect(args).toContain('--leader-election-id=strangler-operator');
+    expect(args).toContain('--identity=$(POD_NAME)');
     const pdb = only(objects, 'PodDisruptionBudget');
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1, selector: spec.selector });
   });
@@ -460,5 +463,47 @@ describe('alerts and dashboard refer to metrics the code exports', () => {
     for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
       expect(panel.targets?.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('the operator accepts the flags the chart gives it', () => {
+  async function parsed(options: RenderOptions) {
+    const { parseOperatorFlags } = await import('../../../src/operator/command.js');
+    const args = operatorContainer(await render(options)).args;
+    expect(args[0]).toBe('operator');
+    // extraArgs are the user's own flags, not the chart's.
+    const chartArgs = args.slice(1).filter((a) => a !== '--example-flag=1');
+    return parseOperatorFlags(chartArgs, { POD_NAMESPACE: 'from-the-pod' });
+  }
+
+  test('default values', async () => {
+    const flags = await parsed({});
+    expect(flags.adminPort).toBe(9090);
+    expect(flags.logLevel).toBe('info');
+    expect(flags.options.namespaces).toBeUndefined();
+    expect(flags.options.leaderElection.enabled).toBe(false);
+    expect(flags.options.settings).toMatchObject({
+      image: `ghcr.io/figway/figway:${chart.appVersion}`,
+      imagePullPolicy: 'IfNotPresent',
+      drainSeconds: 10,
+    });
+  });
+
+  test('non-default values', async () => {
+    const flags = await parsed({ valuesFiles: [NON_DEFAULT], apiVersions: [MONITORING] });
+    expect(flags.adminPort).toBe(9100);
+    expect(flags.logLevel).toBe('debug');
+    expect(flags.options.namespaces).toEqual(['shop', 'payments']);
+    expect(flags.options.leaderElection).toMatchObject({
+      enabled: true,
+      namespace: RELEASE_NAMESPACE,
+      name: 'strangler-operator',
+    });
+    expect(flags.options.identity).toBe('$(POD_NAME)'); // the kubelet expands it
+    expect(flags.options.settings).toMatchObject({
+      image: 'registry.example.com/platform/figway-gateway:0.1.0-rc.1',
+      imagePullPolicy: 'Always',
+      drainSeconds: 20,
+    });
   });
 });
