@@ -2,6 +2,7 @@
 // The `figway` command: one binary, several entry points (DESIGN.md).
 import { readFile } from 'node:fs/promises';
 import { validateYamlDocuments } from './api/index.js';
+import { operatorCommand } from './operator/command.js';
 import { renderCommand } from './operator/render.js';
 import { gatewayCommand } from './gateway/command.js';
 
@@ -43,6 +44,7 @@ async function validateCommand(files: string[]): Promise<number> {
 
 const commands: Record<string, { run: Command; help: string }> = {
   validate: { run: validateCommand, help: 'validate FILE...   check ApiRoute YAML offline' },
+  operator: { run: operatorCommand, help: 'operator [flags]   run the Kubernetes operator (--help for flags)' },
   render: { run: renderCommand, help: 'render FILE...     print the objects the operator creates' },
   gateway: { run: gatewayCommand, help: 'gateway --config F  run one ApiRoute\'s gateway (--help for options)' },
 };

@@ -1,0 +1,202 @@
+// `figway operator`: flags → settings, then run until SIGTERM/SIGINT.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startAdminServer } from '../common/admin-server.js';
+import { createLogger, errorFields, type LogLevel } from '../common/logger.js';
+import { Operator, defaultIdentity, type OperatorOptions } from './controller.js';
+import { intFlag, SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
+import { loadKubeConfig } from './kube.js';
+import { OperatorMetrics } from './metrics.js';
+
+export const OPERATOR_USAGE = `usage: figway operator [flags]
+
+  --kubeconfig PATH                 kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
+  --namespaces A,B                  watch only these namespaces (default: all)
+  --concurrency N                   ApiRoutes reconciled in parallel (default 4)
+  --image IMAGE                     gateway image (default ghcr.io/figway/figway:0.1.0)
+  --image-pull-policy POLICY        Always, IfNotPresent or Never (default IfNotPresent)
+  --drain-seconds N                 gateway drain on shutdown (default 10)
+  --admin-port N                    /healthz, /readyz and /metrics (default 8081; 0 = any free port)
+  --admin-address ADDR              admin listen address (default 0.0.0.0)
+  --resync-seconds N                re-reconcile every ApiRoute this often (default 300)
+  --leader-elect=false              run without leader election (only for a single replica)
+  --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE, else figway-system)
+  --leader-election-id NAME         name of the Lease (default figway-operator)
+  --lease-duration-seconds N        default 15
+  --renew-deadline-seconds N        default 10
+  --retry-period-seconds N          default 2
+  --identity ID                     leader election identity (default hostname_pid)
+  --log-level LEVEL                 error, warn, info or debug (default info)`;
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+function inClusterNamespace(): string | undefined {
+  try {
+    return (
+      readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() ||
+      undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ParsedOperatorFlags {
+  options: Omit<OperatorOptions, 'kubeConfig' | 'logger' | 'metrics'>;
+  kubeconfig: string | undefined;
+  adminPort: number;
+  adminAddress: string;
+  logLevel: LogLevel;
+}
+
+/** Parses `figway operator` flags; throws with a message naming the bad flag. */
+export function parseOperatorFlags(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ParsedOperatorFlags {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...SETTINGS_OPTIONS,
+      kubeconfig: { type: 'string' },
+      namespaces: { type: 'string' },
+      concurrency: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'admin-address': { type: 'string' },
+      'resync-seconds': { type: 'string' },
+      'leader-elect': { type: 'string' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string' },
+      'lease-duration-seconds': { type: 'string' },
+      'renew-deadline-seconds': { type: 'string' },
+      'retry-period-seconds': { type: 'string' },
+      identity: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  const logLevel = values['log-level'] ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new Error(
+      `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  const leaderElect = values['leader-elect'] ?? 'true';
+  if (leaderElect !== 'true' && leaderElect !== 'false') {
+    throw new Error(`--leader-elect must be true or false, got ${JSON.stringify(leaderElect)}`);
+  }
+  const namespaces = values.namespaces
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const ns of namespaces ?? []) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) {
+      throw new Error(`--namespaces: ${JSON.stringify(ns)} is not a valid namespace name`);
+    }
+  }
+  const leaseDuration = intFlag(
+    'lease-duration-seconds',
+    values['lease-duration-seconds'],
+    15,
+    2,
+    600,
+  );
+  const renewDeadline = intFlag(
+    'renew-deadline-seconds',
+    values['renew-deadline-seconds'],
+    10,
+    1,
+    599,
+  );
+  const retryPeriod = intFlag('retry-period-seconds', values['retry-period-seconds'], 2, 1, 300);
+  if (!(retryPeriod < renewDeadline && renewDeadline < leaseDuration)) {
+    throw new Error(
+      `need --retry-period-seconds < --renew-deadline-seconds < --lease-duration-seconds, got ${retryPeriod} < ${renewDeadline} < ${leaseDuration}`,
+    );
+  }
+  return {
+    kubeconfig: values.kubeconfig,
+    adminPort: intFlag('admin-port', values['admin-port'], 8081, 0, 65535),
+    adminAddress: values['admin-address'] ?? '0.0.0.0',
+    logLevel: logLevel as LogLevel,
+    options: {
+      ...(namespaces && namespaces.length > 0 && { namespaces }),
+      concurrency: intFlag('concurrency', values.concurrency, 4, 1, 64),
+      settings: settingsFromValues(values),
+      identity: values.identity ?? defaultIdentity(),
+      resyncMs: intFlag('resync-seconds', values['resync-seconds'], 300, 0, 86_400) * 1000,
+      leaderElection: {
+        enabled: leaderElect === 'true',
+        namespace:
+          values['leader-election-namespace'] ??
+          env.POD_NAMESPACE ??
+          inClusterNamespace() ??
+          'figway-system',
+        name: values['leader-election-id'] ?? 'figway-operator',
+        leaseDurationMs: leaseDuration * 1000,
+        renewDeadlineMs: renewDeadline * 1000,
+        retryPeriodMs: retryPeriod * 1000,
+      },
+    },
+  };
+}
+
+/** Runs the operator until SIGTERM or SIGINT; exit code 0 after a clean stop. */
+export async function operatorCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${OPERATOR_USAGE}\n`);
+    return 0;
+  }
+  let parsed: ParsedOperatorFlags;
+  try {
+    parsed = parseOperatorFlags(args);
+  } catch (error) {
+    process.stderr.write(`figway operator: ${(error as Error).message}\n${OPERATOR_USAGE}\n`);
+    return 2;
+  }
+  const logger = createLogger({ component: 'operator', level: parsed.logLevel });
+  const metrics = new OperatorMetrics();
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(parsed.kubeconfig);
+  } catch (error) {
+    logger.error('cannot load the kubeconfig', errorFields(error));
+    return 1;
+  }
+  const operator = new Operator({ ...parsed.options, kubeConfig, logger, metrics });
+  const admin = await startAdminServer({
+    port: parsed.adminPort,
+    host: parsed.adminAddress,
+    registry: metrics.registry,
+    readiness: () => operator.readiness(),
+  });
+  logger.info('operator starting', {
+    identity: operator.identity,
+    adminPort: admin.port,
+    namespaces: parsed.options.namespaces ?? 'all',
+    concurrency: parsed.options.concurrency,
+    image: parsed.options.settings.image,
+    leaderElection: parsed.options.leaderElection.enabled
+      ? `${parsed.options.leaderElection.namespace}/${parsed.options.leaderElection.name}`
+      : 'disabled',
+  });
+  let signalled: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled(signal);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await Promise.race([operator.start(), stopped]);
+    const signal = await stopped;
+    logger.info('signal received: shutting down', { signal });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await operator.stop();
+    await admin.close();
+  }
+  return 0;
+}

@@ -1,0 +1,331 @@
+// The running operator: informers feed the work queue, the queue feeds reconcile, leader
+// election decides whether the queue runs at all. Informer handlers only map an event to an
+// ApiRoute key and enqueue it: an owned object's key comes from its figway.dev/apiroute label.
+import { hostname } from 'node:os';
+import {
+  KubernetesObjectApi,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type ApiRouteStatus } from '../api/index.js';
+import { errorFields, type Logger } from '../common/logger.js';
+import type { Readiness } from '../common/admin-server.js';
+import { APIROUTE_LABEL, OWNED_KINDS } from './desired-state/index.js';
+import { EventRecorder } from './events.js';
+import { ResilientInformer, type InformerEvent } from './informer.js';
+import { KubeClusterWriter, describeApiError, type ClusterWriter } from './kube.js';
+import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
+import type { OperatorMetrics } from './metrics.js';
+import { TerminalError, WorkQueue } from './queue.js';
+import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
+import type { OperatorSettings } from './settings.js';
+import { ConditionTracker } from './status.js';
+
+export interface LeaderElectionSettings {
+  enabled: boolean;
+  namespace: string;
+  /** Lease name. */
+  name: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  /** Namespaces to watch; undefined: all. */
+  namespaces?: readonly string[];
+  concurrency: number;
+  settings: OperatorSettings;
+  identity?: string;
+  leaderElection: LeaderElectionSettings;
+  resyncMs: number;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  /** Test seams. */
+  writer?: ClusterWriter;
+  lease?: LeaseClient;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+export function defaultIdentity(): string {
+  // In a pod the hostname is the pod name, unique among replicas; the pid covers local runs.
+  return `${hostname()}_${process.pid}`;
+}
+
+const APIROUTE_PATH = `/apis/${GROUP}/${VERSION}`;
+
+export class Operator {
+  readonly identity: string;
+  private readonly log: Logger;
+  private readonly queue: WorkQueue;
+  private readonly reconciler: Reconciler;
+  private readonly elector: LeaderElector | undefined;
+  private readonly apiRouteInformers: ResilientInformer<RawApiRoute>[] = [];
+  /** kind → informers (one per watched namespace, or one for all). */
+  private readonly ownedInformers = new Map<string, ResilientInformer<KubernetesObject>[]>();
+  private readonly tracker = new ConditionTracker();
+  private readonly events: EventRecorder;
+  private leading = false;
+  private stopping = false;
+
+  constructor(private readonly options: OperatorOptions) {
+    this.identity = options.identity ?? defaultIdentity();
+    this.log = options.logger;
+    const metrics = options.metrics;
+    this.queue = new WorkQueue({
+      concurrency: options.concurrency,
+      ...(options.retryBaseMs !== undefined && { baseDelayMs: options.retryBaseMs }),
+      ...(options.retryMaxMs !== undefined && { maxDelayMs: options.retryMaxMs }),
+      hooks: {
+        depth: (d) => {
+          metrics.queueDepth.set(d);
+        },
+        latency: (s) => {
+          metrics.queueLatency.observe(s);
+        },
+      },
+    });
+    const writer = options.writer ?? new KubeClusterWriter(options.kubeConfig);
+    this.events = new EventRecorder(writer, {
+      instance: this.identity,
+      onError: (error) => {
+        this.log.warn('failed to post an Event', errorFields(error));
+      },
+    });
+    this.reconciler = new Reconciler({
+      cache: this.cache(),
+      writer,
+      events: this.events,
+      settings: options.settings,
+      isLeader: () => this.isLeader(),
+      logger: this.log,
+      onStatus: (key, status) => {
+        this.recordStatus(key, status);
+      },
+    });
+    const le = options.leaderElection;
+    if (le.enabled) {
+      this.elector = new LeaderElector({
+        identity: this.identity,
+        lease: options.lease ?? new KubeLeaseClient(options.kubeConfig, le.namespace, le.name),
+        leaseDurationMs: le.leaseDurationMs,
+        renewDeadlineMs: le.renewDeadlineMs,
+        retryPeriodMs: le.retryPeriodMs,
+        onStartedLeading: () => {
+          this.startLeading();
+        },
+        onStoppedLeading: () => {
+          this.stopLeading();
+        },
+        onNewLeader: (identity) => {
+          this.log.info('leader elected', {
+            leader: identity,
+            lease: `${le.namespace}/${le.name}`,
+            self: identity === this.identity,
+          });
+        },
+        onError: (error) => {
+          this.log.warn('leader election', errorFields(error));
+        },
+      });
+    }
+    this.createInformers();
+  }
+
+  /** True while this replica may write: it holds the Lease (or leader election is off). */
+  isLeader(): boolean {
+    if (this.stopping) return false;
+    return this.elector ? this.elector.isLeader() : this.leading;
+  }
+
+  /** Starts watching, waits for the caches to fill, then campaigns (or starts reconciling). */
+  async start(): Promise<void> {
+    for (const informer of this.allInformers()) informer.start();
+    await Promise.all(this.allInformers().map((i) => i.synced));
+    this.log.info('informer caches synced', { informers: this.allInformers().length });
+    if (this.elector) this.elector.start();
+    else this.startLeading();
+  }
+
+  /** SIGTERM: stop taking work, let running reconciles finish, release the Lease, stop watching. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.log.info('stopping: finishing in-flight reconciles', { inFlight: this.queue.active });
+    await this.queue.shutdown();
+    this.stopping = true;
+    await this.elector?.stop();
+    this.leading = false;
+    this.options.metrics.leader.set(0);
+    await Promise.all(this.allInformers().map((i) => i.stop()));
+    this.log.info('stopped');
+  }
+
+  readiness(): Readiness {
+    const unsynced = this.allInformers()
+      .filter((i) => !i.isSynced)
+      .map((i) => i.kind);
+    return {
+      ready: unsynced.length === 0 && !this.stopping,
+      details: {
+        leader: this.isLeader(),
+        identity: this.identity,
+        ...(unsynced.length > 0 && { waitingFor: [...new Set(unsynced)] }),
+      },
+    };
+  }
+
+  private startLeading(): void {
+    if (this.stopping) return;
+    this.leading = true;
+    this.options.metrics.leader.set(1);
+    this.log.info('started leading: reconciling', { identity: this.identity });
+    this.queue.start((key) => this.process(key));
+    // Anything that changed while we were not leading is in the caches: look at all of it.
+    for (const informer of this.apiRouteInformers) informer.resync();
+  }
+
+  private stopLeading(): void {
+    this.leading = false;
+    this.options.metrics.leader.set(0);
+    this.queue.pause();
+    if (!this.stopping)
+      this.log.warn('stopped leading: reconciling paused', { identity: this.identity });
+  }
+
+  private async process(key: string) {
+    const stopTimer = this.options.metrics.reconcileDuration.startTimer();
+    try {
+      const result = await this.reconciler.reconcile(key);
+      this.options.metrics.reconciles.inc({ result: 'success' });
+      return result;
+    } catch (error) {
+      const result =
+        error instanceof TerminalError
+          ? 'terminal'
+          : error instanceof ConflictError
+            ? 'conflict'
+            : 'error';
+      this.options.metrics.reconciles.inc({ result });
+      if (result === 'error')
+        this.log.warn('reconcile failed; will retry', { apiroute: key, ...errorFields(error) });
+      throw error;
+    } finally {
+      stopTimer();
+    }
+  }
+
+  private recordStatus(key: string, status: ApiRouteStatus | undefined): void {
+    if (status?.conditions) this.tracker.set(key, status.conditions);
+    else this.tracker.delete(key);
+    for (const { condition, status: s, count } of this.tracker.counts()) {
+      this.options.metrics.apiRoutes.set({ condition, status: s }, count);
+    }
+  }
+
+  private enqueue(namespace: string | undefined, name: string | undefined): void {
+    if (namespace && name) this.queue.add(`${namespace}/${name}`);
+  }
+
+  private createInformers(): void {
+    const kc = this.options.kubeConfig;
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    const scopes: (string | undefined)[] = this.options.namespaces?.length
+      ? [...this.options.namespaces]
+      : [undefined];
+    const restartHandler = (kind: string) => (error: unknown, delayMs: number) => {
+      this.options.metrics.informerRestarts.inc({ kind });
+      this.log.warn('informer failed; restarting', {
+        kind,
+        delayMs,
+        error: describeApiError(error),
+      });
+    };
+    const handlerError = (error: unknown) => {
+      this.log.error('informer handler failed', errorFields(error));
+    };
+    for (const namespace of scopes) {
+      this.apiRouteInformers.push(
+        new ResilientInformer<RawApiRoute>({
+          kind: KIND,
+          kubeConfig: kc,
+          path: namespace
+            ? `${APIROUTE_PATH}/namespaces/${namespace}/${PLURAL}`
+            : `${APIROUTE_PATH}/${PLURAL}`,
+          list: () => objects.list<RawApiRoute>(API_VERSION, KIND, namespace),
+          resyncMs: this.options.resyncMs,
+          onEvent: (event: InformerEvent, obj) => {
+            if (event === 'delete' && obj.metadata.uid) this.events.forget(obj.metadata.uid);
+            this.enqueue(obj.metadata.namespace, obj.metadata.name);
+          },
+          onRestart: restartHandler(KIND),
+          onHandlerError: handlerError,
+        }),
+      );
+      for (const kind of OWNED_KINDS) {
+        const informer = new ResilientInformer<KubernetesObject>({
+          kind: kind.kind,
+          kubeConfig: kc,
+          path: namespace ? kind.path(namespace) : kind.clusterPath,
+          labelSelector: APIROUTE_LABEL,
+          list: () =>
+            objects.list(
+              kind.apiVersion,
+              kind.kind,
+              namespace,
+              undefined,
+              undefined,
+              undefined,
+              undefined,
+              APIROUTE_LABEL,
+            ),
+          onEvent: (_event, obj) => {
+            // Drift, deletion or a status change of an owned object: reconcile its ApiRoute.
+            this.enqueue(obj.metadata?.namespace, obj.metadata?.labels?.[APIROUTE_LABEL]);
+          },
+          onRestart: restartHandler(kind.kind),
+          onHandlerError: handlerError,
+        });
+        const list = this.ownedInformers.get(kind.kind) ?? [];
+        list.push(informer);
+        this.ownedInformers.set(kind.kind, list);
+      }
+    }
+  }
+
+  private allInformers(): ResilientInformer<KubernetesObject>[] {
+    return [
+      ...(this.apiRouteInformers as ResilientInformer<KubernetesObject>[]),
+      ...[...this.ownedInformers.values()].flat(),
+    ];
+  }
+
+  private cache(): ClusterCache {
+    const scoped = <T extends KubernetesObject>(
+      informers: readonly ResilientInformer<T>[],
+      namespace: string,
+    ) =>
+      informers.length === 1
+        ? informers
+        : informers.filter((_i, index) => this.options.namespaces?.[index] === namespace);
+    return {
+      getApiRoute: (namespace, name) => {
+        for (const informer of scoped(this.apiRouteInformers, namespace)) {
+          const found = informer.get(name, namespace);
+          if (found) return found;
+        }
+        return undefined;
+      },
+      getOwned: (kind, namespace, name) => {
+        for (const informer of scoped(this.ownedInformers.get(kind) ?? [], namespace)) {
+          const found = informer.get(name, namespace);
+          if (found) return found;
+        }
+        return undefined;
+      },
+      listOwned: (kind, namespace) =>
+        scoped(this.ownedInformers.get(kind) ?? [], namespace).flatMap((i) => i.list(namespace)),
+    };
+  }
+}

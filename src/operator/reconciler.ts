@@ -1,0 +1,311 @@
+// reconcile(key): make the cluster match one ApiRoute. Decisions are pure (desiredState,
+// computeStatus); this file does the I/O in a fixed order:
+//   validate → (invalid: Accepted=False + Event, existing objects untouched, not retried)
+//   → check ownership of every object → server-side apply each → prune what is no longer
+//   wanted → write status if it changed → Events.
+// Every write is fenced by isLeader(), so a replica that lost the Lease stops writing at
+// once even in the middle of a reconcile.
+//
+// client-node declares its models as classes without behaviour; the API takes plain JSON.
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/client-node';
+import type { Logger } from '../common/logger.js';
+import { errorFields } from '../common/logger.js';
+import {
+  validateApiRoute,
+  type ApiRoute,
+  type ApiRouteStatus,
+  type FieldError,
+} from '../api/index.js';
+import {
+  APIROUTE_LABEL,
+  CONFIG_HASH_ANNOTATION,
+  desiredState,
+  gatewayName,
+  operatorFieldErrors,
+  OWNED_KINDS,
+} from './desired-state/index.js';
+import { EVENT_REASONS, type EventRecorder } from './events.js';
+import { describeObject, type ClusterWriter } from './kube.js';
+import { TerminalError, type ReconcileResult } from './queue.js';
+import type { OperatorSettings } from './settings.js';
+import { computeStatus, formatFieldErrors, statusChanged, type Observation } from './status.js';
+
+/** An ApiRoute as it comes from the API server: unvalidated beyond the CRD schema. */
+export interface RawApiRoute extends KubernetesObject {
+  metadata: V1ObjectMeta & { name: string };
+  spec?: unknown;
+  status?: ApiRouteStatus;
+}
+
+/** Read access to what the informers have cached. */
+export interface ClusterCache {
+  getApiRoute(namespace: string, name: string): RawApiRoute | undefined;
+  /** An owned-kind object from the label-selected informer cache. */
+  getOwned(kind: string, namespace: string, name: string): KubernetesObject | undefined;
+  /** All cached objects of a kind in a namespace (all carry the figway.dev/apiroute label). */
+  listOwned(kind: string, namespace: string): readonly KubernetesObject[];
+}
+
+/** An object we must write is owned by someone else; retried, since the owner may leave. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+/** This replica is not the leader (any more); the write was not made. */
+export class NotLeaderError extends Error {
+  constructor(what: string) {
+    super(`not the leader: did not ${what}`);
+    this.name = 'NotLeaderError';
+  }
+}
+
+export interface ReconcilerDeps {
+  cache: ClusterCache;
+  writer: ClusterWriter;
+  events: EventRecorder;
+  settings: OperatorSettings;
+  isLeader(): boolean;
+  logger: Logger;
+  now?: () => Date;
+  /** The status this operator last wrote for an ApiRoute (undefined: deleted). */
+  onStatus?(key: string, status: ApiRouteStatus | undefined): void;
+}
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export function controllerUid(obj: KubernetesObject): string | undefined {
+  return obj.metadata?.ownerReferences?.find((r) => r.controller === true)?.uid;
+}
+
+function describeController(obj: KubernetesObject): string {
+  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller === true);
+  return ref
+    ? `controlled by ${ref.kind} ${ref.name} (uid ${ref.uid})`
+    : 'not controlled by any object';
+}
+
+/** Validates everything but the status, which is ours to write and must never make a spec invalid. */
+export function validateForReconcile(
+  raw: RawApiRoute,
+): { ok: true; value: ApiRoute } | { ok: false; errors: FieldError[] } {
+  const withoutStatus: Partial<RawApiRoute> = { ...raw };
+  delete withoutStatus.status;
+  const result = validateApiRoute(withoutStatus);
+  if (!result.ok) return result;
+  const errors = operatorFieldErrors(result.value);
+  return errors.length > 0 ? { ok: false, errors } : result;
+}
+
+export class Reconciler {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const { namespace, name } = splitKey(key);
+    const raw = this.deps.cache.getApiRoute(namespace, name);
+    if (!raw) {
+      // Deleted: the garbage collector removes its objects through their ownerReferences.
+      this.deps.onStatus?.(key, undefined);
+      return undefined;
+    }
+    if (raw.metadata.deletionTimestamp) return undefined;
+    const log = this.deps.logger.child({ apiroute: key, generation: raw.metadata.generation });
+    const validated = validateForReconcile(raw);
+    if (!validated.ok) {
+      await this.reject(key, raw, validated.errors, log);
+      throw new TerminalError(`invalid ApiRoute ${key}: ${formatFieldErrors(validated.errors)}`);
+    }
+    const apiRoute = validated.value;
+    const uid = raw.metadata.uid;
+    if (uid === undefined) throw new Error(`ApiRoute ${key} has no uid`);
+    try {
+      return await this.apply(key, raw, apiRoute, uid, log);
+    } catch (error) {
+      if (error instanceof NotLeaderError) throw error;
+      const conflict = error instanceof ConflictError;
+      const message = error instanceof Error ? error.message : String(error);
+      log.warn(
+        conflict ? 'conflict with an object the operator does not own' : 'reconcile failed',
+        errorFields(error),
+      );
+      try {
+        await this.writeStatus(
+          key,
+          raw,
+          conflict ? { kind: 'conflict', message } : { kind: 'failed', message },
+          log,
+        );
+      } catch {
+        // Logged by writeStatus; the original failure is what the retry must fix.
+      }
+      await this.deps.events.emit(
+        raw,
+        'Warning',
+        conflict ? EVENT_REASONS.conflict : EVENT_REASONS.failed,
+        message,
+      );
+      throw error;
+    }
+  }
+
+  /** Invalid input: say so on the ApiRoute and leave every existing object as it is. */
+  private async reject(
+    key: string,
+    raw: RawApiRoute,
+    errors: readonly FieldError[],
+    log: Logger,
+  ): Promise<void> {
+    log.warn('ApiRoute is invalid; its gateway keeps the last good route table', {
+      errors: errors.map((e) => `${e.path}: ${e.message}`),
+    });
+    await this.writeStatus(key, raw, { kind: 'invalid', errors }, log);
+    await this.deps.events.emit(raw, 'Warning', EVENT_REASONS.invalid, formatFieldErrors(errors));
+  }
+
+  private async apply(
+    key: string,
+    raw: RawApiRoute,
+    apiRoute: ApiRoute,
+    uid: string,
+    log: Logger,
+  ): Promise<ReconcileResult | undefined> {
+    const { config, objects } = desiredState(apiRoute, this.deps.settings);
+    // Check every object before writing any, so a conflict leaves the gateway as it was.
+    const existing = new Map<KubernetesObject, KubernetesObject | undefined>();
+    for (const obj of objects) {
+      const current = await this.current(obj, uid);
+      if (current && controllerUid(current) !== uid) {
+        throw new ConflictError(
+          `${describeObject(obj)} already exists and is ${describeController(current)}, not by ApiRoute ${key}; the operator will not overwrite it: delete or rename it`,
+        );
+      }
+      existing.set(obj, current);
+    }
+    let deployment: V1Deployment | undefined;
+    for (const obj of objects) {
+      this.fence(`apply ${describeObject(obj)}`);
+      const applied = await this.deps.writer.apply(obj);
+      if (obj.kind === 'Deployment') deployment = applied;
+    }
+    const pruned = await this.prune(raw, objects, uid, log);
+    if (!deployment)
+      throw new Error(`internal error: no Deployment among the desired objects of ${key}`);
+
+    const before = (kind: string) => [...existing].find(([o]) => o.kind === kind)?.[1];
+    const oldHash = before('ConfigMap')?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
+    const gateway = gatewayName(apiRoute);
+    await this.writeStatus(
+      key,
+      raw,
+      {
+        kind: 'applied',
+        gatewayService: gateway,
+        configHash: config.hash,
+        table: config.table,
+        deployment,
+      },
+      log,
+    );
+    if (!before('Deployment')) {
+      log.info('gateway created', { configHash: config.hash });
+      await this.deps.events.emit(
+        raw,
+        'Normal',
+        EVENT_REASONS.created,
+        `created gateway ${gateway} serving config hash ${config.hash}`,
+      );
+    } else if (oldHash !== config.hash) {
+      log.info('route table updated', { from: oldHash, to: config.hash });
+      await this.deps.events.emit(
+        raw,
+        'Normal',
+        EVENT_REASONS.updated,
+        `route table of gateway ${gateway} updated from config hash ${oldHash ?? 'none'} to ${config.hash} (generation ${String(raw.metadata.generation)}); no pod restart`,
+      );
+    }
+    for (const obj of pruned) {
+      await this.deps.events.emit(
+        raw,
+        'Normal',
+        EVENT_REASONS.pruned,
+        `deleted ${describeObject(obj)}: no longer needed`,
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * The live object for a desired one. The label-selected cache answers for objects we
+   * created; anything else (an unlabeled object of someone else, or a cache that has not
+   * caught up) is read from the API, so a conflict is never missed.
+   */
+  private async current(obj: KubernetesObject, uid: string): Promise<KubernetesObject | undefined> {
+    const cached = this.deps.cache.getOwned(
+      obj.kind ?? '',
+      obj.metadata?.namespace ?? '',
+      obj.metadata?.name ?? '',
+    );
+    if (cached && controllerUid(cached) === uid) return cached;
+    return this.deps.writer.read(obj);
+  }
+
+  /** Deletes objects this ApiRoute controls that its desired state no longer has (e.g. the PDB at 1 replica). */
+  private async prune(
+    raw: RawApiRoute,
+    desired: readonly KubernetesObject[],
+    uid: string,
+    log: Logger,
+  ): Promise<KubernetesObject[]> {
+    const wanted = new Set(desired.map((o) => `${o.kind ?? ''}/${o.metadata?.name ?? ''}`));
+    const namespace = raw.metadata.namespace ?? 'default';
+    const pruned: KubernetesObject[] = [];
+    for (const kind of OWNED_KINDS) {
+      for (const obj of this.deps.cache.listOwned(kind.kind, namespace)) {
+        if (obj.metadata?.labels?.[APIROUTE_LABEL] !== raw.metadata.name) continue;
+        if (controllerUid(obj) !== uid) continue;
+        if (wanted.has(`${kind.kind}/${obj.metadata.name ?? ''}`)) continue;
+        const target = { ...obj, apiVersion: kind.apiVersion, kind: kind.kind };
+        this.fence(`delete ${describeObject(target)}`);
+        await this.deps.writer.delete(target, obj.metadata.uid ?? '');
+        log.info('pruned an object no longer desired', { object: describeObject(target) });
+        pruned.push(target);
+      }
+    }
+    return pruned;
+  }
+
+  private async writeStatus(
+    key: string,
+    raw: RawApiRoute,
+    observation: Observation,
+    log: Logger,
+  ): Promise<void> {
+    const status = computeStatus(raw, observation, this.now());
+    if (statusChanged(raw.status, status)) {
+      this.fence(`write status of ApiRoute ${key}`);
+      const { namespace, name } = splitKey(key);
+      try {
+        await this.deps.writer.patchApiRouteStatus(namespace, name, status);
+      } catch (error) {
+        // The reconcile is retried; the status write with it.
+        log.warn('status write failed', errorFields(error));
+        throw error;
+      }
+    }
+    this.deps.onStatus?.(key, status);
+  }
+
+  private fence(what: string): void {
+    if (!this.deps.isLeader()) throw new NotLeaderError(what);
+  }
+}

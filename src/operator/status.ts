@@ -1,0 +1,286 @@
+// ApiRoute status, computed purely from what one reconcile found. The status writer sends
+// the result as a merge patch to the status subresource, and only when it differs from the
+// current status, so a reconcile that changes nothing writes nothing.
+//
+// client-node declares its models as classes without behaviour; the API takes plain JSON.
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+import type { V1Deployment } from '@kubernetes/client-node';
+import type { ApiRouteStatus, Condition, FieldError, RouteTable } from '../api/index.js';
+
+export const CONDITION_TYPES = ['Accepted', 'Ready', 'Progressing', 'Degraded'] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+export type ConditionStatus = Condition['status'];
+
+/** What a reconcile found, in the order it can go wrong. */
+export type Observation =
+  | { kind: 'invalid'; errors: readonly FieldError[] }
+  | { kind: 'conflict'; message: string }
+  | { kind: 'failed'; message: string }
+  | {
+      kind: 'applied';
+      gatewayService: string;
+      configHash: string;
+      table: RouteTable;
+      /** The Deployment as the API server returned it from the apply (with its status). */
+      deployment: V1Deployment;
+    };
+
+/** The parts of an ApiRoute status computation reads. */
+export interface StatusSubject {
+  metadata: { generation?: number };
+  status?: ApiRouteStatus | undefined;
+}
+
+interface DesiredCondition {
+  type: ConditionType;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/** Messages are user-facing and stored in etcd: keep them bounded. */
+const MAX_MESSAGE = 2048;
+
+function truncate(message: string): string {
+  return message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE - 1)}…`;
+}
+
+export function formatFieldErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+}
+
+export interface Rollout {
+  desired: number;
+  updated: number;
+  ready: number;
+  available: number;
+  /** The Deployment controller has seen the latest spec. */
+  observed: boolean;
+  complete: boolean;
+  /** The controller gave up (ProgressDeadlineExceeded) or cannot create pods. */
+  stuck: string | undefined;
+}
+
+/** Reads a Deployment's rollout state the way `kubectl rollout status` does. */
+export function rollout(deployment: V1Deployment): Rollout {
+  const desired = deployment.spec?.replicas ?? 1;
+  const status = deployment.status ?? {};
+  const observed = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
+  const updated = status.updatedReplicas ?? 0;
+  const available = status.availableReplicas ?? 0;
+  const total = status.replicas ?? 0;
+  const conditions = status.conditions ?? [];
+  const progressing = conditions.find((c) => c.type === 'Progressing');
+  const failure = conditions.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
+  const stuck =
+    progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded'
+      ? `rollout exceeded its progress deadline: ${progressing.message ?? ''}`
+      : failure
+        ? `cannot create gateway pods: ${failure.message ?? failure.reason ?? ''}`
+        : undefined;
+  return {
+    desired,
+    updated,
+    ready: status.readyReplicas ?? 0,
+    available,
+    observed,
+    // Old pods gone (total == desired) and every pod updated and available.
+    complete: observed && updated >= desired && total <= desired && available >= desired,
+    stuck,
+  };
+}
+
+function desiredConditions(
+  observation: Observation,
+  previousHash: string | undefined,
+): DesiredCondition[] {
+  const c = (
+    type: ConditionType,
+    status: ConditionStatus,
+    reason: string,
+    message: string,
+  ): DesiredCondition => ({
+    type,
+    status,
+    reason,
+    message: truncate(message),
+  });
+  const lastGood = previousHash
+    ? `the gateway keeps serving its last good route table (config hash ${previousHash})`
+    : 'no route table has been served yet';
+  switch (observation.kind) {
+    case 'invalid': {
+      const errors = formatFieldErrors(observation.errors);
+      return [
+        c('Accepted', 'False', 'Invalid', errors),
+        c('Ready', 'False', 'Invalid', `the current spec is invalid; ${lastGood}`),
+        c('Progressing', 'False', 'Invalid', 'nothing is rolled out until the spec is fixed'),
+        c(
+          'Degraded',
+          'False',
+          'Invalid',
+          `invalid input does not affect the running gateway; ${lastGood}`,
+        ),
+      ];
+    }
+    case 'conflict':
+      return [
+        c('Accepted', 'True', 'Accepted', 'the spec is valid'),
+        c('Ready', 'False', 'Conflict', observation.message),
+        c('Progressing', 'False', 'Conflict', 'blocked by an object the operator does not own'),
+        c('Degraded', 'True', 'Conflict', observation.message),
+      ];
+    case 'failed':
+      return [
+        c('Accepted', 'True', 'Accepted', 'the spec is valid'),
+        c('Ready', 'False', 'ReconcileFailed', `${observation.message}; retrying`),
+        c('Progressing', 'False', 'ReconcileFailed', 'retrying with backoff'),
+        c('Degraded', 'True', 'ReconcileFailed', observation.message),
+      ];
+    case 'applied': {
+      const r = rollout(observation.deployment);
+      const serving = `config hash ${observation.configHash} is in ConfigMap ${observation.gatewayService}`;
+      const ready =
+        r.desired === 0
+          ? c(
+              'Ready',
+              'False',
+              'ScaledToZero',
+              'spec.gateway.replicas is 0: no gateway pod serves traffic',
+            )
+          : r.complete
+            ? c(
+                'Ready',
+                'True',
+                'Available',
+                `${r.available}/${r.desired} gateway pods available; ${serving}`,
+              )
+            : c(
+                'Ready',
+                'False',
+                'RollingOut',
+                `${r.available}/${r.desired} gateway pods available, ${r.updated} updated; ${serving}`,
+              );
+      const progressing = r.complete
+        ? c('Progressing', 'False', 'Complete', 'the gateway Deployment is fully rolled out')
+        : c(
+            'Progressing',
+            'True',
+            'RollingOut',
+            `${r.updated}/${r.desired} gateway pods updated, ${r.available} available`,
+          );
+      const degraded = r.stuck
+        ? c('Degraded', 'True', 'RolloutStuck', r.stuck)
+        : c('Degraded', 'False', 'AsExpected', 'all owned objects are applied');
+      return [c('Accepted', 'True', 'Accepted', 'the spec is valid'), ready, progressing, degraded];
+    }
+  }
+}
+
+/**
+ * The status to write. Conditions keep their lastTransitionTime while their status stays
+ * the same (metav1.Condition semantics); condition types set by others are kept as they are.
+ */
+export function computeStatus(
+  subject: StatusSubject,
+  observation: Observation,
+  now: Date,
+): ApiRouteStatus {
+  const generation = subject.metadata.generation;
+  const previous = subject.status ?? {};
+  const previousConditions = previous.conditions ?? [];
+  const timestamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const ours = desiredConditions(observation, previous.gateway?.configHash).map((d): Condition => {
+    const old = previousConditions.find((p) => p.type === d.type);
+    return {
+      type: d.type,
+      status: d.status,
+      ...(generation !== undefined && { observedGeneration: generation }),
+      lastTransitionTime: old && old.status === d.status ? old.lastTransitionTime : timestamp,
+      reason: d.reason,
+      message: d.message,
+    };
+  });
+  const foreign = previousConditions.filter(
+    (p) => !(CONDITION_TYPES as readonly string[]).includes(p.type),
+  );
+  const status: ApiRouteStatus = {
+    ...(generation !== undefined && { observedGeneration: generation }),
+    conditions: [...ours, ...foreign],
+  };
+  if (observation.kind === 'applied') {
+    const routes = observation.table.routes.map((r) => ({
+      name: r.name,
+      newServicePercent: r.newServicePercent,
+    }));
+    status.gateway = {
+      service: observation.gatewayService,
+      readyReplicas: observation.deployment.status?.readyReplicas ?? 0,
+      configHash: observation.configHash,
+    };
+    status.routes = routes;
+    status.newServicePercent =
+      routes.length === 0
+        ? 0
+        : Math.round(routes.reduce((sum, r) => sum + r.newServicePercent, 0) / routes.length);
+  } else {
+    // Not applied: what the gateway serves has not changed, so neither do these.
+    if (previous.gateway) status.gateway = previous.gateway;
+    if (previous.routes) status.routes = previous.routes;
+    if (previous.newServicePercent !== undefined)
+      status.newServicePercent = previous.newServicePercent;
+  }
+  return status;
+}
+
+/** Key-order-insensitive deep equality of JSON values. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((v, i) => jsonEqual(v, b[i]));
+  }
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
+}
+
+/** Whether writing `next` would change anything. */
+export function statusChanged(current: ApiRouteStatus | undefined, next: ApiRouteStatus): boolean {
+  return !jsonEqual(current ?? {}, next);
+}
+
+/**
+ * Counts ApiRoutes by condition for the figway_operator_apiroutes gauge: the last status
+ * this operator wrote for each ApiRoute, forgotten when the ApiRoute goes away.
+ */
+export class ConditionTracker {
+  private readonly byKey = new Map<string, readonly Condition[]>();
+
+  set(key: string, conditions: readonly Condition[]): void {
+    this.byKey.set(key, conditions);
+  }
+
+  delete(key: string): void {
+    this.byKey.delete(key);
+  }
+
+  /** Every (condition, status) pair with its count; zero counts included so series reset. */
+  counts(): { condition: ConditionType; status: ConditionStatus; count: number }[] {
+    const out: { condition: ConditionType; status: ConditionStatus; count: number }[] = [];
+    for (const condition of CONDITION_TYPES) {
+      for (const status of ['True', 'False', 'Unknown'] as const) {
+        let count = 0;
+        for (const conditions of this.byKey.values()) {
+          if (conditions.some((c) => c.type === condition && c.status === status)) count += 1;
+        }
+        out.push({ condition, status, count });
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,327 @@
+// reconcile() against an in-memory cluster: what it writes, in which order, and what it
+// refuses to write. The same flows run against a real API server in test/integration.
+// client-node models are classes without behaviour; tests build plain objects.
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+import { beforeEach, describe, expect, test } from '@jest/globals';
+import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import type { ApiRouteStatus } from '../../../src/api/index.js';
+import { createLogger } from '../../../src/common/logger.js';
+import { OWNED_KINDS } from '../../../src/operator/desired-state/index.js';
+import { EventRecorder } from '../../../src/operator/events.js';
+import type { ClusterWriter } from '../../../src/operator/kube.js';
+import { TerminalError } from '../../../src/operator/queue.js';
+import {
+  ConflictError,
+  NotLeaderError,
+  Reconciler,
+  type ClusterCache,
+  type RawApiRoute,
+} from '../../../src/operator/reconciler.js';
+import { DEFAULT_SETTINGS } from '../../../src/operator/settings.js';
+
+const UID = '11111111-2222-4333-8444-555555555555';
+
+function apiRoute(
+  over: { weight?: number; replicas?: number; regex?: string; generation?: number } = {},
+): RawApiRoute {
+  const weight = over.weight ?? 10;
+  return parse(`
+apiVersion: figway.dev/v1alpha1
+kind: ApiRoute
+metadata: { name: orders, namespace: shop, uid: ${UID}, generation: ${over.generation ?? 1}, resourceVersion: "7" }
+spec:
+  monolith: { service: legacy, port: 8080 }
+  gateway: { replicas: ${over.replicas ?? 2} }
+  routes:
+    - name: api
+      match:
+        path: ${over.regex !== undefined ? `{ type: RegularExpression, value: '${over.regex}' }` : '{ value: /api }'}
+      backends: [{ service: orders, port: 80, weight: ${weight} }, { monolith: true, weight: ${100 - weight} }]
+`) as RawApiRoute;
+}
+
+const key = (o: KubernetesObject) =>
+  `${o.kind ?? ''}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+class FakeCluster implements ClusterWriter, ClusterCache {
+  objects = new Map<string, KubernetesObject>();
+  apiRoutes = new Map<string, RawApiRoute>();
+  writes: string[] = [];
+  statuses: ApiRouteStatus[] = [];
+  events: CoreV1Event[] = [];
+  failApply: string | undefined;
+  private uid = 0;
+
+  apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    if (this.failApply === obj.kind)
+      return Promise.reject(
+        new Error(`failed to apply ${key(obj)}: etcdserver: request timed out`),
+      );
+    this.writes.push(`apply ${key(obj)}`);
+    const old = this.objects.get(key(obj));
+    const stored = structuredClone(obj) as T & { status?: unknown };
+    stored.metadata ??= {};
+    stored.metadata.uid = old?.metadata?.uid ?? `uid-${++this.uid}`;
+    if (obj.kind === 'Deployment') {
+      const replicas = (obj as { spec?: { replicas?: number } }).spec?.replicas ?? 1;
+      stored.metadata.generation = 1;
+      stored.status = {
+        observedGeneration: 1,
+        replicas,
+        updatedReplicas: replicas,
+        readyReplicas: replicas,
+        availableReplicas: replicas,
+      };
+    }
+    this.objects.set(key(obj), stored);
+    return Promise.resolve(structuredClone(stored));
+  }
+  read(obj: KubernetesObject): Promise<KubernetesObject | undefined> {
+    return Promise.resolve(this.objects.get(key(obj)));
+  }
+  delete(obj: KubernetesObject, uid: string): Promise<void> {
+    this.writes.push(`delete ${key(obj)} uid=${uid}`);
+    this.objects.delete(key(obj));
+    return Promise.resolve();
+  }
+  patchApiRouteStatus(namespace: string, name: string, status: ApiRouteStatus): Promise<void> {
+    this.writes.push(`status ${namespace}/${name}`);
+    this.statuses.push(status);
+    const route = this.apiRoutes.get(`${namespace}/${name}`);
+    if (route) route.status = structuredClone(status);
+    return Promise.resolve();
+  }
+  createEvent(event: CoreV1Event): Promise<void> {
+    this.events.push(event);
+    return Promise.resolve();
+  }
+  getApiRoute(namespace: string, name: string) {
+    return this.apiRoutes.get(`${namespace}/${name}`);
+  }
+  getOwned(kind: string, namespace: string, name: string) {
+    return this.objects.get(`${kind}/${namespace}/${name}`);
+  }
+  listOwned(kind: string, namespace: string) {
+    return [...this.objects.values()].filter(
+      (o) => o.kind === kind && o.metadata?.namespace === namespace,
+    );
+  }
+}
+
+describe('Reconciler', () => {
+  let cluster: FakeCluster;
+  let leader: boolean;
+  let reconciler: Reconciler;
+
+  beforeEach(() => {
+    cluster = new FakeCluster();
+    leader = true;
+    reconciler = new Reconciler({
+      cache: cluster,
+      writer: cluster,
+      events: new EventRecorder(cluster, { instance: 'test' }),
+      settings: DEFAULT_SETTINGS,
+      isLeader: () => leader,
+      logger: createLogger({ component: 'operator', silent: true }),
+      now: () => new Date('2026-01-01T00:00:00Z'),
+    });
+  });
+
+  test('creates every owned object with server-side apply, in order, then Ready status and an Event', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toEqual([
+      ...OWNED_KINDS.map((k) => `apply ${k.kind}/shop/orders-gateway`),
+      'status shop/orders',
+    ]);
+    const status = cluster.statuses[0];
+    expect(status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(status?.observedGeneration).toBe(1);
+    expect(cluster.events.map((e) => [e.type, e.reason])).toEqual([['Normal', 'GatewayCreated']]);
+    expect(cluster.events[0]?.involvedObject).toMatchObject({
+      kind: 'ApiRoute',
+      name: 'orders',
+      uid: UID,
+    });
+  });
+
+  test('a second reconcile of an unchanged ApiRoute writes no status and posts no Event', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes.filter((w) => !w.startsWith('apply'))).toEqual([]);
+    expect(cluster.events).toHaveLength(1);
+  });
+
+  test('a weight edit updates the ConfigMap and posts ConfigUpdated', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    cluster.apiRoutes.set('shop/orders', {
+      ...apiRoute({ weight: 60, generation: 2 }),
+      status: cluster.apiRoutes.get('shop/orders')?.status,
+    });
+    await reconciler.reconcile('shop/orders');
+    const cm = cluster.objects.get('ConfigMap/shop/orders-gateway') as {
+      data: Record<string, string>;
+    };
+    expect(JSON.parse(cm.data['routes.json'] ?? '{}')).toMatchObject({
+      routes: [{ newServicePercent: 60 }],
+    });
+    expect(cluster.events.map((e) => e.reason)).toEqual(['GatewayCreated', 'ConfigUpdated']);
+    expect(cluster.statuses.at(-1)?.routes).toEqual([{ name: 'api', newServicePercent: 60 }]);
+  });
+
+  test('invalid input: Accepted=False naming the field, an Event, nothing applied, not retried', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    const configMapBefore = structuredClone(cluster.objects.get('ConfigMap/shop/orders-gateway'));
+    cluster.writes = [];
+    cluster.apiRoutes.set('shop/orders', {
+      ...apiRoute({ regex: '/api/(', generation: 2 }),
+      status: cluster.apiRoutes.get('shop/orders')?.status,
+    });
+    await expect(reconciler.reconcile('shop/orders')).rejects.toBeInstanceOf(TerminalError);
+    expect(cluster.writes).toEqual(['status shop/orders']);
+    const accepted = cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Accepted');
+    expect(accepted).toMatchObject({ status: 'False', reason: 'Invalid', observedGeneration: 2 });
+    expect(accepted?.message).toMatch(
+      /^spec\.routes\[0\]\.match\.path\.value: is not a valid regular expression/,
+    );
+    expect(cluster.objects.get('ConfigMap/shop/orders-gateway')).toEqual(configMapBefore);
+    expect(cluster.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'InvalidSpec' });
+  });
+
+  test('a name too long for its Service is invalid input, not an API error', async () => {
+    const long = apiRoute();
+    long.metadata.name = 'a'.repeat(60);
+    cluster.apiRoutes.set(`shop/${long.metadata.name}`, long);
+    await expect(reconciler.reconcile(`shop/${long.metadata.name}`)).rejects.toThrow(
+      /metadata\.name: must be at most 55 characters/,
+    );
+    expect(cluster.writes.filter((w) => w.startsWith('apply'))).toEqual([]);
+  });
+
+  test('an existing object not controlled by this ApiRoute is never overwritten: Conflict', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    cluster.objects.set('Service/shop/orders-gateway', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'orders-gateway', namespace: 'shop', uid: 'theirs' },
+    });
+    const error = await reconciler.reconcile('shop/orders').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as Error).message).toContain(
+      'Service shop/orders-gateway already exists and is not controlled by any object',
+    );
+    expect(cluster.writes).toEqual(['status shop/orders']);
+    expect(cluster.statuses[0]?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'Conflict',
+    });
+    expect(cluster.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'Conflict' });
+  });
+
+  test('an object controlled by another ApiRoute uid (a deleted predecessor) is a conflict too', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    cluster.objects.set('ConfigMap/shop/orders-gateway', {
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'orders-gateway',
+        namespace: 'shop',
+        ownerReferences: [
+          {
+            apiVersion: 'figway.dev/v1alpha1',
+            kind: 'ApiRoute',
+            name: 'orders',
+            uid: 'old',
+            controller: true,
+          },
+        ],
+      },
+    });
+    await expect(reconciler.reconcile('shop/orders')).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  test('prunes the PodDisruptionBudget when replicas drop to 1, by uid precondition', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute({ replicas: 2 }));
+    await reconciler.reconcile('shop/orders');
+    const pdbUid = cluster.objects.get('PodDisruptionBudget/shop/orders-gateway')?.metadata?.uid;
+    cluster.apiRoutes.set('shop/orders', {
+      ...apiRoute({ replicas: 1, generation: 2 }),
+      status: cluster.apiRoutes.get('shop/orders')?.status,
+    });
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toContain(
+      `delete PodDisruptionBudget/shop/orders-gateway uid=${pdbUid ?? ''}`,
+    );
+    expect(cluster.writes.filter((w) => w.startsWith('apply PodDisruptionBudget'))).toEqual([]);
+    expect(cluster.events.at(-1)).toMatchObject({ reason: 'Pruned' });
+  });
+
+  test('never prunes objects another ApiRoute controls', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute({ replicas: 1 }));
+    cluster.objects.set('PodDisruptionBudget/shop/orders-gateway', {
+      kind: 'PodDisruptionBudget',
+      metadata: {
+        name: 'orders-gateway',
+        namespace: 'shop',
+        labels: { 'figway.dev/apiroute': 'orders' },
+        ownerReferences: [
+          {
+            apiVersion: 'figway.dev/v1alpha1',
+            kind: 'ApiRoute',
+            name: 'orders',
+            uid: 'someone-else',
+            controller: true,
+          },
+        ],
+      },
+    });
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes.filter((w) => w.startsWith('delete'))).toEqual([]);
+  });
+
+  test('an API failure is reported in status and an Event, with context, and rethrown for retry', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    cluster.failApply = 'Deployment';
+    const error = await reconciler.reconcile('shop/orders').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(TerminalError);
+    expect((error as Error).message).toBe(
+      'failed to apply Deployment/shop/orders-gateway: etcdserver: request timed out',
+    );
+    const degraded = cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Degraded');
+    expect(degraded).toMatchObject({ status: 'True', reason: 'ReconcileFailed' });
+    expect(cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Ready')?.status).toBe(
+      'False',
+    );
+    expect(cluster.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'ReconcileFailed' });
+  });
+
+  test('a replica that is not the leader writes nothing', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    leader = false;
+    await expect(reconciler.reconcile('shop/orders')).rejects.toBeInstanceOf(NotLeaderError);
+    expect(cluster.writes).toEqual([]);
+    expect(cluster.events).toEqual([]);
+  });
+
+  test('losing leadership mid-reconcile stops before the next write', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    const apply = cluster.apply.bind(cluster);
+    cluster.apply = <T extends KubernetesObject>(obj: T) => {
+      if (obj.kind === 'ConfigMap') leader = false;
+      return apply(obj);
+    };
+    await expect(reconciler.reconcile('shop/orders')).rejects.toBeInstanceOf(NotLeaderError);
+    expect(cluster.writes.at(-1)).toBe('apply ConfigMap/shop/orders-gateway');
+  });
+
+  test('a deleted ApiRoute needs nothing: the garbage collector removes its objects', async () => {
+    await expect(reconciler.reconcile('shop/gone')).resolves.toBeUndefined();
+    expect(cluster.writes).toEqual([]);
+  });
+});
