@@ -16,6 +16,7 @@ import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
 
   --config FILE             ApiRoute YAML to serve; reloaded when it changes
+  --configmap NAME          or: the route-table ConfigMap to watch (with --namespace NS)
   --port N                  traffic port (default 8080)
   --admin-port N            /healthz, /readyz, /metrics (default 9090)
   --host ADDR               address to listen on (default 0.0.0.0)
@@ -140,6 +141,16 @@ export function engineByName(name: string | undefined): ProxyEngine {
   }
 }
 
+/**
+ * The in-cluster source, loaded only when asked for: the Kubernetes client is large and a
+ * file-configured gateway (local runs, `figway dev`) never needs it.
+ */
+async function configMapSource(name: string, namespace: string | undefined): Promise<ConfigSource> {
+  if (namespace === undefined) throw new Error('--configmap needs --namespace');
+  const { ConfigMapConfigSource } = await import('./configmap-source.js');
+  return new ConfigMapConfigSource({ name, namespace });
+}
+
 /** `figway gateway …`; resolves with the exit code once the gateway has stopped. */
 export async function gatewayCommand(args: string[]): Promise<number> {
   let values;
@@ -173,12 +184,9 @@ export async function gatewayCommand(args: string[]): Promise<number> {
   }
   let options: Omit<StartGatewayOptions, 'logger'> & { drainMs: number; level: string | undefined };
   try {
-    if (values.configmap !== undefined) {
-      throw new Error(
-        '--configmap: the Kubernetes ConfigMap config source is not part of this build yet; use --config FILE',
-      );
+    if ((values.config === undefined) === (values.configmap === undefined)) {
+      throw new Error('give exactly one of --config FILE or --configmap NAME');
     }
-    if (values.config === undefined) throw new Error('--config FILE is required');
     const level = values['log-level'];
     if (level !== undefined && !LEVELS.includes(level)) {
       throw new Error(
@@ -186,7 +194,10 @@ export async function gatewayCommand(args: string[]): Promise<number> {
       );
     }
     options = {
-      source: new FileConfigSource(values.config),
+      source:
+        values.config !== undefined
+          ? new FileConfigSource(values.config)
+          : await configMapSource(values.configmap ?? '', values.namespace),
       port: intFlag('port', values.port, 8080, 0, 65535),
       adminPort: intFlag('admin-port', values['admin-port'], 9090, 0, 65535),
       ...(values.host !== undefined && { host: values.host }),

@@ -274,8 +274,10 @@ class Exchange implements AttemptSink {
   clientGone(): void {
     if (this.done) return;
     clearTimeout(this.retryTimer);
-    this.attempt?.cancel();
+    // Finish first: cancelling may report the attempt's end synchronously, and that
+    // report must find the exchange over rather than answer a client that is gone.
     this.finish(0);
+    this.attempt?.cancel();
   }
 
   private finish(status: number): void {
