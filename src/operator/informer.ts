@@ -50,11 +50,14 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
     const list = async () => {
       const result = await options.list();
-      // ListWatch adds the items right after this resolves, in the same tick, so anyone
-      // awaiting `synced` sees a filled cache.
       this.failures = 0;
-      this.syncedFlag = true;
-      this.resolveSynced();
+      // ListWatch adds the items only when its `await` of this promise resumes, a few
+      // microtasks later; resolving `synced` now would hand callers an empty cache. By
+      // the next macrotask the items are in.
+      setImmediate(() => {
+        this.syncedFlag = true;
+        this.resolveSynced();
+      });
       return result;
     };
     this.lw = new ListWatch<T>(
