@@ -103,6 +103,12 @@ export function validateForReconcile(
   return errors.length > 0 ? { ok: false, errors } : result;
 }
 
+/** The Monolith printer column: service:port, or the URL of a monolith outside the cluster. */
+export function monolithColumn(apiRoute: ApiRoute): string {
+  const m = apiRoute.spec.monolith;
+  return m.url ?? `${m.service ?? ''}:${String(m.port ?? '')}`;
+}
+
 export class Reconciler {
   private readonly now: () => Date;
 
@@ -213,6 +219,7 @@ export class Reconciler {
         configHash: config.hash,
         table: config.table,
         deployment,
+        monolith: monolithColumn(apiRoute),
       },
       log,
     );

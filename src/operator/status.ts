@@ -21,6 +21,8 @@ export type Observation =
       gatewayService: string;
       configHash: string;
       table: RouteTable;
+      /** Where unmatched traffic goes, for `kubectl get`: service:port or the URL. */
+      monolith: string;
       /** The Deployment as the API server returned it from the apply (with its status). */
       deployment: V1Deployment;
     };
@@ -219,6 +221,8 @@ export function computeStatus(
       configHash: observation.configHash,
     };
     status.routes = routes;
+    status.routeCount = routes.length;
+    status.monolith = observation.monolith;
     status.newServicePercent =
       routes.length === 0
         ? 0
@@ -229,6 +233,8 @@ export function computeStatus(
     if (previous.routes) status.routes = previous.routes;
     if (previous.newServicePercent !== undefined)
       status.newServicePercent = previous.newServicePercent;
+    if (previous.routeCount !== undefined) status.routeCount = previous.routeCount;
+    if (previous.monolith !== undefined) status.monolith = previous.monolith;
   }
   return status;
 }

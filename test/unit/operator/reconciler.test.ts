@@ -138,6 +138,8 @@ describe('Reconciler', () => {
     const status = cluster.statuses[0];
     expect(status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(status?.observedGeneration).toBe(1);
+    // The printer columns of `kubectl get apiroutes` read these.
+    expect(status).toMatchObject({ routeCount: 1, monolith: 'legacy:8080', newServicePercent: 10 });
     expect(cluster.events.map((e) => [e.type, e.reason])).toEqual([['Normal', 'GatewayCreated']]);
     expect(cluster.events[0]?.involvedObject).toMatchObject({
       kind: 'ApiRoute',

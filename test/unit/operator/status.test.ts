@@ -57,6 +57,7 @@ const applied = (d: V1Deployment = deployment()): Observation => ({
   configHash: 'abc123',
   table,
   deployment: d,
+  monolith: 'legacy:8080',
 });
 
 function condition(status: ApiRouteStatus, type: string) {
@@ -91,6 +92,8 @@ describe('computeStatus', () => {
       { name: 'b', newServicePercent: 50 },
     ]);
     expect(status.newServicePercent).toBe(38);
+    expect(status.routeCount).toBe(2);
+    expect(status.monolith).toBe('legacy:8080');
   });
 
   test('a rollout in progress is Progressing and not Ready', () => {
@@ -164,6 +167,8 @@ describe('computeStatus', () => {
     expect(status.gateway).toEqual(previous.gateway);
     expect(status.routes).toEqual(previous.routes);
     expect(status.newServicePercent).toBe(previous.newServicePercent);
+    expect(status.routeCount).toBe(2);
+    expect(status.monolith).toBe('legacy:8080');
   });
 
   test('a conflict is Degraded with the message naming the object', () => {
