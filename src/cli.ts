@@ -5,6 +5,7 @@ import { validateYamlDocuments } from './api/index.js';
 import { operatorCommand } from './operator/command.js';
 import { renderCommand } from './operator/render.js';
 import { gatewayCommand } from './gateway/command.js';
+import { devCommand } from './gateway/dev.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -44,9 +45,19 @@ async function validateCommand(files: string[]): Promise<number> {
 
 const commands: Record<string, { run: Command; help: string }> = {
   validate: { run: validateCommand, help: 'validate FILE...   check ApiRoute YAML offline' },
-  operator: { run: operatorCommand, help: 'operator [flags]   run the Kubernetes operator (--help for flags)' },
+  operator: {
+    run: operatorCommand,
+    help: 'operator [flags]   run the Kubernetes operator (--help for flags)',
+  },
   render: { run: renderCommand, help: 'render FILE...     print the objects the operator creates' },
-  gateway: { run: gatewayCommand, help: 'gateway --config F  run one ApiRoute\'s gateway (--help for options)' },
+  dev: {
+    run: devCommand,
+    help: 'dev                 demo: monolith, new service and gateway on loopback',
+  },
+  gateway: {
+    run: gatewayCommand,
+    help: "gateway --config F  run one ApiRoute's gateway (--help for options)",
+  },
 };
 
 function usage(): string {

@@ -1,0 +1,233 @@
+// `figway dev` (npm start): the strangler fig in one command, no cluster. A demo monolith
+// and a demo new service on loopback, a gateway in front of them serving the embedded
+// example ApiRoute, the URLs and curl lines to try, and a running count of who served.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { parseArgs } from 'node:util';
+import type { RouteTable } from '../api/index.js';
+import { createLogger } from '../common/logger.js';
+import { close, listenPreferred } from '../common/net.js';
+import { intFlag, onStopSignal } from '../common/signals.js';
+import { FileConfigSource, routeTableFromYaml, type ConfigSource } from './config-source.js';
+import { DEV_APIROUTE_YAML } from './dev-config.js';
+import { startGateway } from './command.js';
+
+export const DEV_USAGE = `usage: figway dev [options]
+
+Runs a demo monolith, a demo new service and a gateway splitting traffic between them.
+
+  --config FILE         serve this ApiRoute instead of the built-in demo (reloaded on change)
+  --port N              gateway port (default 8080, or a free one when taken)
+  --admin-port N        /metrics, /readyz (default 9090, or a free one)
+  --monolith-port N     demo monolith (default 3002, or a free one)
+  --service-port N      demo new service (default 3001, or a free one)
+  --report-seconds N    how often the served counts are printed when they change (default 3)
+`;
+
+/** A config source for a fixed YAML text: loads once, never changes. */
+class StaticConfigSource implements ConfigSource {
+  readonly description = 'built-in demo (examples/dev/apiroute.yaml)';
+  constructor(private readonly yaml: string) {}
+  start(onConfig: (table: RouteTable) => void, onError: (err: Error) => void): Promise<void> {
+    try {
+      onConfig(routeTableFromYaml(this.yaml, 'examples/dev/apiroute.yaml'));
+    } catch (error) {
+      onError(error as Error);
+    }
+    return Promise.resolve();
+  }
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface DemoServer {
+  server: Server;
+  served: number;
+  port: number;
+}
+
+/** A stand-in backend that says who it is, so every answer shows which side served. */
+function demoServer(label: string, flavour: string): DemoServer {
+  const demo: DemoServer = {
+    served: 0,
+    port: 0,
+    server: createServer((req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      demo.served += 1;
+      const body = `${JSON.stringify({
+        servedBy: label,
+        note: flavour,
+        method: req.method,
+        path: req.url,
+        user: req.headers['x-user-id'] ?? null,
+        requestId: req.headers['x-request-id'] ?? null,
+      })}\n`;
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    }),
+  };
+  return demo;
+}
+
+export async function devCommand(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string' },
+        'admin-port': { type: 'string' },
+        'monolith-port': { type: 'string' },
+        'service-port': { type: 'string' },
+        'report-seconds': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    process.stderr.write(`figway dev: ${(error as Error).message}\n${DEV_USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(DEV_USAGE);
+    return 0;
+  }
+  let ports: {
+    gateway: number;
+    admin: number;
+    monolith: number;
+    service: number;
+    reportMs: number;
+  };
+  try {
+    ports = {
+      gateway: intFlag('port', values.port, 8080, 0, 65535),
+      admin: intFlag('admin-port', values['admin-port'], 9090, 0, 65535),
+      monolith: intFlag('monolith-port', values['monolith-port'], 3002, 0, 65535),
+      service: intFlag('service-port', values['service-port'], 3001, 0, 65535),
+      reportMs: intFlag('report-seconds', values['report-seconds'], 3, 1, 3600) * 1000,
+    };
+  } catch (error) {
+    process.stderr.write(`figway dev: ${(error as Error).message}\n`);
+    return 2;
+  }
+
+  const host = '127.0.0.1';
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const monolith = demoServer('monolith', 'legacy-shop: the monolith being strangled');
+  const service = demoServer('orders', 'the new orders microservice');
+  monolith.port = await listenPreferred(monolith.server, ports.monolith, host);
+  service.port = await listenPreferred(service.server, ports.service, host);
+
+  // The demo ApiRoute names Services; point them at the demo servers. With --config,
+  // every Service in the file goes to the new-service demo except the monolith's.
+  const yaml = DEV_APIROUTE_YAML;
+  const source: ConfigSource =
+    values.config !== undefined
+      ? new FileConfigSource(values.config)
+      : new StaticConfigSource(yaml);
+  const overrides = new Map<string, string>();
+  let logged = false;
+  const serviceUrl = `http://${host}:${service.port}`;
+  const monolithUrl = `http://${host}:${monolith.port}`;
+  const resolveAll = (table: RouteTable) => {
+    if (table.monolith.service !== undefined) overrides.set(table.monolith.service, monolithUrl);
+    for (const route of table.routes) {
+      for (const b of route.backends) {
+        if (!b.monolith && b.service !== undefined && !overrides.has(b.service))
+          overrides.set(b.service, serviceUrl);
+      }
+    }
+  };
+  resolveAll(routeTableFromYaml(yaml, 'examples/dev/apiroute.yaml'));
+  const logger = createLogger({ component: 'gateway', level: 'warn' });
+  let table: RouteTable | undefined;
+  const wrapped: ConfigSource = {
+    description: source.description,
+    start: (onConfig, onError) =>
+      source.start((t) => {
+        resolveAll(t);
+        onConfig(t);
+      }, onError),
+    stop: () => source.stop(),
+  };
+  const launch = (port: number, adminPort: number) =>
+    startGateway({
+      source: wrapped,
+      port,
+      adminPort,
+      host,
+      overrides,
+      logger,
+      fixedLogLevel: true,
+      onApplied: (t) => {
+        table = t;
+        if (logged) out(`config applied: ${describeRoutes(t)}`);
+      },
+    });
+  const running = await launch(ports.gateway, ports.admin).catch((error: unknown) => {
+    // A taken port: fall back to free ones rather than fail the demo.
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    return launch(0, 0);
+  });
+  logged = true;
+
+  const gw = `http://${host}:${running.port}`;
+  const admin = `http://${host}:${running.admin.port}`;
+  out('figway dev: a strangler-fig gateway in front of a demo monolith and a demo new service');
+  out('');
+  out(`  gateway      ${gw}`);
+  out(`  admin        ${admin}/metrics  ${admin}/readyz`);
+  out(`  monolith     ${monolithUrl}   (Service legacy-shop)`);
+  out(`  new service  ${serviceUrl}   (Service orders)`);
+  out(`  config       ${source.description}`);
+  if (table !== undefined) out(`  routes       ${describeRoutes(table)}`);
+  out('');
+  out('Try:');
+  out(
+    `  curl -i ${gw}/api/orders -H 'x-user-id: alice'        # alice always lands on the same side`,
+  );
+  out(`  for u in $(seq 1 20); do curl -s ${gw}/api/orders/$u -H "x-user-id: user-$u"; done`);
+  out(`  curl -i ${gw}/api/orders -H 'x-figway-force: new'     # force a side (or: monolith)`);
+  out(`  curl -i ${gw}/products                               # no route claims it: the monolith`);
+  out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
+  out('');
+  out('The x-figway-backend response header names the side that served. Ctrl-C stops.');
+
+  let last = '';
+  const report = setInterval(() => {
+    const line = `served: monolith ${monolith.served}, new service ${service.served}`;
+    if (line === last) return;
+    last = line;
+    const total = monolith.served + service.served;
+    out(`${line} (${total > 0 ? Math.round((100 * service.served) / total) : 0}% new)`);
+  }, ports.reportMs);
+
+  return new Promise<number>((resolve) => {
+    onStopSignal(() => {
+      clearInterval(report);
+      out('stopping…');
+      void (async () => {
+        await running.stop(2000);
+        monolith.server.closeAllConnections();
+        service.server.closeAllConnections();
+        await Promise.all([close(monolith.server), close(service.server)]);
+        out(`stopped. served: monolith ${monolith.served}, new service ${service.served}`);
+        resolve(0);
+      })();
+    });
+  });
+}
+
+function describeRoutes(table: RouteTable): string {
+  const routes = table.routes.map(
+    (r) => `${r.name} ${r.match.path.value} → ${r.newServicePercent}% new`,
+  );
+  return routes.length > 0
+    ? `${routes.join('; ')}; everything else → monolith`
+    : 'none: everything → monolith';
+}

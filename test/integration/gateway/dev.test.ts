@@ -1,0 +1,66 @@
+import { describe, expect, it } from '@jest/globals';
+import { eventually, send, spawnCli } from './helpers.js';
+
+describe('figway dev', () => {
+  it('starts a demo monolith, new service and gateway, splits /api/orders by user, reports, and stops on Ctrl-C', async () => {
+    const cli = spawnCli([
+      'dev',
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--monolith-port',
+      '0',
+      '--service-port',
+      '0',
+      '--report-seconds',
+      '1',
+    ]);
+    try {
+      let gateway = '';
+      let admin = '';
+      await eventually(() => {
+        const text = cli.stdout();
+        const gw = /gateway\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+        const ad = /admin\s+(http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(text);
+        expect(text).toContain('Ctrl-C stops');
+        gateway = gw?.[1] ?? '';
+        admin = ad?.[1] ?? '';
+      }, 30_000);
+      expect(cli.stdout()).toContain(`curl -i ${gateway}/api/orders -H 'x-user-id: alice'`);
+
+      let toNew = 0;
+      const users = 400;
+      for (let i = 0; i < users; i += 1) {
+        const reply = await send(`${gateway}/api/orders/${i}`, {
+          headers: { 'x-user-id': `user-${i}` },
+        });
+        expect(reply.status).toBe(200);
+        const side = reply.headers['x-figway-backend'];
+        expect(reply.json()).toMatchObject({ servedBy: side });
+        if (side === 'orders') toNew += 1;
+      }
+      expect(Math.abs((100 * toNew) / users - 30)).toBeLessThanOrEqual(6);
+      expect((await send(`${gateway}/products`)).headers['x-figway-backend']).toBe('monolith');
+      expect(
+        (await send(`${gateway}/api/orders`, { headers: { 'x-figway-force': 'new' } })).headers[
+          'x-figway-backend'
+        ],
+      ).toBe('orders');
+      expect((await send(`${admin}/readyz`)).status).toBe(200);
+
+      // The live count shows both sides once the counts change.
+      await eventually(() => {
+        expect(cli.stdout()).toContain(`new service ${toNew + 1}`);
+      }, 10_000);
+
+      cli.child.kill('SIGINT');
+      expect(await cli.exited).toBe(0);
+      expect(cli.stdout()).toContain(
+        `stopped. served: monolith ${users - toNew + 1}, new service ${toNew + 1}`,
+      );
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  }, 90_000);
+});
