@@ -39,9 +39,7 @@ interface ZipEntry {
 }
 
 /** Reads the central directory of a zip file (no zip64: the layer is far below 4 GiB). */
-async function readZip(
-  path: string,
-): Promise<{
+async function readZip(path: string): Promise<{
   entries: ZipEntry[];
   read: (offset: number, length: number) => Promise<Buffer>;
   close: () => Promise<void>;
