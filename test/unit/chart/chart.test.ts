@@ -507,3 +507,18 @@ describe('the operator accepts the flags the chart gives it', () => {
     });
   });
 });
+
+describe('the CRD in the chart', () => {
+  test('reads the same under YAML 1.1 (helm, kubectl: sigs.k8s.io/yaml) as under YAML 1.2', async () => {
+    const { readdirSync } = await import('node:fs');
+    const dir = join(CHART_DIR, 'crds');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      // Under YAML 1.1 an unquoted key like `on`, `yes` or `off` is a boolean: the API server
+      // would get a property named "true" instead of "on".
+      expect(parse(text, { version: '1.1' })).toEqual(parse(text, { version: '1.2' }));
+    }
+  });
+});
