@@ -2,10 +2,6 @@
 // The `figway` command: one binary, several entry points (DESIGN.md).
 import { readFile } from 'node:fs/promises';
 import { validateYamlDocuments } from './api/index.js';
-import { operatorCommand } from './operator/command.js';
-import { renderCommand } from './operator/render.js';
-import { gatewayCommand } from './gateway/command.js';
-import { devCommand } from './gateway/dev.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -43,20 +39,25 @@ async function validateCommand(files: string[]): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
+// Each command loads its own modules when it runs, so `figway validate` in a pre-commit
+// hook does not pay for the Kubernetes client and the proxy.
 const commands: Record<string, { run: Command; help: string }> = {
-  validate: { run: validateCommand, help: 'validate FILE...   check ApiRoute YAML offline' },
-  operator: {
-    run: operatorCommand,
-    help: 'operator [flags]   run the Kubernetes operator (--help for flags)',
+  validate: { run: validateCommand, help: 'validate FILE...    check ApiRoute YAML offline' },
+  render: {
+    run: async (args) => (await import('./operator/render.js')).renderCommand(args),
+    help: 'render FILE...      print the objects the operator creates',
   },
-  render: { run: renderCommand, help: 'render FILE...     print the objects the operator creates' },
-  dev: {
-    run: devCommand,
-    help: 'dev                 demo: monolith, new service and gateway on loopback',
+  operator: {
+    run: async (args) => (await import('./operator/command.js')).operatorCommand(args),
+    help: 'operator [flags]    run the Kubernetes operator (--help for flags)',
   },
   gateway: {
-    run: gatewayCommand,
+    run: async (args) => (await import('./gateway/command.js')).gatewayCommand(args),
     help: "gateway --config F  run one ApiRoute's gateway (--help for options)",
+  },
+  dev: {
+    run: async (args) => (await import('./gateway/dev.js')).devCommand(args),
+    help: 'dev                 demo: monolith, new service and gateway on loopback',
   },
 };
 

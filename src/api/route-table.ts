@@ -171,7 +171,7 @@ function compileRoute(
         route.retries?.perTryTimeout !== undefined
           ? Math.min(durationToMs(route.retries.perTryTimeout), timeoutMs)
           : timeoutMs,
-      on: route.retries?.on ?? [],
+      on: route.retries?.conditions ?? [],
     },
     ...(route.rewrite?.pathPrefix !== undefined && {
       rewrite: { pathPrefix: route.rewrite.pathPrefix },

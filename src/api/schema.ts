@@ -330,7 +330,8 @@ export const RetriesSchema = z
     perTryTimeout: duration(
       'Timeout of each try, e.g. 1s; defaults to the route timeout.',
     ).optional(),
-    on: z
+    // Not `on`: YAML 1.1 parsers (kubectl's among them) read the key `on` as boolean true.
+    conditions: z
       .array(RetryConditionSchema)
       .max(4)
       .default(['connect-failure', '502', '503'])
@@ -339,7 +340,9 @@ export const RetriesSchema = z
           'Failures that cause a retry: connect-failure, 502, 503, 504. Default: connect-failure, 502, 503.',
         'x-kubernetes-validations': [
           {
-            rule: "self.all(c, string(c) in ['connect-failure', '502', '503', '504'])",
+            // Branch on the type: string(c) on an int-or-string has no size bound, and
+            // its estimated cost exceeds the API server's CEL budget.
+            rule: "self.all(c, type(c) == int ? c in [502, 503, 504] : c in ['connect-failure', '502', '503', '504'])",
             message: 'entries must be connect-failure, 502, 503 or 504',
           },
         ],

@@ -24,5 +24,5 @@ spec:
       overrideHeader: x-figway-force
       fallbackToMonolith: true
       timeout: 5s
-      retries: { attempts: 1, perTryTimeout: 2s, on: [connect-failure, 503] }
+      retries: { attempts: 1, perTryTimeout: 2s, conditions: [connect-failure, 503] }
 `;

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const run = promisify(execFile);
@@ -24,6 +24,9 @@ async function figway(
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 }
+
+// Each test starts a TypeScript process; on a busy 2-core machine that takes seconds.
+jest.setTimeout(30_000);
 
 describe('figway validate', () => {
   it('passes every example', async () => {

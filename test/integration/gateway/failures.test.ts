@@ -77,7 +77,7 @@ describe.each([
     - name: flaky
       match: { path: { type: PathPrefix, value: /flaky } }
       backends: [{ service: flaky, port: 80, weight: 100 }]
-      retries: { attempts: 2, on: ['503'] }
+      retries: { attempts: 2, conditions: ['503'] }
     - name: hanging
       match: { path: { type: PathPrefix, value: /hang } }
       backends: [{ service: hanging, port: 80, weight: 100 }]

@@ -74,7 +74,7 @@ const route = fc.record(
       fc.record(
         {
           attempts: fc.integer({ min: -1, max: 7 }),
-          on: fc.array(fc.constantFrom('connect-failure', 502, 503, 500, 'x')),
+          conditions: fc.array(fc.constantFrom('connect-failure', 502, 503, 500, 'x')),
           perTryTimeout: fc.constantFrom('1s', 'x'),
         },
         { requiredKeys: [] },
@@ -191,7 +191,7 @@ const validApiRoute = fc
         ],
         ...(cohort && { cohort }),
         timeout,
-        retries: { attempts: i % 3, on: ['connect-failure', 503] },
+        retries: { attempts: i % 3, conditions: ['connect-failure', 503] },
       })),
     },
   }));

@@ -63,10 +63,11 @@ describe('validateApiRoute', () => {
 
   it('accepts retry conditions written as YAML numbers', () => {
     const input = variant(
-      (r) => (r.spec.routes[0].retries = { attempts: 2, on: ['connect-failure', 502, 504] }),
+      (r) =>
+        (r.spec.routes[0].retries = { attempts: 2, conditions: ['connect-failure', 502, 504] }),
     );
     const result = validateApiRoute(input);
-    expect(result.ok && result.value.spec.routes[0]!.retries!.on).toEqual([
+    expect(result.ok && result.value.spec.routes[0]!.retries!.conditions).toEqual([
       'connect-failure',
       '502',
       '504',
@@ -185,8 +186,8 @@ describe('validateApiRoute', () => {
     ],
     [
       'unknown retry condition',
-      (r) => (r.spec.routes[0].retries = { on: [500] }),
-      'spec.routes[0].retries.on[0]: must be one of connect-failure, 502, 503, 504, got "500"',
+      (r) => (r.spec.routes[0].retries = { conditions: [500] }),
+      'spec.routes[0].retries.conditions[0]: must be one of connect-failure, 502, 503, 504, got "500"',
     ],
     [
       'too many retries',
