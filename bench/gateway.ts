@@ -354,6 +354,7 @@ async function main(): Promise<void> {
     [
       'node_modules/typescript/bin/tsc',
       'src/gateway/command.ts',
+      '--ignoreConfig',
       ...['--outDir', out, '--rootDir', 'src', '--target', 'es2024', '--lib', 'es2024'],
       ...['--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node'],
       ...[
