@@ -125,7 +125,7 @@ describe.each([
       sides.add(String(reply.headers['x-figway-backend']));
     }
     expect(sides.size).toBe(1);
-  });
+  }, 30_000);
 
   it('splits by cookie cohort on regular-expression routes, and only for the listed methods', async () => {
     const sides = new Set<string>();
