@@ -28,7 +28,7 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     name: 'figway_gateway_requests_total',
     type: 'counter',
     labels: ['route', 'backend', 'method', 'code_class'],
-    help: `Requests answered, by the route that claimed them (${UNMATCHED_ROUTE} for none), the backend that served or failed them, the method (OTHER for unknown ones) and the status class sent to the client (1xx…5xx, or ${ABORTED_CLASS} when the client went away first).`,
+    help: `Requests answered, by the route that claimed them (${UNMATCHED_ROUTE} for none), the backend that served or failed them (none before the first config loads), the method (OTHER for unknown ones) and the status class sent to the client (1xx…5xx, or ${ABORTED_CLASS} when the client went away first).`,
   },
   {
     name: 'figway_gateway_request_duration_seconds',
