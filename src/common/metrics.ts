@@ -6,7 +6,7 @@
 // object and increments plain numbers. The registry reads them at scrape time through
 // the same get() contract prom-client's own metrics implement, so they sit in one
 // Registry with ordinary prom-client metrics.
-import type { Metric, Registry } from 'prom-client';
+import { collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
 
 /** The shape prom-client's Registry reads from a metric's get() (not exported by its types). */
 export interface MetricSnapshot {
@@ -191,4 +191,19 @@ export function metricsTable(docs: readonly MetricDoc[]): string {
       `| \`${d.name}\` | ${d.type} | ${d.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${d.help} |`,
   );
   return ['| Metric | Type | Labels | Meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/**
+ * prom-client's default process and Node.js metrics, minus the gauges it names *_total
+ * (nodejs_active_handles_total and friends): `promtool check metrics` rejects a gauge with
+ * a counter's suffix (prometheus/client_js#283). The per-type gauges without the suffix
+ * (nodejs_active_handles{type}) carry the same information.
+ */
+export function collectCleanDefaultMetrics(registry: Registry, prefix = ''): void {
+  collectDefaultMetrics({ register: registry, prefix });
+  for (const metric of registry.getMetricsAsArray()) {
+    if (metric.type.toString() === 'gauge' && metric.name.endsWith('_total')) {
+      registry.removeSingleMetric(metric.name);
+    }
+  }
 }

@@ -2,9 +2,10 @@
 // names come from the config, methods from a fixed list, status codes as classes. Raw
 // paths never become labels. Series of routes and backends that leave the config are
 // removed on reload, because prom-client would otherwise export them forever.
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { HTTP_METHODS } from '../api/index.js';
 import {
+  collectCleanDefaultMetrics,
   FastCounter,
   FastHistogram,
   type CounterSeries,
@@ -279,7 +280,7 @@ export class GatewayMetrics {
         }
       },
     });
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+    if (options.defaultMetrics !== false) collectCleanDefaultMetrics(registry);
   }
 
   /**

@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { metricsTable } from '../../../src/common/metrics.js';
 import { GATEWAY_METRICS, GatewayMetrics, ShareCounter } from '../../../src/gateway/metrics.js';
 
@@ -86,5 +88,40 @@ describe('gateway metrics', () => {
     expect(metricsTable(GATEWAY_METRICS)).toContain(
       '| `figway_gateway_requests_total` | counter |',
     );
+  });
+
+  it('has no gauge named like a counter (promtool rejects *_total gauges, prometheus/client_js#283)', async () => {
+    const m = new GatewayMetrics({ inFlight: () => 0, websockets: () => 0 });
+    const json = await m.registry.getMetricsAsJSON();
+    const bad = json.filter((x) => x.type.toString() === 'gauge' && x.name.endsWith('_total'));
+    expect(bad.map((x) => x.name)).toEqual([]);
+    expect(json.some((x) => x.name === 'process_resident_memory_bytes')).toBe(true);
+  });
+
+  // promtool is the authority on exposition format; run it where it is installed (Debian
+  // package prometheus). Without it this test checks nothing, so it says so and passes.
+  it('passes promtool check metrics', async () => {
+    const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
+    if (promtool === undefined) {
+      process.stderr.write('promtool not installed: exposition not checked by promtool\n');
+      return;
+    }
+    const m = new GatewayMetrics({ inFlight: () => 1, websockets: () => 0 });
+    const s = m.series('orders-api', 'orders');
+    s.request('GET', 200, 0.01);
+    s.upstreamError('timeout');
+    m.configApplied('abc', [
+      {
+        name: 'orders-api',
+        share: m.shareCounter('orders-api', 30),
+        backends: ['orders', 'monolith'],
+      },
+    ]);
+    const result = spawnSync(promtool, ['check', 'metrics'], {
+      input: await m.registry.metrics(),
+      encoding: 'utf8',
+    });
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+    expect(result.status).toBe(0);
   });
 });
