@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { testClusterEnv } from '../../cluster/env.js';
-import { startCluster, type Cluster } from '../../cluster/harness.js';
+import { apiRequest, startCluster, type Cluster } from '../../cluster/harness.js';
 import {
   LEADER_ELECTION_CALLS,
   RECONCILE_CALLS,
@@ -451,4 +451,92 @@ describeCluster('the figway chart on a real control plane', () => {
     })) as { items: unknown[] };
     expect(routes.items.length).toBe(2);
   }, 300_000);
+
+  test('monitors need the Prometheus Operator API: refused without it, installed with it', async () => {
+    const monitors = [
+      '--set',
+      'metrics.serviceMonitor.enabled=true',
+      '--set',
+      'metrics.podMonitor.enabled=true',
+      '--set',
+      'metrics.prometheusRule.enabled=true',
+    ];
+    // helm asks the API server's discovery, not --api-versions, on a real install.
+    await expect(
+      helm(['install', 'monitored', chart, ...helmArgs(), ...monitors], { timeoutMs: 120_000 }),
+    ).rejects.toThrow(
+      /no monitoring\.coreos\.com\/v1 API: install the Prometheus Operator CRDs first/,
+    );
+
+    // Stand-ins for the Prometheus Operator CRDs: they make the API exist but check nothing
+    // (the objects are checked against the real schemas in test/unit/chart/monitoring).
+    for (const [kind, plural] of [
+      ['ServiceMonitor', 'servicemonitors'],
+      ['PodMonitor', 'podmonitors'],
+      ['PrometheusRule', 'prometheusrules'],
+    ] as const) {
+      // Raw JSON: client-node's typed serializer drops x-kubernetes-* keys.
+      const created = await apiRequest(
+        cluster,
+        'POST',
+        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        {
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: `${plural}.monitoring.coreos.com` },
+          spec: {
+            group: 'monitoring.coreos.com',
+            scope: 'Namespaced',
+            names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+            versions: [
+              {
+                name: 'v1',
+                served: true,
+                storage: true,
+                schema: {
+                  openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                },
+              },
+            ],
+          },
+        },
+      );
+      expect(created.status).toBe(201);
+    }
+    await eventually(
+      'the monitoring.coreos.com/v1 API to be discoverable',
+      async () => {
+        const out = await helm([
+          'template',
+          'x',
+          chart,
+          '--kubeconfig',
+          cluster.kubeconfigPath,
+          '--validate',
+          ...monitors,
+        ]);
+        return out.includes('kind: PrometheusRule') ? true : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    const out = await helm(
+      ['install', 'monitored', chart, ...helmArgs(), ...monitors, '--skip-crds'],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(out).toMatch(/STATUS: deployed/);
+    const custom = admin.custom;
+    for (const plural of ['servicemonitors', 'podmonitors', 'prometheusrules']) {
+      const list = (await custom.listNamespacedCustomObject({
+        group: 'monitoring.coreos.com',
+        version: 'v1',
+        namespace: NS,
+        plural,
+      })) as { items: unknown[] };
+      expect(list.items).toHaveLength(1);
+    }
+    await helm(['uninstall', 'monitored', ...helmArgs(), '--wait'], { timeoutMs: 120_000 });
+  }, 240_000);
 });
