@@ -13,7 +13,7 @@ async function operatorMetricDocs(): Promise<MetricDoc[]> {
   const snapshots = await registry.getMetricsAsJSON();
   return snapshots.map((metric) => ({
     name: metric.name,
-    type: metric.type as MetricDoc['type'],
+    type: String(metric.type) as MetricDoc['type'],
     labels: (registry.getSingleMetric(metric.name) as unknown as { labelNames: string[] })
       .labelNames,
     help: metric.help,

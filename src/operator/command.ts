@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { startAdminServer } from '../common/admin-server.js';
 import { createLogger, errorFields, type LogLevel } from '../common/logger.js';
 import { Operator, defaultIdentity, type OperatorOptions } from './controller.js';
-import { intFlag, SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
+import { intFlag } from '../common/flags.js';
+import { SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
 import { loadKubeConfig } from './kube.js';
 import { OperatorMetrics } from './metrics.js';
 

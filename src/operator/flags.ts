@@ -1,6 +1,7 @@
 // Command-line flags shared by `figway operator` and `figway render`: the operator settings
 // that shape every gateway, parsed strictly so a typo fails loudly instead of defaulting.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { intFlag } from '../common/flags.js';
 import { DEFAULT_SETTINGS, type OperatorSettings } from './settings.js';
 
 export const SETTINGS_OPTIONS = {
@@ -10,22 +11,6 @@ export const SETTINGS_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
-
-/** Parses a whole number flag within bounds; the message names the flag. */
-export function intFlag(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!/^[0-9]+$/.test(value))
-    throw new Error(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
-  const n = Number(value);
-  if (n < min || n > max) throw new Error(`--${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
 
 export function settingsFromValues(values: {
   image?: string | undefined;
