@@ -1,7 +1,8 @@
 // The operator's Prometheus metrics. Label values are bounded: results, condition types
 // and statuses are fixed sets, kinds are the few the operator watches. No ApiRoute names:
 // per-route state is in each ApiRoute's status and in its gateway's own metrics.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectCleanDefaultMetrics } from '../common/metrics.js';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'terminal', 'conflict'] as const;
 export type ReconcileMetricResult = (typeof RECONCILE_RESULTS)[number];
@@ -53,7 +54,8 @@ export class OperatorMetrics {
     this.leader.set(0);
     this.queueDepth.set(0);
     for (const result of RECONCILE_RESULTS) this.reconciles.inc({ result }, 0);
+    // Clean: without prom-client's *_total gauges, which promtool rejects (prometheus/client_js#283).
     if (options.processMetrics ?? true)
-      collectDefaultMetrics({ register: this.registry, prefix: 'figway_operator_' });
+      collectCleanDefaultMetrics(this.registry, 'figway_operator_');
   }
 }
