@@ -53,6 +53,8 @@ if (
   );
 }
 
+/** High enough that a stalled gateway shows as latency, not as requests never sent. */
+const MAX_IN_FLIGHT = 512;
 const NAMESPACE = 'bench';
 const NAME = 'shop';
 const CONFIGMAP = `${NAME}-gateway`;
@@ -186,7 +188,7 @@ await runBench(async () => {
   const load = new LoadLoop({
     url: `http://127.0.0.1:${gatewayPort}/api/orders/42`,
     rate: RATE,
-    maxInFlight: 32,
+    maxInFlight: MAX_IN_FLIGHT,
     maxRequests: RATE * (EDITS * ((EDIT_TIMEOUT_MS + PAUSE_MAX) / 1000) + 60),
     maxDurationMs: EDITS * (EDIT_TIMEOUT_MS + PAUSE_MAX) + 60_000,
     onResponse(at, res) {
@@ -287,7 +289,7 @@ await runBench(async () => {
   );
   out.push(...crdNote(env));
   out.push(
-    `load: ${RATE} req/s steady through the gateway (${stats.sent} requests in ${(stats.durationMs / 1000).toFixed(1)} s, at most 32 in flight); ${EDITS} edits, weight flipped 0 <-> 100 each time, ${PAUSE_MIN}-${PAUSE_MAX} ms after the previous edit was seen`,
+    `load: ${RATE} req/s steady through the gateway (${stats.sent} requests in ${(stats.durationMs / 1000).toFixed(1)} s, at most ${MAX_IN_FLIGHT} in flight); ${EDITS} edits, weight flipped 0 <-> 100 each time, ${PAUSE_MIN}-${PAUSE_MAX} ms after the previous edit was seen`,
     '',
   );
   out.push(
@@ -318,6 +320,13 @@ await runBench(async () => {
   out.push(
     `failed requests: ${failed} of ${stats.sent}${failed > 0 ? ` (${[...statusList, ...errorList].join(', ')})` : ''}; skipped by the in-flight cap: ${stats.skipped}`,
   );
+  out.push(
+    `load request latency: p50 ${ms(percentile(stats.latencies, 50))}, p99 ${ms(percentile(stats.latencies, 99))}, max ${ms(Math.max(...stats.latencies))}`,
+  );
+  const cmMissed = samples.filter((s) => s.configMapMs === undefined).map((s) => s.edit);
+  if (cmMissed.length > 0) {
+    out.push(`edits whose ConfigMap update our watch did not see: ${cmMissed.join(', ')}`);
+  }
   out.push(
     `consistency: ${mismatched} responses whose backend disagreed with their edit's weights; ${regressions} responses older than one already seen; ${missing} edits never seen`,
   );

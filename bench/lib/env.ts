@@ -26,6 +26,12 @@ export interface BenchEnv {
 
 /** Builds src, starts the control plane and installs the CRD. Stopped by cleanupAll(). */
 export async function startEnv(): Promise<BenchEnv> {
+  // The operator and gateway run on this process's node: it must be the project's.
+  if (Number(process.versions.node.split('.')[0]) < 24) {
+    throw new Error(
+      `Node ${process.version}: run the benchmarks with npm run (the project's Node 24 comes first on its PATH)`,
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), 'figway-bench-'));
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const built = buildForBench();

@@ -25,6 +25,8 @@ export interface LoadStats {
   errors: Map<string, number>;
   /** Requests not sent because maxInFlight requests were outstanding. */
   skipped: number;
+  /** ms from sending each request to its response headers (answered requests only). */
+  latencies: number[];
   durationMs: number;
 }
 
@@ -35,6 +37,7 @@ export class LoadLoop {
     badStatus: new Map(),
     errors: new Map(),
     skipped: 0,
+    latencies: [],
     durationMs: 0,
   };
   private readonly agent: http.Agent;
@@ -102,6 +105,7 @@ export class LoadLoop {
 
   private send(): void {
     this.stats.sent += 1;
+    const sentAt = performance.now();
     this.inFlight += 1;
     let settled = false;
     const settle = (error?: Error) => {
@@ -120,6 +124,7 @@ export class LoadLoop {
       },
       (res) => {
         const at = performance.now();
+        this.stats.latencies.push(at - sentAt);
         const status = res.statusCode ?? 0;
         this.options.onResponse(at, res);
         res.resume();
