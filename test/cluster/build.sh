@@ -34,41 +34,6 @@ all_built() {
   for b in "${BINARIES[@]}"; do [[ -x $BIN_DIR/$b ]] || return 1; done
 }
 
-# Fast path: a warm cache needs neither Go nor a lock.
-if all_built; then
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-if ! command -v go >/dev/null 2>&1; then
-  if [[ ${CI:-} == true ]]; then
-    log "ERROR: Go is not installed, but CI=true: the integration-test control plane cannot be built."
-    exit 1
-  fi
-  log "############################################################################"
-  log "SKIP: Go is not installed, so the integration-test Kubernetes control plane"
-  log "(etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) cannot be"
-  log "built. Install Go >= 1.25 to run the integration tests."
-  log "############################################################################"
-  exit 3
-fi
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false GO111MODULE=on
-mkdir -p "$BIN_DIR" "$SRC_DIR" "$LOG_DIR"
-
-# One build at a time per cache: a second caller waits for the first, then finds the cache warm.
-exec 9>"$CACHE_ROOT/build.lock"
-if ! flock -w 3600 9; then
-  log "ERROR: timed out after 1h waiting for another build holding $CACHE_ROOT/build.lock"
-  exit 1
-fi
-if all_built; then
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-START=$(date +%s)
-
 # step NAME LOGFILE CMD...: runs CMD with output to LOGFILE; on failure names the component.
 step() {
   local name=$1 logfile=$2
@@ -207,14 +172,72 @@ build_kubernetes() {
   done
 }
 
-log "building into $BIN_DIR (Go: $(go version)); first build takes 15-40 minutes on 2 cores"
-build_etcd
-build_kwok
-build_kubernetes
+main() {
+  # Fast path: a warm cache needs neither Go nor a lock.
+  if all_built; then
+    echo "$BIN_DIR"
+    exit 0
+  fi
 
-if ! all_built; then
-  log "ERROR: build finished but binaries are missing in $BIN_DIR"
-  exit 1
-fi
-log "done in $(($(date +%s) - START))s: $(du -sh "$BIN_DIR" | cut -f1) in $BIN_DIR"
-echo "$BIN_DIR"
+  if ! command -v go >/dev/null 2>&1; then
+    if [[ ${CI:-} == true ]]; then
+      log "ERROR: Go is not installed, but CI=true: the integration-test control plane cannot be built."
+      exit 1
+    fi
+    log "############################################################################"
+    log "SKIP: Go is not installed, so the integration-test Kubernetes control plane"
+    log "(etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) cannot be"
+    log "built. Install Go >= 1.26 to run the integration tests."
+    log "############################################################################"
+    exit 3
+  fi
+
+  export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false GO111MODULE=on
+
+  # etcd v3.6.16's go.mod says `go 1.26.0`; with GOTOOLCHAIN=local an older Go cannot build it.
+  GO_MIN_MINOR=26
+  go_version=$(go env GOVERSION)
+  go_minor=$(printf '%s' "$go_version" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  if [[ -z $go_minor || $go_minor -lt $GO_MIN_MINOR ]]; then
+    msg="Go >= 1.$GO_MIN_MINOR is needed to build the test control plane, found $go_version"
+    if [[ ${CI:-} == true ]]; then
+      log "ERROR: $msg"
+      exit 1
+    fi
+    log "SKIP: $msg"
+    exit 3
+  fi
+
+  mkdir -p "$BIN_DIR" "$SRC_DIR" "$LOG_DIR"
+
+  # One build at a time per cache: a second caller waits for the first, then finds the cache warm.
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$CACHE_ROOT/build.lock"
+    if ! flock -w 3600 9; then
+      log "ERROR: timed out after 1h waiting for another build holding $CACHE_ROOT/build.lock"
+      exit 1
+    fi
+  fi
+  if all_built; then
+    echo "$BIN_DIR"
+    exit 0
+  fi
+
+  local start
+  start=$(date +%s)
+  log "building into $BIN_DIR (Go: $(go version)); first build takes 15-40 minutes on 2 cores"
+  build_etcd
+  build_kwok
+  build_kubernetes
+
+  if ! all_built; then
+    log "ERROR: build finished but binaries are missing in $BIN_DIR"
+    exit 1
+  fi
+  log "done in $(($(date +%s) - start))s: $(du -sh "$BIN_DIR" | cut -f1) in $BIN_DIR"
+  echo "$BIN_DIR"
+}
+
+# On one line, so that bash has read the whole file before anything runs: editing this
+# script while a build is running then cannot derail the running build.
+main "$@"; exit $?

@@ -69,18 +69,56 @@ export async function makePki(dir: string): Promise<Pki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CONFIG);
   await openssl(
-    ['req', '-x509', '-config', 'openssl.cnf', '-extensions', 'ca', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt']
-      .concat(['-days', '3650', '-subj', '/CN=figway-test-ca']),
+    [
+      'req',
+      '-x509',
+      '-config',
+      'openssl.cnf',
+      '-extensions',
+      'ca',
+      ...EC,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ].concat(['-days', '3650', '-subj', '/CN=figway-test-ca']),
     dir,
   );
   await openssl(
-    ['req', '-new', '-config', 'openssl.cnf', ...EC, '-keyout', 'apiserver.key', '-out', 'apiserver.csr']
-      .concat(['-subj', '/CN=kube-apiserver']),
+    [
+      'req',
+      '-new',
+      '-config',
+      'openssl.cnf',
+      ...EC,
+      '-keyout',
+      'apiserver.key',
+      '-out',
+      'apiserver.csr',
+    ].concat(['-subj', '/CN=kube-apiserver']),
     dir,
   );
   await openssl(
-    ['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial']
-      .concat(['-days', '3650', '-extfile', 'openssl.cnf', '-extensions', 'server', '-out', 'apiserver.crt']),
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+    ].concat([
+      '-days',
+      '3650',
+      '-extfile',
+      'openssl.cnf',
+      '-extensions',
+      'server',
+      '-out',
+      'apiserver.crt',
+    ]),
     dir,
   );
 

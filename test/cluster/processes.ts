@@ -38,7 +38,10 @@ export interface StartOptions {
 
 export function startComponent(spec: ComponentSpec, opts: StartOptions): RunningComponent {
   const fd = openSync(spec.logFile, 'a');
-  writeSync(fd, `==== ${new Date().toISOString()} starting ${spec.name}: ${spec.command} ${spec.args.join(' ')}\n`);
+  writeSync(
+    fd,
+    `==== ${new Date().toISOString()} starting ${spec.name}: ${spec.command} ${spec.args.join(' ')}\n`,
+  );
   const usePdeathsig = opts.dieWithParent && process.platform === 'linux' && existsSync(SETPRIV);
   const [command, args] = usePdeathsig
     ? [SETPRIV, ['--pdeathsig', 'KILL', '--', spec.command, ...spec.args]]
@@ -83,7 +86,10 @@ export function describeExit(exit: ExitInfo): string {
 export function tailFile(file: string, lines = 30): string {
   try {
     const text = readFileSync(file, 'utf8');
-    return text.split('\n').slice(-lines - 1).join('\n');
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch (err) {
     return `(could not read ${file}: ${(err as Error).message})`;
   }
