@@ -12,7 +12,6 @@
 // Prometheus scrapes both with the labels the chart's ServiceMonitor and PodMonitor give
 // (job, namespace, pod, apiroute) and evaluates the chart's alert rules. The test then asks
 // Prometheus's HTTP API what it saw and compares it with the traffic it sent.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
@@ -37,6 +36,7 @@ import {
   type RunningProcess,
 } from '../tools/processes.js';
 import { findTool, IN_CI } from '../tools/require-tool.js';
+import { serviceAccountKubeConfig } from '../tools/kube.js';
 
 const prometheusBin = findTool('prometheus', 'FIGWAY_PROMETHEUS');
 const promtoolBin = findTool('promtool', 'FIGWAY_PROMTOOL');
@@ -142,20 +142,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
     ns: string,
     file: string,
   ): Promise<string> {
-    const token = await core().createNamespacedServiceAccountToken({
-      name: serviceAccount,
-      namespace: ns,
-      body: { spec: { expirationSeconds: 3600, audiences: [] } },
-    });
-    const cluster = admin.getCurrentCluster();
-    if (!cluster) throw new Error('the admin kubeconfig has no cluster');
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: serviceAccount, token: token.status?.token ?? '' }],
-      contexts: [{ name: 'sa', cluster: cluster.name, user: serviceAccount }],
-      currentContext: 'sa',
-    });
+    const kc = await serviceAccountKubeConfig(admin, ns, serviceAccount);
     const path = join(work, file);
     writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
     return path;

@@ -7,12 +7,12 @@ import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
 import { testClusterEnv } from '../cluster/env.js';
 import { apiRequest, attachCluster, NODE_NAME, type Cluster } from '../cluster/harness.js';
+import { eventually } from '../tools/processes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CRD_FILE = join(ROOT, 'crds', 'figway.dev_apiroutes.yaml');
@@ -25,28 +25,6 @@ const FIELD_MANAGER = 'figway-integration-test';
 
 const env = testClusterEnv();
 const describeCluster = env ? describe : describe.skip;
-
-/** Polls until fn returns a value other than undefined; fails naming what it waited for. */
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`, { cause: last });
-    }
-    await sleep(200);
-  }
-}
 
 /** The text of a failed request: the API server's Status message names the field. */
 function errorText(err: unknown): string {

@@ -3,12 +3,10 @@
 // operator that runs with the chart's own ServiceAccount token and flags, proving the RBAC
 // is enough for the operator and refuses what it does not need. This file starts its own
 // control plane: a cluster-wide operator would otherwise reconcile other tests' ApiRoutes.
-// client-node models are classes without behaviour; plain object literals are what it sends.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -29,6 +27,7 @@ import {
   waitForHttp,
   type RunningProcess,
 } from '../../tools/processes.js';
+import { serviceAccountKubeConfig } from '../../tools/kube.js';
 
 const RELEASE = 'figway';
 const NS = 'figway-system';
@@ -82,25 +81,19 @@ async function notFound(read: () => Promise<unknown>): Promise<boolean> {
 describeCluster('the figway chart on a real control plane', () => {
   let cluster: Cluster;
   let admin: Clients;
+  let adminConfig: k8s.KubeConfig;
   let work: string;
   const operators: RunningProcess[] = [];
 
-  let chart = CHART_DIR;
+  const chart = CHART_DIR;
   const helmArgs = () => ['--kubeconfig', cluster.kubeconfigPath, '--namespace', NS];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'figway-chart-it-'));
-    // FIGWAY_TEST_CRD (as in the operator tests): try a CRD change before it is generated.
-    const crdOverride = process.env.FIGWAY_TEST_CRD;
-    if (crdOverride) {
-      chart = join(work, 'chart');
-      cpSync(CHART_DIR, chart, { recursive: true });
-      cpSync(crdOverride, join(chart, 'crds', 'figway.dev_apiroutes.yaml'));
-    }
     cluster = await startCluster({ handleSignals: false, log: () => undefined });
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(cluster.kubeconfigPath);
-    admin = clientsFor(kc);
+    adminConfig = new k8s.KubeConfig();
+    adminConfig.loadFromFile(cluster.kubeconfigPath);
+    admin = clientsFor(adminConfig);
   }, 240_000);
 
   afterAll(async () => {
@@ -156,20 +149,7 @@ describeCluster('the figway chart on a real control plane', () => {
 
   /** A kubeconfig holding a TokenRequest token of the chart's ServiceAccount. */
   async function serviceAccountKubeconfig(): Promise<string> {
-    const token = await admin.core.createNamespacedServiceAccountToken({
-      name: SA,
-      namespace: NS,
-      body: { spec: { expirationSeconds: 3600, audiences: [] } },
-    });
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        { name: 'test', server: cluster.server, caFile: cluster.caFile, skipTLSVerify: false },
-      ],
-      users: [{ name: SA_USER, token: token.status?.token ?? '' }],
-      contexts: [{ name: 'sa', cluster: 'test', user: SA_USER }],
-      currentContext: 'sa',
-    });
+    const kc = await serviceAccountKubeConfig(adminConfig, NS, SA);
     const path = join(work, `sa-${String(operators.length)}.kubeconfig`);
     writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
     return path;

@@ -4,7 +4,6 @@
 // control plane of its own. kwok runs no containers, so the operator pod the chart creates
 // does nothing; a `figway operator` process with that pod's ServiceAccount token and
 // arguments stands in for it.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
@@ -22,6 +21,7 @@ import {
   waitForHttp,
   type RunningProcess,
 } from '../../tools/processes.js';
+import { serviceAccountKubeConfig } from '../../tools/kube.js';
 
 const env = testClusterEnv();
 const describeCluster = env ? describe : describe.skip;
@@ -110,24 +110,16 @@ describeCluster('the README, run as written', () => {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cluster.kubeconfigPath);
     const apps = kc.makeApiClient(k8s.AppsV1Api);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
     const deployment = await apps.readNamespacedDeployment({
       name: 'figway-operator',
       namespace: 'figway-system',
     });
     const pod = deployment.spec?.template.spec;
-    const token = await core.createNamespacedServiceAccountToken({
-      name: pod?.serviceAccountName ?? '',
-      namespace: 'figway-system',
-      body: { spec: { expirationSeconds: 3600, audiences: [] } },
-    });
-    const saConfig = new k8s.KubeConfig();
-    saConfig.loadFromOptions({
-      clusters: [{ name: 'test', server: cluster.server, caFile: cluster.caFile }],
-      users: [{ name: 'operator', token: token.status?.token ?? '' }],
-      contexts: [{ name: 'operator', cluster: 'test', user: 'operator' }],
-      currentContext: 'operator',
-    });
+    const saConfig = await serviceAccountKubeConfig(
+      kc,
+      'figway-system',
+      pod?.serviceAccountName ?? '',
+    );
     const kubeconfig = join(work, 'operator.kubeconfig');
     writeFileSync(kubeconfig, saConfig.exportConfig(), { mode: 0o600 });
     const port = await freePort();

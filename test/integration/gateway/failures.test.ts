@@ -44,7 +44,9 @@ describe.each([
     slow = await startUpstream('slow', (req, res) => {
       req.resume();
       const timer = setTimeout(() => res.end('late'), 2000);
-      res.on('close', () => { clearTimeout(timer); });
+      res.on('close', () => {
+        clearTimeout(timer);
+      });
     });
     hanging = await startUpstream('hanging', (req, res) => {
       // Never answers: the test watches the upstream connection close when the client leaves.

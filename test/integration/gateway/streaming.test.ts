@@ -141,7 +141,9 @@ describe('streaming and websockets', () => {
             },
             (res) => {
               res.resume();
-              res.on('end', () => { resolve(res.statusCode ?? 0); });
+              res.on('end', () => {
+                resolve(res.statusCode ?? 0);
+              });
             },
           );
           req.on('error', reject);
@@ -177,7 +179,9 @@ describe('streaming and websockets', () => {
             res.on('data', (c: Buffer) => {
               bytes += c.length;
             });
-            res.on('end', () => { resolve(bytes); });
+            res.on('end', () => {
+              resolve(bytes);
+            });
             res.on('error', reject);
           });
           req.on('error', reject);

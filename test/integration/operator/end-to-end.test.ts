@@ -2,13 +2,11 @@
 // its route table by watching its ConfigMap with its OWN ServiceAccount token (so the Role
 // the operator wrote is what authorises it), real upstreams listen on loopback, and an
 // ApiRoute weight edit changes the traffic split within a second, without a failed request.
-// client-node models are classes without behaviour; tests build plain objects.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../../src/common/logger.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
 import { ConfigMapConfigSource } from '../../../src/gateway/configmap-source.js';
@@ -28,6 +26,7 @@ import {
   waitForCondition,
   type RunningOperator,
 } from './helpers.js';
+import { serviceAccountKubeConfig } from '../../tools/kube.js';
 
 const env = testClusterEnv();
 const describeCluster = env ? describe : describe.skip;
@@ -120,21 +119,7 @@ describeCluster('operator + gateway end to end', () => {
 
     // The gateway authenticates as its own ServiceAccount, which the operator's Role lets
     // read only its ConfigMap.
-    const c = clients(kc);
-    const token = await c.core.createNamespacedServiceAccountToken({
-      name: 'shop-gateway',
-      namespace: ns,
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    const cluster = kc.getCurrentCluster();
-    if (!cluster || !token.status?.token) throw new Error('no cluster or token');
-    const gatewayKc = new KubeConfig();
-    gatewayKc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'gateway', token: token.status.token }],
-      contexts: [{ name: 'gateway', cluster: cluster.name, user: 'gateway' }],
-      currentContext: 'gateway',
-    });
+    const gatewayKc = await serviceAccountKubeConfig(kc, ns, 'shop-gateway');
     gateway = await startGateway({
       source: new ConfigMapConfigSource({
         namespace: ns,
@@ -201,20 +186,7 @@ describeCluster('operator + gateway end to end', () => {
       namespace: ns,
       body: { metadata: { name: 'secret-ish' }, data: { a: 'b' } },
     });
-    const token = await c.core.createNamespacedServiceAccountToken({
-      name: 'shop-gateway',
-      namespace: ns,
-      body: { spec: { audiences: [], expirationSeconds: 600 } },
-    });
-    const cluster = kc.getCurrentCluster();
-    if (!cluster || !token.status?.token) throw new Error('no cluster or token');
-    const gatewayKc = new KubeConfig();
-    gatewayKc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'gateway', token: token.status.token }],
-      contexts: [{ name: 'gateway', cluster: cluster.name, user: 'gateway' }],
-      currentContext: 'gateway',
-    });
+    const gatewayKc = await serviceAccountKubeConfig(kc, ns, 'shop-gateway');
     const asGateway = clients(gatewayKc);
     await expect(
       asGateway.core.readNamespacedConfigMap({ name: 'secret-ish', namespace: ns }),

@@ -1,11 +1,8 @@
 // Shared setup for the operator's tests on the real control plane (test/cluster): the CRD,
 // a namespace per test file, operators running in-process, and bounded polling.
-// client-node models are classes without behaviour; tests build plain objects.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   AppsV1Api,
@@ -28,6 +25,9 @@ import { createLogger } from '../../../src/common/logger.js';
 import { Operator, type OperatorOptions } from '../../../src/operator/controller.js';
 import { OperatorMetrics } from '../../../src/operator/metrics.js';
 import { DEFAULT_SETTINGS } from '../../../src/operator/settings.js';
+import { eventually } from '../../tools/processes.js';
+
+export { eventually };
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -45,30 +45,6 @@ export function clients(kc: KubeConfig) {
   };
 }
 
-/** Polls until fn returns something other than undefined; fails naming what it waited for. */
-export async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-      last = undefined;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const cause = last instanceof Error ? `: ${last.message.split('\n')[0] ?? ''}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-    }
-    await sleep(100);
-  }
-}
-
 /**
  * Installs the generated CRD (idempotent) and waits until it is served. Sent as raw JSON:
  * client-node's typed serializer would drop x-kubernetes-* keys (it looks them up under
@@ -76,8 +52,7 @@ export async function eventually<T>(
  */
 export async function installCrd(kc: KubeConfig, stateFile: string): Promise<void> {
   const cluster = await attachCluster(stateFile);
-  // FIGWAY_TEST_CRD: try a CRD change before it is generated into crds/.
-  const file = process.env.FIGWAY_TEST_CRD ?? join(ROOT, 'crds', 'figway.dev_apiroutes.yaml');
+  const file = join(ROOT, 'crds', 'figway.dev_apiroutes.yaml');
   const crd = parse(readFileSync(file, 'utf8')) as { metadata: { name: string } };
   const res = await apiRequest(
     cluster,

@@ -2,8 +2,6 @@
 // Deployment controller) and kwok (pods become Ready): create, edit, drift, invalid input,
 // conflicts, pruning and deletion, as issue 5 lists them. One operator watches this file's
 // own namespace, so test files running in parallel never see each other's ApiRoutes.
-// client-node models are classes without behaviour; tests build plain objects.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   PolicyV1Api,

@@ -1,7 +1,5 @@
 // Golden files pin the YAML users get; run with UPDATE_GOLDEN=1 to accept an intended change
 // (then review the diff of test/fixtures/operator/golden/ like any other code change).
-// client-node models are classes without behaviour; the builders return plain objects.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

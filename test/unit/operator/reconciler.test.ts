@@ -1,7 +1,5 @@
 // reconcile() against an in-memory cluster: what it writes, in which order, and what it
 // refuses to write. The same flows run against a real API server in test/integration.
-// client-node models are classes without behaviour; tests build plain objects.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { beforeEach, describe, expect, test } from '@jest/globals';
 import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
 import { parse } from 'yaml';

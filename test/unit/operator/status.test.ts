@@ -1,5 +1,3 @@
-// client-node models are classes without behaviour; tests build plain objects.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import { describe, expect, test } from '@jest/globals';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { parse } from 'yaml';
