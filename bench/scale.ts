@@ -240,6 +240,8 @@ interface Snapshot {
   at: number;
   proc: ProcSample;
   apf: number;
+  /** apiserver_request_total over every client and verb. */
+  apiAll: number;
   requests: RequestLog;
   /** CPU seconds of each control-plane component. */
   controlPlane: Record<string, number>;
@@ -270,6 +272,7 @@ async function snapshot(env: BenchEnv, operator: Operator): Promise<Snapshot> {
     at: performance.now(),
     proc: sampleProc(operator.child.pid),
     apf: sumSamples(apfText, APF_SERIES, APF_LABELS),
+    apiAll: sumSamples(apfText, 'apiserver_request_total', {}),
     requests,
     controlPlane,
   };
@@ -573,7 +576,7 @@ await runBench(async () => {
       `load average (1/5/15 min): before ${loadBefore}; at the first create ${loadAtStart}; at the end ${loadAfterScale}`,
     );
     out.push(
-      'setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (defaults: --concurrency 4, leader election on) runs as a plain node process with a ServiceAccount token bound to cluster-admin',
+      `setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (${flags['operator-args'] === '' ? 'default flags: --concurrency 4, leader election on' : `flags: ${flags['operator-args']}`}) runs as a plain node process with a ServiceAccount token bound to cluster-admin`,
     );
     out.push(...crdNote(env));
     if (flags.experiment === 'pooled-dispatcher') {
@@ -632,6 +635,11 @@ await runBench(async () => {
         .join(', ');
     out.push(`control-plane CPU from the first create to all Accepted: ${cpDelta(done)}`);
     out.push(`control-plane CPU from the first create to the end: ${cpDelta(settled)}`);
+    const apiCpu = (s: Snapshot) =>
+      (s.controlPlane['kube-apiserver'] ?? 0) - (before.controlPlane['kube-apiserver'] ?? 0);
+    out.push(
+      `API server requests from every client (apiserver_request_total) from the first create to all Accepted: ${done.apiAll - before.apiAll} (the operator's: ${apfAtDone}); kube-apiserver CPU per request: ${((1000 * apiCpu(done)) / Math.max(1, done.apiAll - before.apiAll)).toFixed(1)} ms`,
+    );
     if (heapSnapshot) out.push(`operator heap snapshot: ${env.dir}/${heapSnapshot}`);
     out.push(
       `operator memory at the end (its own metrics): V8 heap used ${heap[0] ?? ''}, heap total ${heap[1] ?? ''}, external ${heap[2] ?? ''}; RSS ${mib(settled.proc.rssBytes)}`,
