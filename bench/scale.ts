@@ -69,8 +69,6 @@ const { values: flags } = parseArgs({
     'operator-args': { type: 'string', default: '' },
     /** Write a heap snapshot of the operator once settled (into the run's directory). */
     'heap-snapshot': { type: 'boolean', default: false },
-    /** pooled-dispatcher: preload bench/lib/pooled-dispatcher.ts into the operator. */
-    experiment: { type: 'string', default: '' },
   },
 });
 const COUNT = Number(flags.count);
@@ -80,7 +78,6 @@ const SERIES_ROUTES = Number(flags['series-routes']);
 const TIMEOUT_MS = Number(flags['timeout-seconds']) * 1000;
 const SETTLE_MS = Number(flags['settle-seconds']) * 1000;
 if (
-  !['', 'pooled-dispatcher'].includes(flags.experiment) ||
   !(COUNT >= 1 && COUNT <= 10_000) ||
   !(NAMESPACES >= 1 && NAMESPACES <= 100) ||
   !(CREATE_CONCURRENCY >= 1 && CREATE_CONCURRENCY <= 64) ||
@@ -88,7 +85,7 @@ if (
   !(TIMEOUT_MS > 0 && SETTLE_MS >= 0)
 ) {
   throw new Error(
-    '--experiment pooled-dispatcher or nothing, --count 1..10000, --namespaces 1..100, --create-concurrency 1..64, --series-routes 1..100, --timeout-seconds > 0',
+    '--count 1..10000, --namespaces 1..100, --create-concurrency 1..64, --series-routes 1..100, --timeout-seconds > 0',
   );
 }
 
@@ -456,7 +453,6 @@ await runBench(async () => {
     adminPort: ports[0] as number,
     countRequests: true,
     nodeArgs: [
-      ...(flags.experiment === 'pooled-dispatcher' ? ['--import', env.built.pooledDispatcher] : []),
       ...(flags['operator-node-args'] === '' ? [] : flags['operator-node-args'].split(' ')),
       ...(flags['heap-snapshot']
         ? ['--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${env.dir}`]
@@ -579,11 +575,6 @@ await runBench(async () => {
       `setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (${flags['operator-args'] === '' ? 'default flags: --concurrency 4, leader election on' : `flags: ${flags['operator-args']}`}) runs as a plain node process with a ServiceAccount token bound to cluster-admin`,
     );
     out.push(...crdNote(env));
-    if (flags.experiment === 'pooled-dispatcher') {
-      out.push(
-        'EXPERIMENT pooled-dispatcher: the operator ran with bench/lib/pooled-dispatcher.ts preloaded (one shared undici dispatcher instead of one per request); not what src/ does today',
-      );
-    }
     out.push(
       `workload: ${COUNT} ApiRoutes in ${NAMESPACES} namespace(s), 1 route each, default 2 gateway replicas (so ${COUNT} Deployments and ${COUNT * 2} pods on kwok's fake node); created ${CREATE_CONCURRENCY} at a time, the last create answered after ${((createdAt - t0) / 1000).toFixed(2)} s`,
       '',

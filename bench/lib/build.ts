@@ -16,8 +16,6 @@ export interface Built {
   cli: string;
   /** The preload that counts the operator's API requests (see count-requests.ts). */
   requestCounter: string;
-  /** Experiment: the preload that shares one undici dispatcher (pooled-dispatcher.ts). */
-  pooledDispatcher: string;
   /** What was built: commit and whether src/ had uncommitted changes. */
   revision: string;
 }
@@ -68,13 +66,11 @@ export function buildForBench(): Built {
   }
   const counter = join(ROOT, 'bench', 'lib', 'count-requests.ts');
   transpile(counter, join(OUT, 'count-requests.js'));
-  transpile(join(ROOT, 'bench', 'lib', 'pooled-dispatcher.ts'), join(OUT, 'pooled-dispatcher.js'));
   // node_modules/package.json ends Node's package scope lookup: say these files are ESM.
   writeFileSync(join(OUT, 'package.json'), JSON.stringify({ type: 'module' }));
   return {
     cli: join(OUT, 'dist', 'cli.js'),
     requestCounter: join(OUT, 'count-requests.js'),
-    pooledDispatcher: join(OUT, 'pooled-dispatcher.js'),
     revision: revision(),
   };
 }

@@ -5,7 +5,8 @@
 // resourceVersion after a capped, jittered backoff, and 410 Gone (history compacted)
 // relists. Only ONE ConfigMap is ever read (fieldSelector metadata.name), so the gateway's
 // Role can be limited to that name.
-import { CoreV1Api, KubeConfig, Watch, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../common/kube-config.js';
 import { parseRouteTable, ROUTE_TABLE_KEY, type RouteTable } from '../api/index.js';
 import type { ConfigSource } from './config-source.js';
 
@@ -24,13 +25,6 @@ export interface ConfigMapConfigSourceOptions {
    */
   watchTimeoutSeconds?: number;
   random?: () => number;
-}
-
-/** Loads the default kubeconfig the way kubectl does, preferring in-cluster config in a pod. */
-export function defaultKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
 }
 
 /** What a watch event carries: a ConfigMap, a bookmark, or a Status on ERROR. */
@@ -59,7 +53,7 @@ export class ConfigMapConfigSource implements ConfigSource {
   private onError: (err: Error) => void = () => undefined;
 
   constructor(private readonly options: ConfigMapConfigSourceOptions) {
-    this.kc = options.kubeConfig ?? defaultKubeConfig();
+    this.kc = options.kubeConfig ?? loadKubeConfig();
     this.core = this.kc.makeApiClient(CoreV1Api);
     this.initialBackoffMs = options.initialBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 10_000;

@@ -6,7 +6,7 @@ import { createLogger, errorFields, type LogLevel } from '../common/logger.js';
 import { Operator, defaultIdentity, type OperatorOptions } from './controller.js';
 import { intFlag } from '../common/flags.js';
 import { SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
-import { loadKubeConfig } from './kube.js';
+import { loadKubeConfig } from '../common/kube-config.js';
 import { OperatorMetrics } from './metrics.js';
 
 export const OPERATOR_USAGE = `usage: figway operator [flags]

@@ -7,7 +7,7 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
   setHeaderOptions,
@@ -16,19 +16,6 @@ import {
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type ApiRouteStatus } from '../api/index.js';
 import { FIELD_MANAGER } from './desired-state/index.js';
-
-/** Loads in-cluster config in a pod, else --kubeconfig, else $KUBECONFIG / ~/.kube/config. */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) {
-    throw new Error(
-      `no Kubernetes cluster in ${path ?? 'the default kubeconfig'} (current context: ${kc.getCurrentContext() || 'none'})`,
-    );
-  }
-  return kc;
-}
 
 /** HTTP status of an API error, when it has one. */
 export function statusCode(error: unknown): number | undefined {
