@@ -181,6 +181,7 @@ export class Operator {
     this.leading = true;
     this.options.metrics.leader.set(1);
     this.log.info('started leading: reconciling', { identity: this.identity });
+    this.reconciler.forgetApplied();
     this.queue.start((key) => this.process(key));
     // Anything that changed while we were not leading is in the caches: look at all of it.
     for (const informer of this.apiRouteInformers) informer.resync();

@@ -1,13 +1,11 @@
 // reconcile(key): make the cluster match one ApiRoute. Decisions are pure (desiredState,
 // computeStatus); this file does the I/O in a fixed order:
 //   validate → (invalid: Accepted=False + Event, existing objects untouched, not retried)
-//   → check ownership of every object → server-side apply each → prune what is no longer
-//   wanted → write status if it changed → Events.
+//   → check ownership of every object → server-side apply those that would change (the
+//   Deployment last: its pods need the rest) → prune what is no longer wanted → write
+//   status if it changed → Events.
 // Every write is fenced by isLeader(), so a replica that lost the Lease stops writing at
 // once even in the middle of a reconcile.
-//
-// client-node declares its models as classes without behaviour; the API takes plain JSON.
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
 import { errorFields } from '../common/logger.js';
@@ -20,6 +18,8 @@ import {
 import {
   APIROUTE_LABEL,
   CONFIG_HASH_ANNOTATION,
+  coversDesired,
+  desiredFingerprint,
   desiredState,
   gatewayName,
   operatorFieldErrors,
@@ -109,11 +109,27 @@ export function monolithColumn(apiRoute: ApiRoute): string {
   return m.url ?? `${m.service ?? ''}:${String(m.port ?? '')}`;
 }
 
+/** Where an object lives: kind/namespace/name. */
+function objectKey(obj: KubernetesObject): string {
+  return `${obj.kind ?? ''}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
 export class Reconciler {
   private readonly now: () => Date;
+  /** Per ApiRoute key: object key → fingerprint of the desired object last applied. */
+  private readonly lastApplied = new Map<string, Map<string, string>>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * Forgets what was applied, so every object is applied once more: called when this
+   * replica starts leading, since another leader (perhaps another version) may have
+   * applied something else in between.
+   */
+  forgetApplied(): void {
+    this.lastApplied.clear();
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -121,6 +137,7 @@ export class Reconciler {
     const raw = this.deps.cache.getApiRoute(namespace, name);
     if (!raw) {
       // Deleted: the garbage collector removes its objects through their ownerReferences.
+      this.lastApplied.delete(key);
       this.deps.onStatus?.(key, undefined);
       return undefined;
     }
@@ -187,25 +204,42 @@ export class Reconciler {
   ): Promise<ReconcileResult | undefined> {
     const { config, objects } = desiredState(apiRoute, this.deps.settings);
     // Check every object before writing any, so a conflict leaves the gateway as it was.
+    const current = await Promise.all(objects.map((obj) => this.current(obj, uid)));
     const existing = new Map<KubernetesObject, KubernetesObject | undefined>();
-    for (const obj of objects) {
-      const current = await this.current(obj, uid);
-      if (current && controllerUid(current) !== uid) {
+    objects.forEach((obj, index) => {
+      const live = current[index];
+      if (live && controllerUid(live) !== uid) {
         throw new ConflictError(
-          `${describeObject(obj)} already exists and is ${describeController(current)}, not by ApiRoute ${key}; the operator will not overwrite it: delete or rename it`,
+          `${describeObject(obj)} already exists and is ${describeController(live)}, not by ApiRoute ${key}; the operator will not overwrite it: delete or rename it`,
         );
       }
-      existing.set(obj, current);
-    }
-    let deployment: V1Deployment | undefined;
-    for (const obj of objects) {
+      existing.set(obj, live);
+    });
+    const applied = this.lastApplied.get(key) ?? new Map<string, string>();
+    this.lastApplied.set(key, applied);
+    const applyIfChanged = async (obj: KubernetesObject): Promise<KubernetesObject> => {
+      const live = existing.get(obj);
+      const fingerprint = desiredFingerprint(obj);
+      if (live && applied.get(objectKey(obj)) === fingerprint && coversDesired(live, obj)) {
+        return live;
+      }
       this.fence(`apply ${describeObject(obj)}`);
-      const applied = await this.deps.writer.apply(obj);
-      if (obj.kind === 'Deployment') deployment = applied;
-    }
-    const pruned = await this.prune(raw, objects, uid, log);
-    if (!deployment)
+      const result = await this.deps.writer.apply(obj);
+      applied.set(objectKey(obj), fingerprint);
+      return result;
+    };
+    // Independent objects in parallel; the Deployment and what follows it once its pods'
+    // ServiceAccount, permissions and route table exist.
+    const split = objects.findIndex((obj) => obj.kind === 'Deployment');
+    if (split < 0)
       throw new Error(`internal error: no Deployment among the desired objects of ${key}`);
+    await Promise.all(objects.slice(0, split).map(applyIfChanged));
+    const [deployment] = (await Promise.all(objects.slice(split).map(applyIfChanged))) as [
+      V1Deployment,
+      ...KubernetesObject[],
+    ];
+    const pruned = await this.prune(raw, objects, uid, log);
+    for (const obj of pruned) applied.delete(objectKey(obj));
 
     const before = (kind: string) => [...existing].find(([o]) => o.kind === kind)?.[1];
     const oldHash = before('ConfigMap')?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];

@@ -17,6 +17,7 @@ import { MAX_APIROUTE_NAME_LENGTH, NAME_SUFFIX } from './names.js';
 
 export * from './builders.js';
 export * from './names.js';
+export * from './unchanged.js';
 
 /** A kind the operator owns: how to address it, in the order objects are applied. */
 export interface OwnedKind {

@@ -21,16 +21,25 @@ import { DEFAULT_SETTINGS } from '../../../src/operator/settings.js';
 const UID = '11111111-2222-4333-8444-555555555555';
 
 function apiRoute(
-  over: { weight?: number; replicas?: number; regex?: string; generation?: number } = {},
+  over: {
+    weight?: number;
+    replicas?: number;
+    regex?: string;
+    generation?: number;
+    podAnnotations?: Record<string, string>;
+  } = {},
 ): RawApiRoute {
   const weight = over.weight ?? 10;
+  const annotations = over.podAnnotations
+    ? `, podAnnotations: ${JSON.stringify(over.podAnnotations)}`
+    : '';
   return parse(`
 apiVersion: figway.dev/v1alpha1
 kind: ApiRoute
 metadata: { name: orders, namespace: shop, uid: ${UID}, generation: ${over.generation ?? 1}, resourceVersion: "7" }
 spec:
   monolith: { service: legacy, port: 8080 }
-  gateway: { replicas: ${over.replicas ?? 2} }
+  gateway: { replicas: ${over.replicas ?? 2}${annotations} }
   routes:
     - name: api
       match:
@@ -146,13 +155,50 @@ describe('Reconciler', () => {
     });
   });
 
-  test('a second reconcile of an unchanged ApiRoute writes no status and posts no Event', async () => {
+  test('a second reconcile of an unchanged ApiRoute writes nothing and posts no Event', async () => {
     cluster.apiRoutes.set('shop/orders', apiRoute());
     await reconciler.reconcile('shop/orders');
     cluster.writes = [];
     await reconciler.reconcile('shop/orders');
-    expect(cluster.writes.filter((w) => !w.startsWith('apply'))).toEqual([]);
+    expect(cluster.writes).toEqual([]);
     expect(cluster.events).toHaveLength(1);
+  });
+
+  test('an owned field someone else changed is applied again, and only that object', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    const service = cluster.objects.get('Service/shop/orders-gateway') as {
+      spec: { ports: { port: number }[] };
+    };
+    service.spec.ports[0]!.port = 9999;
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toEqual(['apply Service/shop/orders-gateway']);
+  });
+
+  test('a field dropped from the desired state is applied away, though the live object still has it', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute({ podAnnotations: { team: 'orders' } }));
+    await reconciler.reconcile('shop/orders');
+    cluster.apiRoutes.set('shop/orders', {
+      ...apiRoute({ generation: 2 }),
+      status: cluster.apiRoutes.get('shop/orders')?.status,
+    });
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toContain('apply Deployment/shop/orders-gateway');
+    const deployment = cluster.objects.get('Deployment/shop/orders-gateway') as {
+      spec: { template: { metadata: { annotations?: Record<string, string> } } };
+    };
+    expect(deployment.spec.template.metadata.annotations?.team).toBeUndefined();
+  });
+
+  test('after forgetApplied (a new leadership term) every object is applied once more', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    reconciler.forgetApplied();
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toEqual(OWNED_KINDS.map((k) => `apply ${k.kind}/shop/orders-gateway`));
   });
 
   test('a weight edit updates the ConfigMap and posts ConfigUpdated', async () => {
