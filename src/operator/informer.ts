@@ -5,7 +5,10 @@
 // - on 'error' the informer is restarted after a capped, jittered backoff, resuming from
 //   the last resourceVersion (ListWatch relists by itself on 410 Gone);
 // - a periodic resync hands every cached object to the handler again, so a missed event
-//   is repaired within one resync period.
+//   is repaired within one resync period;
+// - metadata.managedFields is dropped before an object enters the cache (as
+//   controller-runtime's TransformStripManagedFields does): nothing here reads it, and on
+//   a Deployment it is as large as the rest of the object.
 import {
   ListWatch,
   Watch,
@@ -16,6 +19,31 @@ import {
 import { backoffDelay } from './queue.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
+
+/** Drops what the cache never needs from a freshly decoded object, in place. */
+export function stripForCache<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata) delete obj.metadata.managedFields;
+  return obj;
+}
+
+/** A Watch whose objects are stripped before ListWatch stores them. */
+class StrippingWatch extends Watch {
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, apiObj: KubernetesObject, watchObj) => {
+        callback(phase, stripForCache(apiObj), watchObj);
+      },
+      done,
+    );
+  }
+}
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
   /** For logs and metrics, e.g. ApiRoute or Deployment. */
@@ -50,6 +78,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
     const list = async () => {
       const result = await options.list();
+      for (const item of result.items) stripForCache(item);
       this.failures = 0;
       // ListWatch adds the items only when its `await` of this promise resumes, a few
       // microtasks later; resolving `synced` now would hand callers an empty cache. By
@@ -62,7 +91,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     };
     this.lw = new ListWatch<T>(
       options.path,
-      new Watch(options.kubeConfig),
+      new StrippingWatch(options.kubeConfig),
       list,
       false,
       options.labelSelector,

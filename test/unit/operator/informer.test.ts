@@ -144,4 +144,25 @@ describe('ResilientInformer', () => {
       ['resync', 'b'],
     ]);
   });
+
+  test('cached objects carry no managedFields, whether listed or watched', async () => {
+    const managed = (name: string, rv: string) => ({
+      ...cm(name, rv),
+      metadata: {
+        ...cm(name, rv).metadata,
+        managedFields: [{ manager: 'figway', operation: 'Apply', fieldsV1: { 'f:data': {} } }],
+      },
+    });
+    api.listBody = { metadata: { resourceVersion: '10' }, items: [managed('listed', '9')] };
+    informer.start();
+    await informer.synced;
+    await api.waitForRequests(2);
+    api.send('ADDED', managed('watched', '11'));
+    await until('watched', () => informer.get('watched', 'shop') !== undefined);
+    for (const name of ['listed', 'watched']) {
+      const cached = informer.get(name, 'shop');
+      expect(cached?.metadata?.labels).toEqual({ 'figway.dev/apiroute': 'orders' });
+      expect(cached?.metadata).not.toHaveProperty('managedFields');
+    }
+  });
 });
