@@ -115,3 +115,42 @@ export function quantity(description: string) {
     )
     .meta({ description, 'x-kubernetes-int-or-string': true });
 }
+
+const BINARY_SUFFIXES: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+const DECIMAL_SUFFIXES: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+};
+
+/**
+ * The value of a quantity the schema accepted, e.g. 128Mi → 134217728, 1.5G → 1.5e9,
+ * 1e3 → 1000; undefined for a form Kubernetes itself would reject.
+ */
+export function quantityValue(text: string): number | undefined {
+  const match =
+    /^([+-]?[0-9]*\.?[0-9]+|[+-]?[0-9]+\.)(?:([KMGTPE]i|[numkMGTPE]?)|[eE]([-+]?[0-9]+))$/.exec(
+      text,
+    );
+  if (!match) return undefined;
+  const [, number = '', suffix, exponent] = match;
+  const scale =
+    exponent !== undefined
+      ? 10 ** Number(exponent)
+      : (BINARY_SUFFIXES[suffix ?? ''] ?? DECIMAL_SUFFIXES[suffix ?? '']);
+  return scale === undefined ? undefined : Number(number) * scale;
+}

@@ -2,5 +2,5 @@
 export * from './schema.js';
 export * from './validate.js';
 export * from './route-table.js';
-export { durationToMs } from './fields.js';
+export { durationToMs, quantityValue } from './fields.js';
 export * from './documents.js';

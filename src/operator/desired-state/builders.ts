@@ -1,5 +1,5 @@
 // Pure desired-state builders: one function per object an ApiRoute's gateway needs. They
-// return plain Kubernetes objects and touch nothing; applying them is applier.ts's job.
+// return plain Kubernetes objects and touch nothing; applying them is reconciler.ts's job.
 // Deterministic by construction: no clocks, no randomness, keys in a fixed order, so
 // reconciling twice sends identical objects and the API server sees no change.
 //
@@ -18,6 +18,7 @@ import type {
 } from '@kubernetes/client-node';
 import {
   compileRouteTable,
+  quantityValue,
   routeTableHash,
   ROUTE_TABLE_KEY,
   serializeRouteTable,
@@ -139,6 +140,22 @@ function sortedRecord(record: Record<string, string>): Record<string, string> {
   );
 }
 
+/**
+ * V8 flags for the gateway container. Node sizes its heap from the cgroup memory limit, but
+ * never below 259 MiB, more than the default 256Mi limit: garbage could outgrow the limit
+ * and get the pod OOM-killed. So the old generation is capped at half the memory limit.
+ * A 4 MiB young generation keeps RSS about 20 MiB lower under load (bench:gateway).
+ */
+export function gatewayNodeOptions(resources: V1ResourceRequirements): string {
+  const limit = resources.limits?.memory;
+  const bytes = limit === undefined ? undefined : quantityValue(limit);
+  const flags = ['--max-semi-space-size=4'];
+  if (bytes !== undefined) {
+    flags.push(`--max-old-space-size=${String(Math.max(64, Math.floor(bytes / 2 ** 21)))}`);
+  }
+  return flags.join(' ');
+}
+
 /** The uid/gid of the distroless "nonroot" user the figway image runs as. */
 export const GATEWAY_UID = 65532;
 
@@ -152,6 +169,7 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
   const namespace = namespaceOf(apiRoute);
   const gateway = apiRoute.spec.gateway;
   const podAnnotations = gateway.podAnnotations;
+  const containerResources = resources(apiRoute);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -215,6 +233,7 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
                 '--drain-seconds',
                 String(settings.drainSeconds),
               ],
+              env: [{ name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) }],
               ports: [
                 { name: 'http', containerPort: settings.gatewayPort, protocol: 'TCP' },
                 { name: 'admin', containerPort: settings.adminPort, protocol: 'TCP' },
@@ -229,7 +248,7 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
                 periodSeconds: 10,
                 failureThreshold: 3,
               },
-              resources: resources(apiRoute),
+              resources: containerResources,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

@@ -7,6 +7,7 @@ import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import {
   parseApiRoute,
+  quantityValue,
   ROUTE_TABLE_KEY,
   parseRouteTable,
   type ApiRoute,
@@ -19,6 +20,7 @@ import {
   compileConfig,
   CONFIG_HASH_ANNOTATION,
   desiredState,
+  gatewayNodeOptions,
   operatorFieldErrors,
   OWNED_KINDS,
 } from '../../../src/operator/desired-state/index.js';
@@ -226,6 +228,44 @@ describe('objects', () => {
       'PodDisruptionBudget',
     );
     expect(buildPodDisruptionBudget(route)?.spec?.maxUnavailable).toBe(1);
+  });
+});
+
+describe('gateway heap', () => {
+  test.each([
+    ['128Mi', 134217728],
+    ['1Gi', 1073741824],
+    ['1.5G', 1.5e9],
+    ['500M', 5e8],
+    ['100m', 0.1],
+    ['1e3', 1000],
+    ['2E', 2e18],
+    ['268435456', 268435456],
+    ['12Qi', undefined],
+    ['1.2.3', undefined],
+  ])('quantity %s is %s', (text, value) => {
+    expect(quantityValue(text)).toBe(value);
+  });
+
+  test('the old generation gets half the memory limit, at least 64 MiB; none without a limit', () => {
+    expect(gatewayNodeOptions({ limits: { memory: '256Mi' } })).toBe(
+      '--max-semi-space-size=4 --max-old-space-size=128',
+    );
+    expect(gatewayNodeOptions({ limits: { memory: '1G' } })).toBe(
+      '--max-semi-space-size=4 --max-old-space-size=476',
+    );
+    expect(gatewayNodeOptions({ limits: { memory: '64Mi' } })).toBe(
+      '--max-semi-space-size=4 --max-old-space-size=64',
+    );
+    expect(gatewayNodeOptions({ requests: { memory: '1Gi' } })).toBe('--max-semi-space-size=4');
+  });
+
+  test('the gateway container carries them', () => {
+    const deployment = buildDeployment(load('orders.yaml'), DEFAULT_SETTINGS);
+    const container = deployment.spec?.template.spec?.containers[0];
+    expect(container?.env).toEqual([
+      { name: 'NODE_OPTIONS', value: gatewayNodeOptions(container?.resources ?? {}) },
+    ]);
   });
 });
 
