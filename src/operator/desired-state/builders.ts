@@ -144,12 +144,13 @@ function sortedRecord(record: Record<string, string>): Record<string, string> {
  * V8 flags for the gateway container. Node sizes its heap from the cgroup memory limit, but
  * never below 259 MiB, more than the default 256Mi limit: garbage could outgrow the limit
  * and get the pod OOM-killed. So the old generation is capped at half the memory limit.
- * A 4 MiB young generation keeps RSS about 20 MiB lower under load (bench:gateway).
+ * An 8 MiB young generation: under full load (bench:gateway) RSS 134 MiB against 218 with
+ * V8's default, for 2% more CPU per request (4 MiB: 129 MiB, but 11% more CPU).
  */
 export function gatewayNodeOptions(resources: V1ResourceRequirements): string {
   const limit = resources.limits?.memory;
   const bytes = limit === undefined ? undefined : quantityValue(limit);
-  const flags = ['--max-semi-space-size=4'];
+  const flags = ['--max-semi-space-size=8'];
   if (bytes !== undefined) {
     flags.push(`--max-old-space-size=${String(Math.max(64, Math.floor(bytes / 2 ** 21)))}`);
   }

@@ -249,15 +249,15 @@ describe('gateway heap', () => {
 
   test('the old generation gets half the memory limit, at least 64 MiB; none without a limit', () => {
     expect(gatewayNodeOptions({ limits: { memory: '256Mi' } })).toBe(
-      '--max-semi-space-size=4 --max-old-space-size=128',
+      '--max-semi-space-size=8 --max-old-space-size=128',
     );
     expect(gatewayNodeOptions({ limits: { memory: '1G' } })).toBe(
-      '--max-semi-space-size=4 --max-old-space-size=476',
+      '--max-semi-space-size=8 --max-old-space-size=476',
     );
     expect(gatewayNodeOptions({ limits: { memory: '64Mi' } })).toBe(
-      '--max-semi-space-size=4 --max-old-space-size=64',
+      '--max-semi-space-size=8 --max-old-space-size=64',
     );
-    expect(gatewayNodeOptions({ requests: { memory: '1Gi' } })).toBe('--max-semi-space-size=4');
+    expect(gatewayNodeOptions({ requests: { memory: '1Gi' } })).toBe('--max-semi-space-size=8');
   });
 
   test('the gateway container carries them', () => {
