@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import {
+  DEFAULT_RESOURCES,
+  gatewayNodeOptions,
+} from '../../src/operator/desired-state/builders.js';
 import { ensureBinaries, startCluster, type Cluster } from '../../test/cluster/harness.js';
 import { buildForBench, ROOT, type Built } from './build.js';
 import { ensureNamespace, installCrd, Kube, serviceAccountKubeconfig } from './kube.js';
@@ -217,6 +221,8 @@ export async function startGateway(
     opts.name ?? 'gateway',
     process.execPath,
     [
+      // The V8 flags the operator gives a gateway container with the default resources.
+      ...gatewayNodeOptions(DEFAULT_RESOURCES).split(' '),
       env.built.cli,
       'gateway',
       '--configmap',

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeLeaseClient } from '../../../src/operator/leader-election.js';
+import { KubeLeaseClient, type LeaseClient } from '../../../src/operator/leader-election.js';
 import { testClusterEnv } from '../../cluster/env.js';
 import {
   apiRouteManifest,
@@ -112,5 +112,63 @@ describeCluster('leader election on a real Lease', () => {
     const route = await waitForCondition(kc, ns, 'shared', 'Ready', 'True', 30_000);
     expect(route.status?.routes).toEqual([{ name: 'api', newServicePercent: 70 }]);
     expect((await b.metrics.leader.get()).values[0]?.value).toBe(1);
+  }, 120_000);
+
+  test('a leader cut off from the API server steps down; the other leads only after the Lease expires, never both at once', async () => {
+    // A crashed or partitioned leader cannot release the Lease. Its Lease calls fail from
+    // here on, while the rest of its API access (and so its ability to write) stays.
+    const partitionNs = await createNamespace(kc, 'le-cut');
+    let cutOff = false;
+    const real = new KubeLeaseClient(kc, partitionNs, 'figway-operator');
+    const unreachable = () => Promise.reject(new Error('connect ECONNREFUSED (partitioned)'));
+    const partitioned: LeaseClient = {
+      description: real.description,
+      get: () => (cutOff ? unreachable() : real.get()),
+      create: (record) => (cutOff ? unreachable() : real.create(record)),
+      update: (record) => (cutOff ? unreachable() : real.update(record)),
+    };
+    const options = {
+      namespaces: [partitionNs],
+      leaseName: 'figway-operator',
+      leaseNamespace: partitionNs,
+    };
+    const a = await startOperator(kc, { ...options, identity: 'cut-a', lease: partitioned });
+    running.push(a);
+    await eventually(
+      'cut-a to lead',
+      () => Promise.resolve(a.operator.isLeader() || undefined),
+      15_000,
+    );
+    const b = await startOperator(kc, { ...options, identity: 'cut-b' });
+    running.push(b);
+    await createApiRoute(kc, apiRouteManifest(partitionNs, 'cut', { replicas: 1, weight: 20 }));
+    await waitForCondition(kc, partitionNs, 'cut', 'Ready', 'True', 60_000);
+
+    const lastRenew = (await real.get())?.renewTime ?? Date.now();
+    cutOff = true;
+    const cutAt = Date.now();
+    let stepDownMs: number | undefined;
+    let takeOverMs: number | undefined;
+    // Sample both every 20 ms until b leads (bounded: 15 s).
+    while (takeOverMs === undefined && Date.now() - cutAt < 15_000) {
+      const [aLeads, bLeads] = [a.operator.isLeader(), b.operator.isLeader()];
+      expect(aLeads && bLeads).toBe(false);
+      if (!aLeads) stepDownMs ??= Date.now() - cutAt;
+      if (bLeads) takeOverMs = Date.now() - cutAt;
+      await sleep(20);
+    }
+    // Settings of startOperator: leaseDuration 3 s, renewDeadline 2 s, retryPeriod 0.5 s.
+    expect(stepDownMs).toBeDefined();
+    expect(stepDownMs).toBeLessThanOrEqual(3_000);
+    expect(takeOverMs).toBeDefined();
+    // b may take the Lease only once it expired: 3 s after the last renew it saw.
+    expect(cutAt + (takeOverMs ?? 0)).toBeGreaterThanOrEqual(lastRenew + 3_000);
+    expect((await real.get())?.holderIdentity).toBe('cut-b');
+
+    await setWeight(kc, partitionNs, 'cut', 90);
+    const route = await waitForCondition(kc, partitionNs, 'cut', 'Ready', 'True', 30_000);
+    expect(route.status?.routes).toEqual([{ name: 'api', newServicePercent: 90 }]);
+    expect((await a.metrics.leader.get()).values[0]?.value).toBe(0);
+    await deleteNamespace(kc, partitionNs);
   }, 120_000);
 });
