@@ -5,7 +5,11 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# 1. Compile TypeScript with the full (dev) dependency tree.
+# 1. Compile TypeScript with the full (dev) dependency tree, then bundle figway with its
+#    production dependencies into image/: a cli.js and chunks loaded per command. The
+#    Kubernetes client alone is ~2,700 modules; bundled, the pods need less memory
+#    (measured RSS: operator 202 -> 167 MiB, gateway on its ConfigMap 160 -> 106 MiB). The
+#    banner gives the bundled CommonJS dependencies the `require` they call.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -18,18 +22,12 @@ COPY package.json package-lock.json ./
 RUN npm install --ignore-scripts --omit=peer --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+    && node node_modules/esbuild/bin/esbuild dist/cli.js --bundle --splitting --format=esm \
+        --platform=node --target=node24 --legal-comments=eof --outdir=image --log-level=warning \
+        "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
 
-# 2. Production dependencies only, at the versions of the same lockfile (see above for why
-#    not `npm ci`).
-FROM ${NODE_IMAGE} AS prod-deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund \
-    && npm cache clean --force
-
-# 3. Runtime: Node, the compiled JavaScript and its production dependencies; no npm, no
-#    compiler, no sources.
+# 2. Runtime: Node and the bundle; no node_modules, no npm, no compiler, no sources.
 FROM ${NODE_IMAGE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown
@@ -55,9 +53,8 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
         --shell /usr/sbin/nologin figway
 WORKDIR /app
 ENV NODE_ENV=production
-# package.json says "type": "module": the compiled dist/*.js are ES modules.
-COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
+# package.json says "type": "module": the bundle's dist/*.js are ES modules.
+COPY --from=build /src/image ./dist
 COPY package.json ./
 USER 65532:65532
 # Ports of `figway gateway`: traffic 8080, admin (probes, /metrics) 9090.

@@ -2,15 +2,30 @@
 // that touch only their own directory: it copies each build stage's context files (through
 // the .dockerignore allow-list) into a fresh directory, runs the stage's RUN commands there
 // with Node 24, assembles the runtime /app from the stages' outputs exactly as the final
-// stage's COPY lines say, and runs the `figway` entrypoint from it. The final stage's own RUN
-// (removing npm, adding the user) changes the system and is not run here.
+// stage's COPY lines say, and runs the `figway` entrypoint from it: offline, and as operator
+// and gateway against the real control plane, since the image ships a bundle and not the
+// dist/ the other tests run. The final stage's own RUN (removing npm, adding the user)
+// changes the system and is not run here.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { testClusterEnv } from '../cluster/env.js';
+import {
+  apiRouteManifest,
+  createApiRoute,
+  createNamespace,
+  deleteNamespace,
+  installCrd,
+  kubeConfig,
+  waitForCondition,
+} from '../integration/operator/helpers.js';
 import { REPO_ROOT } from '../tools/chart.js';
 import { contextAllowList, readDockerfile, type Stage } from '../tools/dockerfile.js';
+import { freePort, httpGet, startProcess, waitForHttp } from '../tools/processes.js';
+import { listen, close } from '../../src/common/net.js';
 
 const NODE24_BIN = join(REPO_ROOT, 'node_modules', 'node', 'bin');
 const work = mkdtempSync(join(tmpdir(), 'figway-image-'));
@@ -95,7 +110,6 @@ beforeAll(() => {
   if (!existsSync(join(NODE24_BIN, 'node')))
     throw new Error('Node 24 (the `node` devDependency) is missing: run npm install');
   runStage('build');
-  runStage('prod-deps');
   app = assembleRuntime();
 }, 900_000);
 
@@ -122,7 +136,7 @@ describe('the image built from the Dockerfile', () => {
     expect(result.stdout).toMatch(/figway gateway/);
   });
 
-  test('figway validate works from /app with production dependencies only', () => {
+  test('figway validate works from the bundle in /app', () => {
     const example = readFileSync(join(REPO_ROOT, 'examples', 'orders-first-path.yaml'), 'utf8');
     expect(example).toContain('kind: ApiRoute');
     const result = figway(['validate', join(REPO_ROOT, 'examples', 'orders-first-path.yaml')]);
@@ -131,31 +145,83 @@ describe('the image built from the Dockerfile', () => {
     expect(result.status).toBe(0);
   });
 
-  test('node_modules holds every production dependency and nothing only development needs', () => {
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
-      dependencies: Record<string, string>;
-    };
-    const modules = join(app, 'node_modules');
-    for (const name of Object.keys(pkg.dependencies))
-      expect(existsSync(join(modules, name, 'package.json'))).toBe(true);
-    // The lockfile marks `dev: true` what only development dependencies reach (a dev
-    // dependency that a production one also needs, like ws, is not marked).
-    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
-      packages: Record<string, { dev?: boolean }>;
-    };
-    const devOnly = Object.entries(lock.packages)
-      .filter(([path, entry]) => entry.dev === true && path.startsWith('node_modules/'))
-      .map(([path]) => path);
-    expect(devOnly).toContain('node_modules/typescript');
-    expect(devOnly).toContain('node_modules/jest');
-    expect(devOnly.filter((path) => existsSync(join(app, path)))).toEqual([]);
-  });
-
-  test('the runtime holds compiled JavaScript only: no TypeScript sources, no tests', () => {
-    expect(readdirSync(app).sort()).toEqual(['dist', 'node_modules', 'package.json']);
+  test('the runtime is the bundle: JavaScript only, no node_modules, sources or tests', () => {
+    expect(readdirSync(app).sort()).toEqual(['dist', 'package.json']);
     const files = readdirSync(join(app, 'dist'), { recursive: true }) as string[];
     expect(files).toContain('cli.js');
-    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(files.filter((f) => !f.endsWith('.js'))).toEqual([]);
     expect(files.filter((f) => /\.test\./.test(f))).toEqual([]);
   });
+});
+
+const cluster = testClusterEnv();
+const describeCluster = cluster ? describe : describe.skip;
+
+describeCluster('the bundled figway on the real control plane', () => {
+  test('the operator reconciles an ApiRoute and the gateway serves it from its ConfigMap', async () => {
+    const kc = kubeConfig(cluster?.kubeconfigPath ?? '');
+    await installCrd(kc, cluster?.stateFile ?? '');
+    const ns = await createNamespace(kc, 'image');
+    const upstream = createServer((_req, res) => res.end('from orders'));
+    const upstreamPort = await listen(upstream, 0, '127.0.0.1');
+    const [opAdmin, gwPort, gwAdmin] = [await freePort(), await freePort(), await freePort()];
+    const run = (name: string, args: string[]) =>
+      startProcess(
+        name,
+        join(NODE24_BIN, 'node'),
+        [join(app, 'dist', 'cli.js'), ...args],
+        join(work, `${name}.log`),
+        {
+          cwd: app,
+          env: { KUBECONFIG: cluster?.kubeconfigPath, NODE_ENV: 'production' },
+        },
+      );
+    const operator = run('operator', [
+      'operator',
+      '--namespaces',
+      ns,
+      '--leader-elect=false',
+      '--admin-port',
+      String(opAdmin),
+    ]);
+    try {
+      await waitForHttp(operator, `http://127.0.0.1:${String(opAdmin)}/readyz`);
+      await createApiRoute(kc, apiRouteManifest(ns, 'bundled', { weight: 100, replicas: 1 }));
+      await waitForCondition(kc, ns, 'bundled', 'Accepted', 'True', 60_000);
+      const gateway = run('gateway', [
+        'gateway',
+        '--configmap',
+        'bundled-gateway',
+        '--namespace',
+        ns,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(gwPort),
+        '--admin-port',
+        String(gwAdmin),
+        '--resolve',
+        `orders=http://127.0.0.1:${String(upstreamPort)}`,
+        '--resolve',
+        `legacy=http://127.0.0.1:${String(upstreamPort)}`,
+      ]);
+      try {
+        await waitForHttp(gateway, `http://127.0.0.1:${String(gwAdmin)}/readyz`);
+        const response = await httpGet(`http://127.0.0.1:${String(gwPort)}/api/orders`);
+        expect(response.status).toBe(200);
+        expect(response.body).toBe('from orders');
+        expect(response.headers.get('x-figway-backend')).toBe('orders');
+      } finally {
+        await gateway.stop();
+      }
+      // SIGTERM drains and exits 0, bundled as unbundled.
+      expect(gateway.exitInfo()).toEqual({ code: 0, signal: null });
+      expect(operator.log()).not.toMatch(/"level":"error"/);
+    } finally {
+      await operator.stop();
+      await close(upstream);
+      await deleteNamespace(kc, ns);
+    }
+    expect(operator.exitInfo()).toEqual({ code: 0, signal: null });
+  }, 120_000);
 });

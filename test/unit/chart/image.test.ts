@@ -37,13 +37,9 @@ describe('Dockerfile lint', () => {
 });
 
 describe('the image contract', () => {
-  test('multi-stage: compile, production dependencies, runtime', () => {
+  test('multi-stage: compile and bundle, then runtime', () => {
     const froms = allStages.map((s) => s.from);
-    expect(froms).toEqual([
-      '${NODE_IMAGE} AS build',
-      '${NODE_IMAGE} AS prod-deps',
-      '${NODE_IMAGE}',
-    ]);
+    expect(froms).toEqual(['${NODE_IMAGE} AS build', '${NODE_IMAGE}']);
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
     const engines = (
       JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -53,14 +49,15 @@ describe('the image contract', () => {
     expect(engines).toMatch(/^>=24\./);
   });
 
-  test('the runtime gets only production dependencies and compiled JavaScript', () => {
-    const prodDeps = allStages.find((s) => s.name === 'prod-deps')?.instructions ?? [];
-    expect(args('RUN', prodDeps).join(' ')).toMatch(/npm install --omit=dev /);
-    expect(args('COPY')).toEqual([
-      '--from=prod-deps /app/node_modules ./node_modules',
-      '--from=build /src/dist ./dist',
-      'package.json ./',
-    ]);
+  test('the runtime gets only the bundle (figway and its production dependencies)', () => {
+    const build = allStages.find((s) => s.name === 'build')?.instructions ?? [];
+    expect(args('RUN', build).join(' ')).toMatch(/esbuild dist\/cli\.js --bundle .*--outdir=image/);
+    expect(args('COPY')).toEqual(['--from=build /src/image ./dist', 'package.json ./']);
+    // The bundler is a pinned devDependency, not whatever another tool happens to pull in.
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    expect(pkg.devDependencies.esbuild).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   test('runs as the non-root uid the chart and the gateway pods declare', () => {
