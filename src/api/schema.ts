@@ -87,7 +87,10 @@ export const GatewaySpecSchema = z
         limits: ResourceListSchema.optional(),
       })
       .optional()
-      .meta({ description: 'Compute resources of the gateway container.' }),
+      .meta({
+        description:
+          'Compute resources of the gateway container (default: requests 100m CPU and 128Mi, limit 256Mi memory). Half the memory limit becomes the V8 old-generation cap.',
+      }),
     image: z
       .string()
       .min(1)
