@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_RESOURCES, gatewayNodeOptions } from '../src/operator/desired-state/builders.js';
+import { buildForBench } from './lib/build.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -344,51 +345,16 @@ async function main(): Promise<void> {
   const configFile = join(work, 'bench.yaml');
   writeFileSync(configFile, gatewayConfig());
   const node = process.execPath;
-  // The gateway runs as users run it, built (node dist/cli.js): through tsx its module
-  // hooks would add a loader thread, and with it tens of MiB of RSS.
-  // The gateway runs built, on bare node: through tsx its module hooks would add a loader
-  // thread, and with it tens of MiB of RSS. Only the gateway's own module graph is
-  // compiled (into the scratch dir), so unfinished files elsewhere in the tree cannot
-  // stop the benchmark.
-  log('building the gateway (tsc, src/gateway/command.ts and its imports)…');
-  const out = join(work, 'dist');
-  // Files on the command line: tsc then reads no tsconfig, so the flags mirror tsconfig.json.
-  const built = spawnSync(
-    process.execPath,
-    [
-      'node_modules/typescript/bin/tsc',
-      'src/gateway/command.ts',
-      '--ignoreConfig',
-      ...['--outDir', out, '--rootDir', 'src', '--target', 'es2024', '--lib', 'es2024'],
-      ...['--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node'],
-      ...[
-        '--strict',
-        '--skipLibCheck',
-        '--esModuleInterop',
-        '--resolveJsonModule',
-        '--verbatimModuleSyntax',
-      ],
-    ],
-    { cwd: repo, encoding: 'utf8' },
-  );
-  if (built.status !== 0) {
-    log(`gateway build failed:\n${built.stdout.slice(0, 2000)}`);
-    process.exit(1);
-  }
-  const entryFile = join(out, 'bench-gateway-entry.js');
-  writeFileSync(
-    entryFile,
-    "import { gatewayCommand } from './gateway/command.js';\ngatewayCommand(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n",
-  );
-  // Module resolution for the compiled files: node_modules of the repo.
-  spawnSync('ln', ['-s', join(repo, 'node_modules'), join(work, 'node_modules')]);
-  writeFileSync(join(work, 'package.json'), '{"type":"module"}\n');
-  const entry = [entryFile];
+  // The gateway runs as the image runs it: bundled, on bare node (through tsx its module
+  // hooks would add a loader thread, and with it tens of MiB of RSS). The bench build
+  // transpiles file by file, so unfinished types elsewhere in the tree cannot stop it.
+  log('building figway as the image does (bundled)…');
+  const entry = [buildForBench().cli, 'gateway'];
   // As deployed: the V8 flags the operator puts in the gateway container's NODE_OPTIONS
-  // for the default resources (a 4 MiB young generation, old generation at half the limit).
-  const nodeFlags = (flags['gateway-node-args'] ?? gatewayNodeOptions(DEFAULT_RESOURCES)).split(
-    ' ',
-  );
+  // for the default resources (see gatewayNodeOptions).
+  const nodeFlags = (flags['gateway-node-args'] ?? gatewayNodeOptions(DEFAULT_RESOURCES))
+    .split(' ')
+    .filter((flag) => flag !== '');
   log(`gateway node flags: ${nodeFlags.join(' ')}`);
   const gatewayArgs = (port: number, admin: number, engine: string, extra: string[] = []) => [
     ...nodeFlags,
