@@ -2,5 +2,6 @@
 export * from './schema.js';
 export * from './validate.js';
 export * from './route-table.js';
-export { durationToMs, quantityValue } from './fields.js';
+export { durationToMs } from './fields.js';
+export { canonicalQuantity, quantityValue } from './quantity.js';
 export * from './documents.js';

@@ -17,6 +17,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
+  canonicalQuantity,
   compileRouteTable,
   quantityValue,
   routeTableHash,
@@ -123,11 +124,14 @@ function resources(apiRoute: ApiRoute): V1ResourceRequirements {
       limits: { ...DEFAULT_RESOURCES.limits },
     };
   }
-  // Fixed key order (cpu, memory), whatever order the user wrote them in.
+  // Fixed key order (cpu, memory), whatever order the user wrote them in, and the
+  // canonical form the API server stores (0.5 → 500m), so an unchanged ApiRoute's
+  // Deployment is recognised as unchanged.
+  const canonical = (q: string) => canonicalQuantity(q) ?? q;
   const list = (r: { cpu?: string; memory?: string } | undefined) =>
     r && {
-      ...(r.cpu !== undefined && { cpu: r.cpu }),
-      ...(r.memory !== undefined && { memory: r.memory }),
+      ...(r.cpu !== undefined && { cpu: canonical(r.cpu) }),
+      ...(r.memory !== undefined && { memory: canonical(r.memory) }),
     };
   const requests = list(spec.requests);
   const limits = list(spec.limits);

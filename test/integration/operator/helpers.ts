@@ -87,7 +87,13 @@ export async function deleteNamespace(kc: KubeConfig, name: string): Promise<voi
 export function apiRouteManifest(
   namespace: string,
   name: string,
-  options: { weight?: number; replicas?: number; regex?: string; newService?: string } = {},
+  options: {
+    weight?: number;
+    replicas?: number;
+    regex?: string;
+    newService?: string;
+    resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  } = {},
 ) {
   const weight = options.weight ?? 10;
   const path =
@@ -100,7 +106,10 @@ export function apiRouteManifest(
     metadata: { name, namespace },
     spec: {
       monolith: { service: 'legacy', port: 8080 },
-      gateway: { replicas: options.replicas ?? 2 },
+      gateway: {
+        replicas: options.replicas ?? 2,
+        ...(options.resources !== undefined && { resources: options.resources }),
+      },
       routes: [
         {
           name: 'api',

@@ -100,7 +100,16 @@ describeCluster('operator on a real control plane', () => {
   });
 
   test('create: every owned object exists with a controller reference, kwok makes the Deployment Available, Ready=True', async () => {
-    await createApiRoute(kc, apiRouteManifest(ns, 'orders', { weight: 10, replicas: 2 }));
+    // Quantities in forms the API server rewrites (0.5 → 500m, 1.5Gi → 1536Mi), so that
+    // the 'unchanged' test below also proves the operator writes the canonical forms.
+    await createApiRoute(
+      kc,
+      apiRouteManifest(ns, 'orders', {
+        weight: 10,
+        replicas: 2,
+        resources: { requests: { cpu: '0.5', memory: '1.5Gi' }, limits: { memory: '2048Mi' } },
+      }),
+    );
     const route = await waitForCondition(kc, ns, 'orders', 'Ready', 'True', 90_000);
     const uid = route.metadata.uid;
     const owned = await Promise.all([

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import {
+  canonicalQuantity,
   parseApiRoute,
   quantityValue,
   ROUTE_TABLE_KEY,
@@ -245,6 +246,28 @@ describe('gateway heap', () => {
     ['1.2.3', undefined],
   ])('quantity %s is %s', (text, value) => {
     expect(quantityValue(text)).toBe(value);
+  });
+
+  test.each([
+    ['100m', '100m'],
+    ['0.5', '500m'],
+    ['0.1', '100m'],
+    ['1500m', '1500m'],
+    ['1000m', '1'],
+    ['2000', '2k'],
+    ['1.5G', '1500M'],
+    ['128Mi', '128Mi'],
+    ['1.5Gi', '1536Mi'],
+    ['2048Mi', '2Gi'],
+    ['1000Ki', '1000Ki'],
+    ['0.5Ki', '512'],
+    ['1e3', '1e3'],
+    ['1000e3', '1e6'],
+    ['0.0000000001', '1n'],
+    ['0', '0'],
+    ['12Qi', undefined],
+  ])('canonical form of %s is %s (as the API server stores it)', (text, canonical) => {
+    expect(canonicalQuantity(text)).toBe(canonical);
   });
 
   test('the old generation gets half the memory limit, at least 64 MiB; none without a limit', () => {
