@@ -27,7 +27,7 @@ function parseQuantity(text: string): ParsedQuantity | undefined {
   if (whole === '' && fraction === '') return undefined;
   const common = {
     negative: sign === '-',
-    digits: BigInt(`${whole}${fraction}` || '0'),
+    digits: BigInt(`${whole}${fraction}`),
     decimals: fraction.length,
   };
   if (binary !== undefined) return { ...common, format: 'binary', power: BINARY.indexOf(binary) };

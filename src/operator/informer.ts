@@ -21,7 +21,7 @@ import { backoffDelay } from './queue.js';
 export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
 
 /** Drops what the cache never needs from a freshly decoded object, in place. */
-export function stripForCache<T extends KubernetesObject>(obj: T): T {
+function stripForCache<T extends KubernetesObject>(obj: T): T {
   if (obj.metadata) delete obj.metadata.managedFields;
   return obj;
 }
