@@ -12,7 +12,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'node_modules', '.cache', 'figway-bench');
 
 export interface Built {
-  /** dist/cli.js of the transpiled tree. */
+  /** cli.js of the bundle built from the transpiled tree (as the image ships it). */
   cli: string;
   /** The preload that counts the operator's API requests (see count-requests.ts). */
   requestCounter: string;
