@@ -17,8 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_RESOURCES, gatewayNodeOptions } from '../src/operator/desired-state/builders.js';
-import { buildForBench } from './lib/build.js';
+import { buildForBench, deployedGatewayNodeFlags } from './lib/build.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -350,11 +349,11 @@ async function main(): Promise<void> {
   // transpiles file by file, so unfinished types elsewhere in the tree cannot stop it.
   log('building figway as the image does (bundled)…');
   const entry = [buildForBench().cli, 'gateway'];
-  // As deployed: the V8 flags the operator puts in the gateway container's NODE_OPTIONS
-  // for the default resources (see gatewayNodeOptions).
-  const nodeFlags = (flags['gateway-node-args'] ?? gatewayNodeOptions(DEFAULT_RESOURCES))
-    .split(' ')
-    .filter((flag) => flag !== '');
+  // As deployed (the operator's NODE_OPTIONS for default resources), unless overridden.
+  const nodeFlags =
+    flags['gateway-node-args'] === undefined
+      ? deployedGatewayNodeFlags()
+      : flags['gateway-node-args'].split(' ').filter((flag) => flag !== '');
   log(`gateway node flags: ${nodeFlags.join(' ')}`);
   const gatewayArgs = (port: number, admin: number, engine: string, extra: string[] = []) => [
     ...nodeFlags,

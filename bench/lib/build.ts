@@ -6,6 +6,10 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import {
+  DEFAULT_RESOURCES,
+  gatewayNodeOptions,
+} from '../../src/operator/desired-state/builders.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Inside node_modules so the transpiled files resolve the project's dependencies. */
@@ -79,4 +83,9 @@ export function buildForBench(): Built {
     requestCounter: join(OUT, 'count-requests.js'),
     revision: revision(),
   };
+}
+
+/** The V8 flags the operator gives a gateway container with the default resources. */
+export function deployedGatewayNodeFlags(): string[] {
+  return gatewayNodeOptions(DEFAULT_RESOURCES).split(' ');
 }

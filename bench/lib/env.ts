@@ -5,12 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import {
-  DEFAULT_RESOURCES,
-  gatewayNodeOptions,
-} from '../../src/operator/desired-state/builders.js';
 import { ensureBinaries, startCluster, type Cluster } from '../../test/cluster/harness.js';
-import { buildForBench, ROOT, type Built } from './build.js';
+import { buildForBench, deployedGatewayNodeFlags, ROOT, type Built } from './build.js';
 import { ensureNamespace, installCrd, Kube, serviceAccountKubeconfig } from './kube.js';
 import { cleanupAll, onCleanup, startChild, type Child } from './procs.js';
 
@@ -221,8 +217,7 @@ export async function startGateway(
     opts.name ?? 'gateway',
     process.execPath,
     [
-      // The V8 flags the operator gives a gateway container with the default resources.
-      ...gatewayNodeOptions(DEFAULT_RESOURCES).split(' '),
+      ...deployedGatewayNodeFlags(),
       env.built.cli,
       'gateway',
       '--configmap',

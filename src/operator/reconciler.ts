@@ -109,14 +109,14 @@ export function monolithColumn(apiRoute: ApiRoute): string {
   return m.url ?? `${m.service ?? ''}:${String(m.port ?? '')}`;
 }
 
-/** Where an object lives: kind/namespace/name. */
-function objectKey(obj: KubernetesObject): string {
-  return `${obj.kind ?? ''}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+/** An owned object among one ApiRoute's objects (all in its namespace): kind/name. */
+function ownedKey(obj: KubernetesObject): string {
+  return `${obj.kind ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
 export class Reconciler {
   private readonly now: () => Date;
-  /** Per ApiRoute key: object key → fingerprint of the desired object last applied. */
+  /** Per ApiRoute key: owned key → fingerprint of the desired object last applied. */
   private readonly lastApplied = new Map<string, Map<string, string>>();
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -220,12 +220,12 @@ export class Reconciler {
     const applyIfChanged = async (obj: KubernetesObject): Promise<KubernetesObject> => {
       const live = existing.get(obj);
       const fingerprint = desiredFingerprint(obj);
-      if (live && applied.get(objectKey(obj)) === fingerprint && coversDesired(live, obj)) {
+      if (live && applied.get(ownedKey(obj)) === fingerprint && coversDesired(live, obj)) {
         return live;
       }
       this.fence(`apply ${describeObject(obj)}`);
       const result = await this.deps.writer.apply(obj);
-      applied.set(objectKey(obj), fingerprint);
+      applied.set(ownedKey(obj), fingerprint);
       return result;
     };
     // Independent objects in parallel; the Deployment and what follows it once its pods'
@@ -239,7 +239,7 @@ export class Reconciler {
       ...KubernetesObject[],
     ];
     const pruned = await this.prune(raw, objects, uid, log);
-    for (const obj of pruned) applied.delete(objectKey(obj));
+    for (const obj of pruned) applied.delete(ownedKey(obj));
 
     const before = (kind: string) => [...existing].find(([o]) => o.kind === kind)?.[1];
     const oldHash = before('ConfigMap')?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
@@ -307,15 +307,15 @@ export class Reconciler {
     uid: string,
     log: Logger,
   ): Promise<KubernetesObject[]> {
-    const wanted = new Set(desired.map((o) => `${o.kind ?? ''}/${o.metadata?.name ?? ''}`));
+    const wanted = new Set(desired.map(ownedKey));
     const namespace = raw.metadata.namespace ?? 'default';
     const pruned: KubernetesObject[] = [];
     for (const kind of OWNED_KINDS) {
       for (const obj of this.deps.cache.listOwned(kind.kind, namespace)) {
         if (obj.metadata?.labels?.[APIROUTE_LABEL] !== raw.metadata.name) continue;
         if (controllerUid(obj) !== uid) continue;
-        if (wanted.has(`${kind.kind}/${obj.metadata.name ?? ''}`)) continue;
         const target = { ...obj, apiVersion: kind.apiVersion, kind: kind.kind };
+        if (wanted.has(ownedKey(target))) continue;
         this.fence(`delete ${describeObject(target)}`);
         await this.deps.writer.delete(target, obj.metadata.uid ?? '');
         log.info('pruned an object no longer desired', { object: describeObject(target) });

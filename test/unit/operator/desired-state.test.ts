@@ -6,9 +6,7 @@ import { join } from 'node:path';
 import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import {
-  canonicalQuantity,
   parseApiRoute,
-  quantityValue,
   ROUTE_TABLE_KEY,
   parseRouteTable,
   type ApiRoute,
@@ -233,43 +231,6 @@ describe('objects', () => {
 });
 
 describe('gateway heap', () => {
-  test.each([
-    ['128Mi', 134217728],
-    ['1Gi', 1073741824],
-    ['1.5G', 1.5e9],
-    ['500M', 5e8],
-    ['100m', 0.1],
-    ['1e3', 1000],
-    ['2E', 2e18],
-    ['268435456', 268435456],
-    ['12Qi', undefined],
-    ['1.2.3', undefined],
-  ])('quantity %s is %s', (text, value) => {
-    expect(quantityValue(text)).toBe(value);
-  });
-
-  test.each([
-    ['100m', '100m'],
-    ['0.5', '500m'],
-    ['0.1', '100m'],
-    ['1500m', '1500m'],
-    ['1000m', '1'],
-    ['2000', '2k'],
-    ['1.5G', '1500M'],
-    ['128Mi', '128Mi'],
-    ['1.5Gi', '1536Mi'],
-    ['2048Mi', '2Gi'],
-    ['1000Ki', '1000Ki'],
-    ['0.5Ki', '512'],
-    ['1e3', '1e3'],
-    ['1000e3', '1e6'],
-    ['0.0000000001', '1n'],
-    ['0', '0'],
-    ['12Qi', undefined],
-  ])('canonical form of %s is %s (as the API server stores it)', (text, canonical) => {
-    expect(canonicalQuantity(text)).toBe(canonical);
-  });
-
   test('the old generation gets half the memory limit, at least 64 MiB; none without a limit', () => {
     expect(gatewayNodeOptions({ limits: { memory: '256Mi' } })).toBe(
       '--max-semi-space-size=8 --max-old-space-size=128',
