@@ -1,6 +1,7 @@
 // Reusable field schemas for the ApiRoute API. Each carries the bounds that both zod and
 // the API server enforce (the CRD is generated from these), so the limits live in one place.
 import { z } from 'zod';
+import { QUANTITY } from './quantity.js';
 
 /** DNS-1123 label: Kubernetes Service names, route names. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -108,7 +109,7 @@ export function quantity(description: string) {
     .union([z.string(), z.number()])
     .transform((value) => String(value))
     .pipe(
-      z.string().regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, {
+      z.string().regex(QUANTITY, {
         error: (i) =>
           `must be a Kubernetes quantity such as 100m or 128Mi, got ${JSON.stringify(i.input)}`,
       }),

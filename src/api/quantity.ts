@@ -18,13 +18,17 @@ interface ParsedQuantity {
   power: number;
 }
 
-const QUANTITY = /^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:([KMGTPE]i)|([numkMGTPE])|[eE]([-+]?[0-9]+))?$/;
+/**
+ * Kubernetes' quantity grammar: a signed decimal with at least one digit, then a binary or
+ * decimal suffix or an exponent. The schema validates with it too.
+ */
+export const QUANTITY =
+  /^([+-]?)(?=\.?[0-9])([0-9]*)(?:\.([0-9]*))?(?:([KMGTPE]i)|([numkMGTPE])|[eE]([-+]?[0-9]+))?$/;
 
 function parseQuantity(text: string): ParsedQuantity | undefined {
   const match = QUANTITY.exec(text);
   if (!match) return undefined;
   const [, sign, whole = '', fraction = '', binary, decimal, exponent] = match;
-  if (whole === '' && fraction === '') return undefined;
   const common = {
     negative: sign === '-',
     digits: BigInt(`${whole}${fraction}`),

@@ -14,6 +14,9 @@ describe('quantities', () => {
     ['268435456', 268435456],
     ['12Qi', undefined],
     ['1.2.3', undefined],
+    ['Ki', undefined],
+    ['.', undefined],
+    ['.5', 0.5],
   ])('quantity %s is %s', (text, value) => {
     expect(quantityValue(text)).toBe(value);
   });

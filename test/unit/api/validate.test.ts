@@ -238,6 +238,11 @@ describe('validateApiRoute', () => {
       'spec.gateway.resources.requests.cpu: must be a Kubernetes quantity such as 100m or 128Mi, got "lots"',
     ],
     [
+      'a quantity Kubernetes would refuse (the API server would reject the Deployment later)',
+      (r) => (r.spec.gateway = { resources: { limits: { memory: '1.2.3Gi' } } }),
+      'spec.gateway.resources.limits.memory: must be a Kubernetes quantity such as 100m or 128Mi, got "1.2.3Gi"',
+    ],
+    [
       'wrong apiVersion',
       (r) => (r.apiVersion = 'figway.dev/v1'),
       'apiVersion: must be figway.dev/v1alpha1, got "figway.dev/v1"',
