@@ -86,6 +86,11 @@ export const RouteTableSchema = z.object({
   monolith: CompiledBackendSchema,
   backendHeader: z.string(),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+  /** Peers whose X-Forwarded-* headers the gateway believes (CIDRs). */
+  trustedProxies: z.array(z.string()).default([]),
+  accessLog: z
+    .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
+    .optional(),
   routes: z.array(CompiledRouteSchema),
 });
 
@@ -99,9 +104,13 @@ export type ServiceResolver = (service: string, port: number, namespace: string)
 export const clusterDns: ServiceResolver = (service, port, namespace) =>
   `http://${service}.${namespace}.svc:${port}`;
 
+export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
+
 export interface CompileOptions {
   /** Namespace for Service references when metadata.namespace is absent (local files). */
   defaultNamespace?: string;
+  /** Access log settings for ApiRoutes that set none (the operator's chart-wide default). */
+  defaultAccessLog?: CompiledAccessLog;
   resolve?: ServiceResolver;
 }
 
@@ -187,6 +196,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? options.defaultNamespace ?? 'default';
   const resolve = options.resolve ?? clusterDns;
   const { monolith: spec } = apiRoute.spec;
+  const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
@@ -209,6 +219,8 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     monolith,
     backendHeader: apiRoute.spec.gateway.backendHeader.toLowerCase(),
     logLevel: apiRoute.spec.gateway.logLevel,
+    trustedProxies: [],
+    ...(accessLog !== undefined && { accessLog }),
     routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, resolve)),
   };
 }

@@ -73,6 +73,31 @@ const ResourceListSchema = z
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
+export const AccessLogSchema = z
+  .strictObject({
+    sampleRatio: z
+      .number()
+      .min(0, { error: (i) => `must be between 0 and 1, got ${String(i.input)}` })
+      .max(1, { error: (i) => `must be between 0 and 1, got ${String(i.input)}` })
+      .default(1)
+      .meta({
+        description:
+          'Share of requests logged, 0 to 1 (e.g. 0.01 for one in a hundred). Default 1: every request.',
+      }),
+    alwaysLogErrors: z.boolean().default(true).meta({
+      description:
+        'Also log every failed request whatever the sample: 5xx, answers cut off, and requests the gateway refused (4xx of its own).',
+    }),
+    redactQuery: z.boolean().default(true).meta({
+      description:
+        'Log query parameter names with their values replaced by <redacted> (tokens travel in query strings). false logs them as sent.',
+    }),
+  })
+  .meta({
+    description:
+      "JSON access log lines on the gateway's stdout: client address (per trustedProxies), host, method, normalised path, route, backend, status, bytes in and out, upstream and total time, request id. Off when omitted (the operator's chart-wide default applies).",
+  });
+
 export const GatewaySpecSchema = z
   .strictObject({
     replicas: z
@@ -108,6 +133,7 @@ export const GatewaySpecSchema = z
     backendHeader: headerName(
       'Response header that names the backend that served each request (e.g. monolith or orders).',
     ).default('x-figway-backend'),
+    accessLog: AccessLogSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
 

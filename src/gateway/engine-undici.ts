@@ -35,7 +35,11 @@ function onTimeout(handler: AttemptHandler): void {
 }
 
 function onDrain(this: ServerResponse): void {
-  (this as ServerResponse & { [HANDLER]?: AttemptHandler })[HANDLER]?.controller?.resume();
+  (this as ServerResponse & { [HANDLER]?: AttemptHandler })[HANDLER]?.drained();
+}
+
+function onSendTimeout(handler: AttemptHandler): void {
+  handler.clientStalled();
 }
 
 const HANDLER = Symbol('figway.attempt');
@@ -53,8 +57,29 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
     private readonly res: ServerResponse,
     private readonly sink: AttemptSink,
     timeoutMs: number,
+    private readonly sendTimeoutMs: number,
   ) {
     this.timer = setTimeout(onTimeout, timeoutMs, this);
+  }
+
+  /** The client took what was buffered: read on from the upstream. */
+  drained(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.controller?.resume();
+  }
+
+  /**
+   * The client has not read for sendTimeoutMs. undici's body timeout does not run while
+   * the stream is paused, so without this a client that stops reading would hold an
+   * upstream connection forever.
+   */
+  clientStalled(): void {
+    this.timer = undefined;
+    if (this.finished) return;
+    const error = new UpstreamError('body', 'client stopped reading: send timeout');
+    this.controller?.abort(error);
+    this.fail(error);
   }
 
   timedOut(): void {
@@ -105,10 +130,12 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', onDrain);
+      this.timer = setTimeout(onSendTimeout, this.sendTimeoutMs, this);
     }
   }
 
   onResponseEnd(): void {
+    clearTimeout(this.timer);
     if (this.discarded || this.finished) return;
     this.finished = true;
     if (this.accepted) {
@@ -159,7 +186,7 @@ export class UndiciEngine implements ProxyEngine {
     res: ServerResponse,
     sink: AttemptSink,
   ): Cancel {
-    const handler = new AttemptHandler(res, sink, request.timeoutMs);
+    const handler = new AttemptHandler(res, sink, request.timeoutMs, request.sendTimeoutMs);
     if (!(pool instanceof UndiciPool)) throw new TypeError('pool was created by another engine');
     pool.pool.dispatch(
       {

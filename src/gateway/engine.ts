@@ -69,6 +69,11 @@ export interface UpstreamRequest {
   timeoutMs: number;
   /** Time allowed between response body chunks. */
   idleTimeoutMs: number;
+  /**
+   * Time allowed for a client that stopped reading to take the next chunk; then the
+   * response is cut and the upstream connection freed (nginx send_timeout).
+   */
+  sendTimeoutMs: number;
 }
 
 /** The gateway's side of one attempt. */

@@ -15,6 +15,8 @@ import {
 
 /** The route label of requests no route claims (served by the monolith). */
 export const UNMATCHED_ROUTE = '(unmatched)';
+/** The backend label of requests the gateway answered itself (refusals, stage answers). */
+export const GATEWAY_BACKEND = 'gateway';
 /** code_class of requests whose client went away before the response was complete. */
 export const ABORTED_CLASS = 'aborted';
 
@@ -298,8 +300,8 @@ export class GatewayMetrics {
     this.lastReload.set(Date.now() / 1000);
     this.reloads.labels({ result: 'success' }).inc();
 
-    const keep = new Map(routes.map((r) => [r.name, new Set([...r.backends])]));
-    keep.set(UNMATCHED_ROUTE, new Set(['monolith']));
+    const keep = new Map(routes.map((r) => [r.name, new Set([...r.backends, GATEWAY_BACKEND])]));
+    keep.set(UNMATCHED_ROUTE, new Set(['monolith', GATEWAY_BACKEND]));
     for (const family of [
       this.requests,
       this.duration,

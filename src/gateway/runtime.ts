@@ -4,11 +4,13 @@
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import type { BackendSeries, GatewayMetrics, ShareCounter } from './metrics.js';
-import { UNMATCHED_ROUTE } from './metrics.js';
+import { GATEWAY_BACKEND, UNMATCHED_ROUTE } from './metrics.js';
 import { planSplit, type SplitPlan } from './split.js';
 import { planRewrite, type PathRewrite } from './transforms.js';
 import type { ProxyEngine, UpstreamPool } from './engine.js';
-import type { RetryCondition } from '../api/index.js';
+import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
+import { buildPipeline, type Pipeline, type StageServices } from './pipeline.js';
+import type { RetryPolicy } from './retry.js';
 
 /** Timeout of requests no route claims (the monolith path), as for a route without one. */
 export const UNMATCHED_TIMEOUT_MS = 15_000;
@@ -37,15 +39,15 @@ export interface RuntimeRoute {
   readonly overrides: ReadonlyMap<string, number>;
   /** The monolith, for fallback. */
   readonly monolith: RuntimeBackend;
-  readonly fallbackToMonolith: boolean;
   readonly timeoutMs: number;
-  readonly attempts: number;
   readonly perTryTimeoutMs: number;
-  readonly retryOn: ReadonlySet<RetryCondition>;
+  readonly retry: RetryPolicy;
   readonly rewrite: PathRewrite;
-  readonly requestHeaders: CompiledRoute['requestHeaders'];
-  readonly responseHeaders: CompiledRoute['responseHeaders'];
+  /** The stages this route enables, in order. */
+  readonly pipeline: Pipeline;
   readonly share: ShareCounter | undefined;
+  /** Series of the requests the gateway answers itself on this route, made on first use. */
+  readonly localSeries: () => BackendSeries;
   /** Names of this route's backends, for metrics bookkeeping. */
   readonly backendNames: readonly string[];
 }
@@ -58,8 +60,16 @@ export interface Runtime {
   /** The pseudo-route of unmatched requests: all to the monolith. */
   readonly unmatched: RuntimeRoute;
   readonly backendHeader: string;
+  /** Peers whose X-Forwarded-* headers are believed (spec.gateway.trustedProxies). */
+  readonly trustedProxies: TrustedProxies;
   /** Pools this runtime uses, by origin, so a reload can reuse them and close the rest. */
   readonly pools: ReadonlyMap<string, UpstreamPool>;
+}
+
+/** A route's series for gateway answers, created only when one happens. */
+function lazySeries(metrics: GatewayMetrics, route: string): () => BackendSeries {
+  let series: BackendSeries | undefined;
+  return () => (series ??= metrics.series(route, GATEWAY_BACKEND));
 }
 
 function basePath(url: URL): string {
@@ -77,7 +87,9 @@ export function buildRuntime(
   engine: ProxyEngine,
   metrics: GatewayMetrics,
   pools: ReadonlyMap<string, UpstreamPool>,
+  services: Omit<StageServices, 'table'>,
 ): Runtime {
+  const stageServices: StageServices = { ...services, table };
   const used = new Map<string, UpstreamPool>();
   const poolFor = (url: URL): UpstreamPool => {
     const origin = url.origin;
@@ -123,15 +135,17 @@ export function buildRuntime(
       overrideHeader: r.overrideHeader,
       overrides,
       monolith,
-      fallbackToMonolith: r.fallbackToMonolith,
       timeoutMs: r.timeoutMs,
-      attempts: r.retries.attempts,
       perTryTimeoutMs: r.retries.perTryTimeoutMs,
-      retryOn: new Set(r.retries.on),
+      retry: {
+        attempts: r.retries.attempts,
+        retryOn: new Set(r.retries.on),
+        fallbackToMonolith: r.fallbackToMonolith,
+      },
       rewrite: planRewrite(r),
-      requestHeaders: r.requestHeaders,
-      responseHeaders: r.responseHeaders,
+      pipeline: buildPipeline(r, stageServices),
       share: metrics.shareCounter(r.name, split.newWeight),
+      localSeries: lazySeries(metrics, r.name),
       backendNames: [...new Set([...backends.map((b) => b.name), monolith.name])],
     };
   });
@@ -145,15 +159,13 @@ export function buildRuntime(
     overrideHeader: undefined,
     overrides: new Map(),
     monolith,
-    fallbackToMonolith: false,
     timeoutMs: UNMATCHED_TIMEOUT_MS,
-    attempts: 0,
     perTryTimeoutMs: UNMATCHED_TIMEOUT_MS,
-    retryOn: new Set(),
+    retry: { attempts: 0, retryOn: new Set(), fallbackToMonolith: false },
     rewrite: { kind: 'none' },
-    requestHeaders: undefined,
-    responseHeaders: undefined,
+    pipeline: buildPipeline(undefined, stageServices),
     share: undefined,
+    localSeries: lazySeries(metrics, UNMATCHED_ROUTE),
     backendNames: [monolith.name],
   };
 
@@ -164,6 +176,7 @@ export function buildRuntime(
     routes,
     unmatched,
     backendHeader: table.backendHeader,
+    trustedProxies: compileTrustedProxies(table.trustedProxies),
     pools: used,
   };
 }

@@ -148,6 +148,19 @@ export function planRewrite(route: Pick<CompiledRoute, 'match' | 'rewrite'>): Pa
   };
 }
 
+/** The path after the route's rewrite (the query string is not part of it). */
+export function rewritePath(rewrite: PathRewrite, path: string): string {
+  if (rewrite.kind === 'full') return rewrite.path;
+  if (rewrite.kind === 'none') return path;
+  const rest = path.slice(rewrite.matched.length);
+  // Avoid '//' when the replacement ends with '/' and the rest starts with one.
+  const rewritten =
+    rewrite.replacement.endsWith('/') && rest.startsWith('/')
+      ? rewrite.replacement + rest.slice(1)
+      : rewrite.replacement + rest;
+  return rewritten === '' ? '/' : rewritten;
+}
+
 /**
  * The upstream request target: the rewritten path under the backend's base path, with
  * the query string kept as the client sent it.
@@ -158,17 +171,7 @@ export function upstreamTarget(
   path: string,
   query: string,
 ): string {
-  let rewritten = path;
-  if (rewrite.kind === 'full') rewritten = rewrite.path;
-  else if (rewrite.kind === 'prefix') {
-    const rest = path.slice(rewrite.matched.length);
-    // Avoid '//' when the replacement ends with '/' and the rest starts with one.
-    rewritten =
-      rewrite.replacement.endsWith('/') && rest.startsWith('/')
-        ? rewrite.replacement + rest.slice(1)
-        : rewrite.replacement + rest;
-    if (rewritten === '') rewritten = '/';
-  }
+  let rewritten = rewritePath(rewrite, path);
   if (basePath !== '') rewritten = rewritten === '/' ? `${basePath}/` : basePath + rewritten;
   return query === '' ? rewritten : `${rewritten}?${query}`;
 }

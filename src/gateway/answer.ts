@@ -1,0 +1,47 @@
+// Answers the gateway writes itself: refusals, errors and stage answers, as a short JSON
+// body that names the reason and the request id, so a client or a log reader can tell a
+// gateway answer from an upstream one.
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import type { Answer } from './pipeline.js';
+import type { Headers } from './transforms.js';
+
+/** The JSON body of a gateway answer. */
+export function answerBody(answer: Answer, requestId: string, route?: string): string {
+  if (answer.status === 204 || answer.status === 304) return '';
+  return `${JSON.stringify({
+    error: answer.message,
+    reason: answer.reason,
+    requestId,
+    ...(route !== undefined && { route }),
+  })}\n`;
+}
+
+/** Writes a gateway answer; `extra` headers (backend, request id) go on top of the answer's. */
+export function writeAnswer(res: ServerResponse, answer: Answer, body: string, extra: Headers): void {
+  const headers: Headers = {
+    ...answer.headers,
+    ...(body !== '' && {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    }),
+    'cache-control': 'no-store',
+    ...extra,
+  };
+  res.writeHead(answer.status, headers);
+  res.end(body);
+}
+
+/** Writes a minimal answer on a raw socket (upgrades, malformed requests) and closes it. */
+export function writeRawAnswer(socket: Duplex, status: number, body = ''): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const head =
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nconnection: close\r\n` +
+    (body !== '' ? 'content-type: application/json\r\n' : '') +
+    `content-length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  socket.end(head + body);
+}
