@@ -1,7 +1,8 @@
 // The compiled route table: the contract between the operator and the gateway. The
 // operator writes it into the gateway's ConfigMap; the gateway reads it (from there, or
 // compiles it itself from an ApiRoute file for local runs). It is plain JSON: every
-// default applied, every duration in milliseconds, every backend resolved to a URL.
+// default applied, every duration in milliseconds, every backend resolved to a URL, and
+// the hash of all that, so reader and writer name a config by the same hash.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { durationToMs } from './fields.js';
@@ -81,6 +82,13 @@ export const CompiledRouteSchema = z.object({
 
 export const RouteTableSchema = z.object({
   version: z.literal(ROUTE_TABLE_VERSION),
+  /**
+   * routeTableHash of the rest of the table, computed by its writer (the operator, or
+   * compileRouteTable for a local file) and served by the gateway as it is: the parsed
+   * copy drops fields a newer operator may add, so a hash recomputed from it would
+   * disagree with the operator's status.configHash.
+   */
+  hash: z.string().min(1),
   /** The ApiRoute this table was compiled from. */
   source: z.object({ namespace: z.string(), name: z.string(), generation: z.number().optional() }),
   monolith: CompiledBackendSchema,
@@ -90,6 +98,8 @@ export const RouteTableSchema = z.object({
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
+/** A table before its hash is added: what routeTableHash is computed over. */
+export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
@@ -197,7 +207,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
           weight: 0,
           monolith: true,
         };
-  return {
+  const content: RouteTableContent = {
     version: ROUTE_TABLE_VERSION,
     source: {
       namespace,
@@ -211,6 +221,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, resolve)),
   };
+  return { ...content, hash: routeTableHash(content) };
 }
 
 /** JSON with object keys sorted, so equal tables always serialise to equal bytes. */
@@ -225,10 +236,12 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * Content hash of what a gateway serves. The source generation is left out on purpose:
- * an edit that changes nothing the gateway does must not look like a new config.
+ * an edit that changes nothing the gateway does must not look like a new config. A
+ * `hash` already in the table is left out too, so a table hashes as its content does.
  */
-export function routeTableHash(table: RouteTable): string {
-  const { source, ...served } = table;
+export function routeTableHash(table: RouteTableContent): string {
+  const { source, ...served }: RouteTableContent & { hash?: string } = table;
+  delete served.hash;
   const identity = { namespace: source.namespace, name: source.name };
   return createHash('sha256')
     .update(canonicalJson({ ...served, source: identity }))
@@ -236,12 +249,15 @@ export function routeTableHash(table: RouteTable): string {
     .slice(0, 16);
 }
 
-/** Serialises a table for the ConfigMap. */
+/** Serialises a table, its hash included, for the ConfigMap. */
 export function serializeRouteTable(table: RouteTable): string {
   return `${canonicalJson(table)}\n`;
 }
 
-/** Parses a table read from a ConfigMap; throws with the field path when it is malformed. */
+/**
+ * Parses a table read from a ConfigMap; throws with the field path when it is malformed.
+ * Fields this version does not know are dropped; the hash is kept as written.
+ */
 export function parseRouteTable(text: string): RouteTable {
   const parsed = RouteTableSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {

@@ -11,7 +11,6 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
 import type { RouteTable } from '../api/index.js';
-import { routeTableHash } from '../api/index.js';
 import type { Readiness } from '../common/admin-server.js';
 import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
@@ -409,9 +408,10 @@ export class Gateway {
    * stay are kept; pools of backends that left close once their requests are done.
    */
   applyTable(table: RouteTable, served: RouteTable = table): ApplyResult {
-    // The hash is of the table as received, so it equals the operator's status.configHash
-    // even when local --resolve overrides change the URLs actually served.
-    const hash = routeTableHash(table);
+    // The hash its writer put in the table, never one recomputed from this parsed copy
+    // (which lacks fields a newer operator may add), so /readyz equals status.configHash,
+    // also when local --resolve overrides change the URLs actually served.
+    const hash = table.hash;
     const previous = this.runtime;
     if (previous?.hash === hash) {
       this.metrics.reloads.labels({ result: 'unchanged' }).inc();

@@ -20,7 +20,6 @@ import {
   canonicalQuantity,
   compileRouteTable,
   quantityValue,
-  routeTableHash,
   ROUTE_TABLE_KEY,
   serializeRouteTable,
   type ApiRoute,
@@ -45,7 +44,7 @@ export interface CompiledConfig {
 
 export function compileConfig(apiRoute: ApiRoute): CompiledConfig {
   const table = compileRouteTable(apiRoute);
-  return { table, hash: routeTableHash(table), json: serializeRouteTable(table) };
+  return { table, hash: table.hash, json: serializeRouteTable(table) };
 }
 
 function namespaceOf(apiRoute: ApiRoute): string {
