@@ -5,8 +5,10 @@
 // the hash of all that, so reader and writer name a config by the same hash.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { LOG_LEVELS } from '../common/log-level.js';
 import { durationToMs } from './fields.js';
 import {
+  DEFAULT_NAMESPACE,
   HTTP_METHODS,
   PATH_MATCH_TYPES,
   RETRY_CONDITIONS,
@@ -93,7 +95,7 @@ export const RouteTableSchema = z.object({
   source: z.object({ namespace: z.string(), name: z.string(), generation: z.number().optional() }),
   monolith: CompiledBackendSchema,
   backendHeader: z.string(),
-  logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+  logLevel: z.enum(LOG_LEVELS),
   routes: z.array(CompiledRouteSchema),
 });
 
@@ -103,27 +105,19 @@ export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
-/** How Service references become URLs; the default is in-cluster DNS. */
-export type ServiceResolver = (service: string, port: number, namespace: string) => string;
-
-export const clusterDns: ServiceResolver = (service, port, namespace) =>
-  `http://${service}.${namespace}.svc:${port}`;
-
-export interface CompileOptions {
-  /** Namespace for Service references when metadata.namespace is absent (local files). */
-  defaultNamespace?: string;
-  resolve?: ServiceResolver;
-}
-
 function trimSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
 
+/** In-cluster DNS name of a Service port; a local run overrides it with --resolve. */
+function serviceUrl(service: string, port: number, namespace: string): string {
+  return `http://${service}.${namespace}.svc:${port}`;
+}
+
 function compileBackend(
   backend: Backend,
-  monolith: z.output<typeof CompiledBackendSchema>,
+  monolith: CompiledBackend,
   namespace: string,
-  resolve: ServiceResolver,
 ): CompiledBackend {
   if (backend.monolith === true) return { ...monolith, weight: backend.weight };
   if (backend.url !== undefined) {
@@ -139,20 +133,15 @@ function compileBackend(
   const port = backend.port as number;
   return {
     name: service,
-    url: trimSlash(resolve(service, port, namespace)),
+    url: serviceUrl(service, port, namespace),
     service,
     weight: backend.weight,
     monolith: false,
   };
 }
 
-function compileRoute(
-  route: Route,
-  monolith: CompiledBackend,
-  namespace: string,
-  resolve: ServiceResolver,
-): CompiledRoute {
-  const backends = route.backends.map((b) => compileBackend(b, monolith, namespace, resolve));
+function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
+  const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
     m && { set: m.set ?? {}, add: m.add ?? {}, remove: m.remove ?? [] };
@@ -193,16 +182,15 @@ function compileRoute(
 }
 
 /** Compiles a validated ApiRoute into the route table its gateway serves. Pure. */
-export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = {}): RouteTable {
-  const namespace = apiRoute.metadata.namespace ?? options.defaultNamespace ?? 'default';
-  const resolve = options.resolve ?? clusterDns;
+export function compileRouteTable(apiRoute: ApiRoute): RouteTable {
+  const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
       : {
           name: MONOLITH_BACKEND,
-          url: trimSlash(resolve(spec.service as string, spec.port as number, namespace)),
+          url: serviceUrl(spec.service as string, spec.port as number, namespace),
           service: spec.service,
           weight: 0,
           monolith: true,
@@ -219,7 +207,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     monolith,
     backendHeader: apiRoute.spec.gateway.backendHeader.toLowerCase(),
     logLevel: apiRoute.spec.gateway.logLevel,
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, resolve)),
+    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
   };
   return { ...content, hash: routeTableHash(content) };
 }

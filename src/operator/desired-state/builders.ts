@@ -19,6 +19,7 @@ import type {
 import {
   canonicalQuantity,
   compileRouteTable,
+  DEFAULT_NAMESPACE,
   quantityValue,
   ROUTE_TABLE_KEY,
   serializeRouteTable,
@@ -49,7 +50,7 @@ export function compileConfig(apiRoute: ApiRoute): CompiledConfig {
 
 function namespaceOf(apiRoute: ApiRoute): string {
   // The operator always has a namespace; `figway render` of a file without one uses default.
-  return apiRoute.metadata.namespace ?? 'default';
+  return apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
 }
 
 function metadata(apiRoute: ApiRoute, extra: { annotations?: Record<string, string> } = {}) {

@@ -8,7 +8,6 @@ import {
   ROUTE_TABLE_KEY,
   routeTableHash,
   serializeRouteTable,
-  validateApiRoute,
   type ApiRoute,
   type RouteTable,
   type RouteTableContent,
@@ -17,6 +16,7 @@ import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
 import { Gateway } from '../../../src/gateway/proxy.js';
 import { buildConfigMap, compileConfig } from '../../../src/operator/desired-state/index.js';
+import { validApiRoute } from '../../tools/api-route.js';
 
 const YAML = `
 apiVersion: figway.dev/v1alpha1
@@ -31,9 +31,7 @@ spec:
 `;
 
 function apiRoute(): ApiRoute {
-  const result = validateApiRoute(parse(YAML));
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.value;
+  return validApiRoute(parse(YAML));
 }
 
 function contentOf(table: RouteTable): RouteTableContent {
