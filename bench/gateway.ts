@@ -2,9 +2,9 @@
 //                           --gateway-node-args "--trace-gc …"]
 //
 // Loads, interleaved over several rounds in one run: nginx (one worker, proxy_pass with
-// upstream keepalive), a bare http-proxy-3 proxy, a bare undici proxy, and the gateway
-// with each of its engines, all in front of the same upstream (an nginx returning a small
-// JSON body). Prints req/s and p50/p99 per target with ratios, the gateway's added p99 over
+// upstream keepalive), a bare http-proxy-3 proxy, a bare undici proxy (the gateway's engine
+// with nothing around it), and the gateway, all in front of the same upstream (an nginx
+// returning a small JSON body). Prints req/s and p50/p99 per target with ratios, the gateway's added p99 over
 // a direct connection at half its maximum load, and its peak RSS under load.
 //
 // Pinning on a 2-core machine: the proxy under test gets CPU 0 to itself; wrk and the
@@ -317,8 +317,6 @@ async function main(): Promise<void> {
     undici: await freePort(),
     gateway: await freePort(),
     gatewayAdmin: await freePort(),
-    gatewayHp3: await freePort(),
-    gatewayHp3Admin: await freePort(),
   };
   const upstreamUrl = `http://127.0.0.1:${ports.upstream}`;
   for (const d of ['up', 'px']) {
@@ -355,7 +353,7 @@ async function main(): Promise<void> {
       ? deployedGatewayNodeFlags()
       : flags['gateway-node-args'].split(' ').filter((flag) => flag !== '');
   log(`gateway node flags: ${nodeFlags.join(' ')}`);
-  const gatewayArgs = (port: number, admin: number, engine: string, extra: string[] = []) => [
+  const gatewayArgs = (port: number, admin: number, extra: string[] = []) => [
     ...nodeFlags,
     ...extra,
     ...entry,
@@ -373,8 +371,6 @@ async function main(): Promise<void> {
     `orders=${upstreamUrl}`,
     '--log-level',
     'warn',
-    '--engine',
-    engine,
     '--drain-seconds',
     '2',
   ];
@@ -404,18 +400,7 @@ async function main(): Promise<void> {
     String(ports.undici),
     upstreamUrl,
   ]);
-  const gateway = start(
-    'gateway (undici)',
-    '0',
-    node,
-    gatewayArgs(ports.gateway, ports.gatewayAdmin, 'undici'),
-  );
-  const gatewayHp3 = start(
-    'gateway (http-proxy-3)',
-    '0',
-    node,
-    gatewayArgs(ports.gatewayHp3, ports.gatewayHp3Admin, 'http-proxy-3'),
-  );
+  const gateway = start('gateway', '0', node, gatewayArgs(ports.gateway, ports.gatewayAdmin));
 
   const path = '/api/orders/123?expand=items';
   const targets: { name: string; url: string; pid: number; rss: boolean }[] = [
@@ -438,15 +423,9 @@ async function main(): Promise<void> {
       rss: false,
     },
     {
-      name: 'gateway (undici)',
+      name: 'gateway',
       url: `http://127.0.0.1:${ports.gateway}${path}`,
       pid: pidOf(gateway),
-      rss: true,
-    },
-    {
-      name: 'gateway (http-proxy-3)',
-      url: `http://127.0.0.1:${ports.gatewayHp3}${path}`,
-      pid: pidOf(gatewayHp3),
       rss: true,
     },
   ];
@@ -509,7 +488,7 @@ async function main(): Promise<void> {
   log('   steadier than req/s when other work shares the machine)');
 
   // Latency at half of the gateway's maximum load, against a direct connection at the same rate.
-  const gw = summary.get('gateway (undici)') as Result;
+  const gw = summary.get('gateway') as Result;
   const half = gw.rps / 2;
   const delayMs = 5;
   const conns = Math.max(1, Math.round((half * delayMs) / 1000));
@@ -519,7 +498,6 @@ async function main(): Promise<void> {
   const paced = await runWrk(targets[3]?.url ?? '', SECONDS * 2, conns, script);
   const bareUndici = summary.get('bare undici') as Result;
   const bareHp3 = summary.get('bare http-proxy-3') as Result;
-  const gwHp3 = summary.get('gateway (http-proxy-3)') as Result;
   log('');
   log(
     `at half load (${conns} connections × one request per ~${delayMs} ms ≈ ${half.toFixed(0)} req/s):`,
@@ -544,18 +522,18 @@ async function main(): Promise<void> {
     `gateway features cost ≤ 10% against its bare engine (undici): ${(100 * (1 - bareUndici.cpuUs / gw.cpuUs)).toFixed(1)}% by CPU per request, ${(100 * (1 - gw.rps / bareUndici.rps)).toFixed(1)}% by req/s`,
   );
   log(
-    `        (engines: undici gateway ${(gwHp3.cpuUs / gw.cpuUs).toFixed(2)}× the http-proxy-3 gateway per core; bare undici ${(bareHp3.cpuUs / bareUndici.cpuUs).toFixed(2)}× bare http-proxy-3; http-proxy-3 gateway features cost ${(100 * (1 - bareHp3.cpuUs / gwHp3.cpuUs)).toFixed(1)}%)`,
+    `        (engines: bare undici ${(bareHp3.cpuUs / bareUndici.cpuUs).toFixed(2)}× bare http-proxy-3 per core)`,
   );
   check(
     paced.p99 - direct.p99 <= 2,
     `≤ 2 ms added p99 over direct at half load: +${(paced.p99 - direct.p99).toFixed(2)} ms`,
   );
-  const peak = rss.get('gateway (undici)') ?? 0;
+  const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);
 
   if (flags['cpu-prof']) {
     log('');
-    log('CPU profile of the gateway (undici engine) under load:');
+    log('CPU profile of the gateway under load:');
     gateway.kill('SIGTERM');
     await new Promise((r) => gateway.once('exit', r));
     const profDir = join(work, 'prof');
@@ -565,7 +543,7 @@ async function main(): Promise<void> {
       'gateway (profiled)',
       '0',
       node,
-      gatewayArgs(port, admin, 'undici', ['--cpu-prof', '--cpu-prof-dir', profDir]),
+      gatewayArgs(port, admin, ['--cpu-prof', '--cpu-prof-dir', profDir]),
     );
     const url = `http://127.0.0.1:${port}${path}`;
     await waitForHttp(url);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `figway` command: one binary, several entry points (DESIGN.md).
 import { readFile } from 'node:fs/promises';
-import { validateYamlDocuments } from './api/index.js';
+import { documentLocation, formatFieldError, validateYamlDocuments } from './api/index.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -23,14 +23,14 @@ async function validateCommand(files: string[]): Promise<number> {
       continue;
     }
     for (const result of validateYamlDocuments(text)) {
-      const where = `${file}: document ${result.document}${result.name ? ` (${result.name})` : ''}`;
+      const where = documentLocation(file, result);
       if (result.errors.length === 0) {
         valid += 1;
         continue;
       }
       failed += 1;
       for (const error of result.errors) {
-        process.stderr.write(`${where}: ${error.path}: ${error.message}\n`);
+        process.stderr.write(`${where}: ${formatFieldError(error)}\n`);
       }
     }
   }

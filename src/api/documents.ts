@@ -41,3 +41,8 @@ export function validateYamlDocuments(text: string): DocumentResult[] {
   }
   return results;
 }
+
+/** Where a document's messages point: `file: document 2 (orders)`. */
+export function documentLocation(file: string, result: DocumentResult): string {
+  return `${file}: document ${result.document}${result.name ? ` (${result.name})` : ''}`;
+}

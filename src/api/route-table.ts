@@ -1,11 +1,14 @@
 // The compiled route table: the contract between the operator and the gateway. The
 // operator writes it into the gateway's ConfigMap; the gateway reads it (from there, or
 // compiles it itself from an ApiRoute file for local runs). It is plain JSON: every
-// default applied, every duration in milliseconds, every backend resolved to a URL.
+// default applied, every duration in milliseconds, every backend resolved to a URL, and
+// the hash of all that, so reader and writer name a config by the same hash.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { LOG_LEVELS } from '../common/log-level.js';
 import { durationToMs } from './fields.js';
 import {
+  DEFAULT_NAMESPACE,
   HTTP_METHODS,
   PATH_MATCH_TYPES,
   RETRY_CONDITIONS,
@@ -81,11 +84,18 @@ export const CompiledRouteSchema = z.object({
 
 export const RouteTableSchema = z.object({
   version: z.literal(ROUTE_TABLE_VERSION),
+  /**
+   * routeTableHash of the rest of the table, computed by its writer (the operator, or
+   * compileRouteTable for a local file) and served by the gateway as it is: the parsed
+   * copy drops fields a newer operator may add, so a hash recomputed from it would
+   * disagree with the operator's status.configHash.
+   */
+  hash: z.string().min(1),
   /** The ApiRoute this table was compiled from. */
   source: z.object({ namespace: z.string(), name: z.string(), generation: z.number().optional() }),
   monolith: CompiledBackendSchema,
   backendHeader: z.string(),
-  logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+  logLevel: z.enum(LOG_LEVELS),
   /** Peers whose X-Forwarded-* headers the gateway believes (CIDRs). */
   trustedProxies: z.array(z.string()).default([]),
   accessLog: z
@@ -95,34 +105,31 @@ export const RouteTableSchema = z.object({
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
+/** A table before its hash is added: what routeTableHash is computed over. */
+export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
-
-/** How Service references become URLs; the default is in-cluster DNS. */
-export type ServiceResolver = (service: string, port: number, namespace: string) => string;
-
-export const clusterDns: ServiceResolver = (service, port, namespace) =>
-  `http://${service}.${namespace}.svc:${port}`;
 
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
 export interface CompileOptions {
-  /** Namespace for Service references when metadata.namespace is absent (local files). */
-  defaultNamespace?: string;
   /** Access log settings for ApiRoutes that set none (the operator's chart-wide default). */
   defaultAccessLog?: CompiledAccessLog;
-  resolve?: ServiceResolver;
 }
 
 function trimSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
 
+/** In-cluster DNS name of a Service port; a local run overrides it with --resolve. */
+function serviceUrl(service: string, port: number, namespace: string): string {
+  return `http://${service}.${namespace}.svc:${port}`;
+}
+
 function compileBackend(
   backend: Backend,
-  monolith: z.output<typeof CompiledBackendSchema>,
+  monolith: CompiledBackend,
   namespace: string,
-  resolve: ServiceResolver,
 ): CompiledBackend {
   if (backend.monolith === true) return { ...monolith, weight: backend.weight };
   if (backend.url !== undefined) {
@@ -138,20 +145,15 @@ function compileBackend(
   const port = backend.port as number;
   return {
     name: service,
-    url: trimSlash(resolve(service, port, namespace)),
+    url: serviceUrl(service, port, namespace),
     service,
     weight: backend.weight,
     monolith: false,
   };
 }
 
-function compileRoute(
-  route: Route,
-  monolith: CompiledBackend,
-  namespace: string,
-  resolve: ServiceResolver,
-): CompiledRoute {
-  const backends = route.backends.map((b) => compileBackend(b, monolith, namespace, resolve));
+function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
+  const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
     m && { set: m.set ?? {}, add: m.add ?? {}, remove: m.remove ?? [] };
@@ -193,8 +195,7 @@ function compileRoute(
 
 /** Compiles a validated ApiRoute into the route table its gateway serves. Pure. */
 export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = {}): RouteTable {
-  const namespace = apiRoute.metadata.namespace ?? options.defaultNamespace ?? 'default';
-  const resolve = options.resolve ?? clusterDns;
+  const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
   const monolith: CompiledBackend =
@@ -202,12 +203,12 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
       : {
           name: MONOLITH_BACKEND,
-          url: trimSlash(resolve(spec.service as string, spec.port as number, namespace)),
+          url: serviceUrl(spec.service as string, spec.port as number, namespace),
           service: spec.service,
           weight: 0,
           monolith: true,
         };
-  return {
+  const content: RouteTableContent = {
     version: ROUTE_TABLE_VERSION,
     source: {
       namespace,
@@ -221,8 +222,9 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     trustedProxies: [],
     ...(accessLog !== undefined && { accessLog }),
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, resolve)),
+    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
   };
+  return { ...content, hash: routeTableHash(content) };
 }
 
 /** JSON with object keys sorted, so equal tables always serialise to equal bytes. */
@@ -237,10 +239,12 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * Content hash of what a gateway serves. The source generation is left out on purpose:
- * an edit that changes nothing the gateway does must not look like a new config.
+ * an edit that changes nothing the gateway does must not look like a new config. A
+ * `hash` already in the table is left out too, so a table hashes as its content does.
  */
-export function routeTableHash(table: RouteTable): string {
-  const { source, ...served } = table;
+export function routeTableHash(table: RouteTableContent): string {
+  const { source, ...served }: RouteTableContent & { hash?: string } = table;
+  delete served.hash;
   const identity = { namespace: source.namespace, name: source.name };
   return createHash('sha256')
     .update(canonicalJson({ ...served, source: identity }))
@@ -248,12 +252,15 @@ export function routeTableHash(table: RouteTable): string {
     .slice(0, 16);
 }
 
-/** Serialises a table for the ConfigMap. */
+/** Serialises a table, its hash included, for the ConfigMap. */
 export function serializeRouteTable(table: RouteTable): string {
   return `${canonicalJson(table)}\n`;
 }
 
-/** Parses a table read from a ConfigMap; throws with the field path when it is malformed. */
+/**
+ * Parses a table read from a ConfigMap; throws with the field path when it is malformed.
+ * Fields this version does not know are dropped; the hash is kept as written.
+ */
 export function parseRouteTable(text: string): RouteTable {
   const parsed = RouteTableSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {

@@ -2,6 +2,7 @@
 // types, the runtime validation, the defaults and the CRD (see crd.ts) all come from it.
 // Every field has a description because `kubectl explain apiroute.spec` shows them.
 import { z } from 'zod';
+import { LOG_LEVELS } from '../common/log-level.js';
 import {
   dnsLabel,
   duration,
@@ -70,8 +71,6 @@ const ResourceListSchema = z
     memory: quantity('Memory, e.g. 128Mi.').optional(),
   })
   .meta({ description: 'CPU and memory quantities.' });
-
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
 export const AccessLogSchema = z
   .strictObject({
@@ -587,6 +586,9 @@ export const ApiRouteStatusSchema = z
     }),
   })
   .meta({ description: 'What the operator observed and did.' });
+
+/** Kubernetes' namespace for an object without one (e.g. an ApiRoute file run locally). */
+export const DEFAULT_NAMESPACE = 'default';
 
 export const ObjectMetaSchema = z
   .looseObject({

@@ -78,22 +78,12 @@ export function validateApiRoute(input: unknown): ValidationResult {
   };
 }
 
-/** Renders errors one per line, `path: message`. */
-export function formatErrors(errors: readonly FieldError[]): string {
-  return errors.map((e) => `${e.path}: ${e.message}`).join('\n');
+/** One field error as every message shows it: `path: message`. */
+export function formatFieldError(error: FieldError): string {
+  return `${error.path}: ${error.message}`;
 }
 
-/** Raised where a caller needs a valid ApiRoute and got none; carries the field errors. */
-export class ApiRouteValidationError extends Error {
-  constructor(readonly errors: readonly FieldError[]) {
-    super(`invalid ApiRoute:\n${formatErrors(errors)}`);
-    this.name = 'ApiRouteValidationError';
-  }
-}
-
-/** Like validateApiRoute, for callers where invalid input is exceptional. */
-export function parseApiRoute(input: unknown): ApiRoute {
-  const result = validateApiRoute(input);
-  if (!result.ok) throw new ApiRouteValidationError(result.errors);
-  return result.value;
+/** Errors as `path: message`, one per line, or joined by `separator` for a one-line message. */
+export function formatErrors(errors: readonly FieldError[], separator = '\n'): string {
+  return errors.map(formatFieldError).join(separator);
 }

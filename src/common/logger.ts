@@ -1,7 +1,8 @@
 // Structured JSON logs on stdout, one object per line, for every Figway component.
 import winston from 'winston';
+import type { LogLevel } from './log-level.js';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type { LogLevel } from './log-level.js';
 export type Logger = winston.Logger;
 
 export interface LoggerOptions {

@@ -8,18 +8,29 @@ import type { Answer } from './pipeline.js';
 import type { Headers } from './transforms.js';
 
 /** The JSON body of a gateway answer. */
-export function answerBody(answer: Answer, requestId: string, route?: string): string {
+export function answerBody(
+  answer: Answer,
+  requestId: string,
+  route?: string,
+  backend?: string,
+): string {
   if (answer.status === 204 || answer.status === 304) return '';
   return `${JSON.stringify({
     error: answer.message,
     reason: answer.reason,
     requestId,
     ...(route !== undefined && { route }),
+    ...(backend !== undefined && { backend }),
   })}\n`;
 }
 
 /** Writes a gateway answer; `extra` headers (backend, request id) go on top of the answer's. */
-export function writeAnswer(res: ServerResponse, answer: Answer, body: string, extra: Headers): void {
+export function writeAnswer(
+  res: ServerResponse,
+  answer: Answer,
+  body: string,
+  extra: Headers,
+): void {
   const headers: Headers = {
     ...answer.headers,
     ...(body !== '' && {

@@ -2,30 +2,26 @@
 // serves traffic on --port and /healthz, /readyz, /metrics on --admin-port, reloads on
 // every config change and drains on SIGTERM.
 import { parseArgs } from 'node:util';
-import type { RouteTable } from '../api/index.js';
+import { GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
 import { startAdminServer, type AdminServer } from '../common/admin-server.js';
 import { createLogger, errorFields, type LogLevel, type Logger } from '../common/logger.js';
-import { intFlag } from '../common/flags.js';
+import { intFlag, logLevelFlag } from '../common/flags.js';
+import { LOG_LEVELS } from '../common/log-level.js';
 import { onStopSignal } from '../common/signals.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
-import type { ProxyEngine } from './engine.js';
-import { HttpProxy3Engine } from './engine-http-proxy.js';
-import { UndiciEngine } from './engine-undici.js';
-import { Gateway } from './proxy.js';
+import { Gateway, type ConnectionLimits } from './server.js';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 
 export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
 
   --config FILE             ApiRoute YAML to serve; reloaded when it changes
   --configmap NAME          or: the route-table ConfigMap to watch (with --namespace NS)
-  --port N                  traffic port (default 8080)
-  --admin-port N            /healthz, /readyz, /metrics (default 9090)
+  --port N                  traffic port (default ${GATEWAY_DEFAULTS.port})
+  --admin-port N            /healthz, /readyz, /metrics (default ${GATEWAY_DEFAULTS.adminPort})
   --host ADDR               address to listen on (default 0.0.0.0)
   --resolve NAME=URL        send Service NAME's traffic to URL (repeatable; local runs)
-  --log-level LEVEL         error|warn|info|debug (default: the ApiRoute's gateway.logLevel)
-  --access-log-sample F     fraction of requests to log, 0 to 1 (default 0)
-  --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default 25)
-  --engine NAME             undici (default) or http-proxy-3
+  --log-level LEVEL         ${LOG_LEVELS.join('|')} (default: the ApiRoute's gateway.logLevel)
+  --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default ${GATEWAY_DEFAULTS.drainSeconds})
 `;
 
 export interface RunningGateway {
@@ -46,8 +42,9 @@ export interface StartGatewayOptions {
   logger: Logger;
   /** A --log-level flag wins over the ApiRoute's gateway.logLevel. */
   fixedLogLevel?: boolean;
-  accessLogSample?: number;
-  engine?: ProxyEngine;
+  /** Where access log lines go (spec.gateway.accessLog); default: logger. */
+  accessLogger?: Logger;
+  limits?: Partial<ConnectionLimits>;
   /** Called after each config is applied (the dev command prints it). */
   onApplied?: (table: RouteTable) => void;
 }
@@ -61,8 +58,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const { logger } = options;
   const gateway = new Gateway({
     logger,
-    ...(options.engine !== undefined && { engine: options.engine }),
-    ...(options.accessLogSample !== undefined && { accessLogSample: options.accessLogSample }),
+    ...(options.accessLogger !== undefined && { accessLogger: options.accessLogger }),
+    ...(options.limits !== undefined && { limits: options.limits }),
   });
   const overrides = options.overrides ?? new Map<string, string>();
   const host = options.host ?? '0.0.0.0';
@@ -112,36 +109,6 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   };
 }
 
-function numberFlag(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-    throw new Error(
-      `--${name} must be a number between ${min} and ${max}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
-}
-
-const LEVELS = ['error', 'warn', 'info', 'debug'];
-
-export function engineByName(name: string | undefined): ProxyEngine {
-  switch (name ?? 'undici') {
-    case 'undici':
-      return new UndiciEngine();
-    case 'http-proxy-3':
-      return new HttpProxy3Engine();
-    default:
-      throw new Error(`--engine must be undici or http-proxy-3, got ${JSON.stringify(name)}`);
-  }
-}
-
 /**
  * The in-cluster source, loaded only when asked for: the Kubernetes client is large and a
  * file-configured gateway (local runs, `figway dev`) never needs it.
@@ -167,9 +134,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
         host: { type: 'string' },
         resolve: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
-        'access-log-sample': { type: 'string' },
         'drain-seconds': { type: 'string' },
-        engine: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -183,29 +148,27 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     process.stdout.write(GATEWAY_USAGE);
     return 0;
   }
-  let options: Omit<StartGatewayOptions, 'logger'> & { drainMs: number; level: string | undefined };
+  let options: Omit<StartGatewayOptions, 'logger'> & {
+    drainMs: number;
+    level: LogLevel | undefined;
+  };
   try {
     if ((values.config === undefined) === (values.configmap === undefined)) {
       throw new Error('give exactly one of --config FILE or --configmap NAME');
     }
-    const level = values['log-level'];
-    if (level !== undefined && !LEVELS.includes(level)) {
-      throw new Error(
-        `--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`,
-      );
-    }
+    const level = logLevelFlag(values['log-level']);
     options = {
       source:
         values.config !== undefined
           ? new FileConfigSource(values.config)
           : await configMapSource(values.configmap ?? '', values.namespace),
-      port: intFlag('port', values.port, 8080, 0, 65535),
-      adminPort: intFlag('admin-port', values['admin-port'], 9090, 0, 65535),
+      port: intFlag('port', values.port, GATEWAY_DEFAULTS.port, 0, 65535),
+      adminPort: intFlag('admin-port', values['admin-port'], GATEWAY_DEFAULTS.adminPort, 0, 65535),
       ...(values.host !== undefined && { host: values.host }),
       overrides: parseResolveFlags(values.resolve ?? []),
-      accessLogSample: numberFlag('access-log-sample', values['access-log-sample'], 0, 0, 1),
-      engine: engineByName(values.engine),
-      drainMs: intFlag('drain-seconds', values['drain-seconds'], 25, 0, 3600) * 1000,
+      drainMs:
+        intFlag('drain-seconds', values['drain-seconds'], GATEWAY_DEFAULTS.drainSeconds, 0, 3600) *
+        1000,
       level,
     };
   } catch (error) {
@@ -214,13 +177,15 @@ export async function gatewayCommand(args: string[]): Promise<number> {
   }
   const logger = createLogger({
     component: 'gateway',
-    level: (options.level ?? 'info') as LogLevel,
+    level: options.level ?? 'info',
   });
   let running: RunningGateway;
   try {
     running = await startGateway({
       ...options,
       logger,
+      // Access logs are asked for in the ApiRoute; the gateway's log level must not hide them.
+      accessLogger: createLogger({ component: 'gateway', level: 'info' }),
       fixedLogLevel: options.level !== undefined,
     });
   } catch (error) {
@@ -230,7 +195,6 @@ export async function gatewayCommand(args: string[]): Promise<number> {
   logger.info('gateway listening', {
     port: running.port,
     adminPort: running.admin.port,
-    engine: running.gateway.engine.name,
     config: options.source.description,
   });
   return new Promise<number>((resolve) => {

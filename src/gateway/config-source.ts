@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
   compileRouteTable,
+  formatErrors,
   validateYamlDocuments,
-  type CompileOptions,
   type FieldError,
   type RouteTable,
 } from '../api/index.js';
@@ -41,11 +41,7 @@ export class InvalidConfigError extends Error {
  * hold exactly one ApiRoute: a gateway serves one ApiRoute, and silently picking the
  * first of several would hide a mistake.
  */
-export function routeTableFromYaml(
-  text: string,
-  file: string,
-  options: CompileOptions = {},
-): RouteTable {
+export function routeTableFromYaml(text: string, file: string): RouteTable {
   const results = validateYamlDocuments(text);
   if (results.length !== 1) {
     throw new InvalidConfigError(
@@ -56,13 +52,15 @@ export function routeTableFromYaml(
   const result = results[0];
   if (result?.value === undefined) {
     const errors = result?.errors ?? [];
-    const lines = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-    throw new InvalidConfigError(`${file}: invalid ApiRoute: ${lines}`, errors);
+    throw new InvalidConfigError(
+      `${file}: invalid ApiRoute: ${formatErrors(errors, '; ')}`,
+      errors,
+    );
   }
-  return compileRouteTable(result.value, options);
+  return compileRouteTable(result.value);
 }
 
-export interface FileConfigSourceOptions extends CompileOptions {
+export interface FileConfigSourceOptions {
   /** Quiet time after the last change event before the file is re-read. */
   debounceMs?: number;
 }
@@ -81,10 +79,7 @@ export class FileConfigSource implements ConfigSource {
   private lastText: string | undefined;
   private stopped = false;
 
-  constructor(
-    file: string,
-    private readonly options: FileConfigSourceOptions = {},
-  ) {
+  constructor(file: string, options: FileConfigSourceOptions = {}) {
     this.file = resolve(file);
     this.debounceMs = options.debounceMs ?? 100;
     this.description = `file:${this.file}`;
@@ -131,7 +126,7 @@ export class FileConfigSource implements ConfigSource {
     this.lastText = text;
     let table: RouteTable;
     try {
-      table = routeTableFromYaml(text, this.file, this.options);
+      table = routeTableFromYaml(text, this.file);
     } catch (error) {
       onError(error as Error);
       return;

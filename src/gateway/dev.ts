@@ -3,7 +3,7 @@
 // example ApiRoute, the URLs and curl lines to try, and a running count of who served.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import type { RouteTable } from '../api/index.js';
+import { GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
 import { createLogger } from '../common/logger.js';
 import { close, listenPreferred } from '../common/net.js';
 import { intFlag } from '../common/flags.js';
@@ -17,8 +17,8 @@ export const DEV_USAGE = `usage: figway dev [options]
 Runs a demo monolith, a demo new service and a gateway splitting traffic between them.
 
   --config FILE         serve this ApiRoute instead of the built-in demo (reloaded on change)
-  --port N              gateway port (default 8080, or a free one when taken)
-  --admin-port N        /metrics, /readyz (default 9090, or a free one)
+  --port N              gateway port (default ${GATEWAY_DEFAULTS.port}, or a free one when taken)
+  --admin-port N        /metrics, /readyz (default ${GATEWAY_DEFAULTS.adminPort}, or a free one)
   --monolith-port N     demo monolith (default 3002, or a free one)
   --service-port N      demo new service (default 3001, or a free one)
   --report-seconds N    how often the served counts are printed when they change (default 3)
@@ -106,8 +106,8 @@ export async function devCommand(args: string[]): Promise<number> {
   };
   try {
     ports = {
-      gateway: intFlag('port', values.port, 8080, 0, 65535),
-      admin: intFlag('admin-port', values['admin-port'], 9090, 0, 65535),
+      gateway: intFlag('port', values.port, GATEWAY_DEFAULTS.port, 0, 65535),
+      admin: intFlag('admin-port', values['admin-port'], GATEWAY_DEFAULTS.adminPort, 0, 65535),
       monolith: intFlag('monolith-port', values['monolith-port'], 3002, 0, 65535),
       service: intFlag('service-port', values['service-port'], 3001, 0, 65535),
       reportMs: intFlag('report-seconds', values['report-seconds'], 3, 1, 3600) * 1000,

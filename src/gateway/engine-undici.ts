@@ -1,7 +1,7 @@
-// The default engine: undici's Pool and its low-level dispatch API. A dispatch handler
+// The gateway's engine: undici's Pool and its low-level dispatch API. A dispatch handler
 // receives the response head and body chunks as callbacks and writes them straight into
 // the client response, with backpressure, without building a Readable per response.
-// Measured against http-proxy-3 by bench/gateway.ts (figures in the README, Performance).
+// bench/gateway.ts measures it bare against http-proxy-3 (figures in the README, Performance).
 import type { ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import {

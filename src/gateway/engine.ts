@@ -1,7 +1,7 @@
 // The proxy engine: sends one attempt of a request to one backend and streams the answer
 // into the client response. Retries, fallback, headers and metrics live in the gateway
-// (proxy.ts); an engine only moves bytes, so engines can be measured against each other
-// (bench/gateway.ts) and swapped without touching routing.
+// (proxy.ts); an engine only moves bytes, so the gateway's cost can be measured against
+// its bare engine (bench/gateway.ts) and the engine swapped without touching routing.
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Headers } from './transforms.js';

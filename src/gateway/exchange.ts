@@ -239,7 +239,12 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   answer(answer: Answer, local: boolean): void {
     this.status = answer.status;
     this.local = local;
-    const body = answerBody(answer, this.plan.requestId, this.plan.route.name);
+    const body = answerBody(
+      answer,
+      this.plan.requestId,
+      this.plan.route.name,
+      local ? undefined : this.backend.name,
+    );
     const extra: Headers = {
       'x-request-id': this.plan.requestId,
       [this.host.backendHeader]: local ? GATEWAY_BACKEND : this.backend.name,

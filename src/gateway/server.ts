@@ -2,17 +2,11 @@
 // plans each request (plan.ts) and hands it to an Exchange (HTTP) or the websocket proxy,
 // and drains on shutdown. Routing decisions live in plan.ts, policies in the pipeline's
 // stages, retry and fallback in retry.ts; this file only wires them to sockets.
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { RouteTable } from '../api/index.js';
-import { routeTableHash } from '../api/index.js';
 import type { Readiness } from '../common/admin-server.js';
 import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
@@ -172,19 +166,27 @@ export class Gateway implements ExchangeHost {
    * stay are kept; pools of backends that left close once their requests are done.
    */
   applyTable(table: RouteTable, served: RouteTable = table): ApplyResult {
-    // The hash is of the table as received, so it equals the operator's status.configHash
-    // even when local --resolve overrides change the URLs actually served.
-    const hash = routeTableHash(table);
+    // The hash the operator wrote (status.configHash), not one recomputed here: a newer
+    // operator may write fields this gateway does not know, and local --resolve
+    // overrides change the URLs served but not the config.
+    const hash = table.hash;
     const previous = this.runtime;
     if (previous?.hash === hash) {
       this.metrics.reloads.labels({ result: 'unchanged' }).inc();
       this.logger.debug('config unchanged', { hash });
       return 'unchanged';
     }
-    const next = buildRuntime(served, hash, this.engine, this.metrics, previous?.pools ?? new Map(), {
-      logger: this.logger,
-      accessLogger: this.accessLogger,
-    });
+    const next = buildRuntime(
+      served,
+      hash,
+      this.engine,
+      this.metrics,
+      previous?.pools ?? new Map(),
+      {
+        logger: this.logger,
+        accessLogger: this.accessLogger,
+      },
+    );
     this.runtime = next;
     this.metrics.configApplied(
       hash,
@@ -300,7 +302,8 @@ export class Gateway implements ExchangeHost {
     writeAnswer(res, plan, answerBody(plan, id), extra);
     const seconds = (performance.now() - started) / 1000;
     runtime.unmatched.localSeries().request(req.method ?? 'GET', plan.status, seconds);
-    if (runtime.unmatched.pipeline.done.length > 0) this.logRefusal(runtime, req, plan, id, seconds);
+    if (runtime.unmatched.pipeline.done.length > 0)
+      this.logRefusal(runtime, req, plan, id, seconds);
     this.inFlight -= 1;
     this.checkDrained();
   }

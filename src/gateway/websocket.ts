@@ -27,7 +27,9 @@ import type { Headers } from './transforms.js';
 /** Whether a request asks for an upgrade this gateway tunnels: a websocket handshake. */
 export function isWebsocketUpgrade(req: Pick<IncomingMessage, 'method' | 'headers'>): boolean {
   const upgrade = req.headers.upgrade;
-  return req.method === 'GET' && typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+  return (
+    req.method === 'GET' && typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket'
+  );
 }
 
 function onHandshakeTimeout(tunnel: Tunnel): void {
@@ -104,7 +106,7 @@ class Tunnel implements StageContext, Outcome {
     headers.connection = 'upgrade';
     headers.upgrade = 'websocket';
     headers.host = backend.host;
-    this.req.headers = headers as IncomingMessage['headers'];
+    this.req.headers = headers;
     // http-proxy-3 joins the target URL's path (the backend base path) with req.url.
     this.req.url = this.plan.forwardTarget;
     this.timer = setTimeout(onHandshakeTimeout, this.plan.route.timeoutMs, this);
@@ -162,7 +164,11 @@ class Tunnel implements StageContext, Outcome {
   answer(answer: Answer, local: boolean): void {
     this.local = local;
     this.count(answer.status);
-    writeRawAnswer(this.socket, answer.status, answerBody(answer, this.plan.requestId, this.plan.route.name));
+    writeRawAnswer(
+      this.socket,
+      answer.status,
+      answerBody(answer, this.plan.requestId, this.plan.route.name),
+    );
   }
 
   clientClosed(): void {
@@ -221,7 +227,7 @@ export class WebsocketProxy {
   tunnel(tunnel: Tunnel, head: Buffer): void {
     this.byRequest.set(tunnel.req, tunnel);
     this.proxy.ws(tunnel.req, tunnel.socket, head, { target: tunnel.backend.url }, (err) => {
-      tunnel.upstreamFailed(err as NodeJS.ErrnoException);
+      tunnel.upstreamFailed(err);
     });
   }
 

@@ -4,8 +4,10 @@ import { parseArgs } from 'node:util';
 import { startAdminServer } from '../common/admin-server.js';
 import { createLogger, errorFields, type LogLevel } from '../common/logger.js';
 import { Operator, defaultIdentity, type OperatorOptions } from './controller.js';
-import { intFlag } from '../common/flags.js';
+import { intFlag, logLevelFlag } from '../common/flags.js';
+import { LOG_LEVELS } from '../common/log-level.js';
 import { SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
+import { DEFAULT_SETTINGS } from './settings.js';
 import { loadKubeConfig } from '../common/kube-config.js';
 import { OperatorMetrics } from './metrics.js';
 
@@ -16,7 +18,7 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --concurrency N                   ApiRoutes reconciled in parallel (default 4)
   --image IMAGE                     gateway image (default ghcr.io/figway/figway:0.1.0)
   --image-pull-policy POLICY        Always, IfNotPresent or Never (default IfNotPresent)
-  --drain-seconds N                 gateway drain on shutdown (default 10)
+  --drain-seconds N                 gateway drain on shutdown (default ${DEFAULT_SETTINGS.drainSeconds})
   --admin-port N                    /healthz, /readyz and /metrics (default 8081; 0 = any free port)
   --admin-address ADDR              admin listen address (default 0.0.0.0)
   --resync-seconds N                re-reconcile every ApiRoute this often (default 300)
@@ -27,9 +29,7 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --renew-deadline-seconds N        default 10
   --retry-period-seconds N          default 2
   --identity ID                     leader election identity (default hostname_pid)
-  --log-level LEVEL                 error, warn, info or debug (default info)`;
-
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+  --log-level LEVEL                 ${LOG_LEVELS.join(', ')} (default info)`;
 
 function inClusterNamespace(): string | undefined {
   try {
@@ -77,12 +77,7 @@ export function parseOperatorFlags(
       'log-level': { type: 'string' },
     },
   });
-  const logLevel = values['log-level'] ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new Error(
-      `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
-    );
-  }
+  const logLevel = logLevelFlag(values['log-level']) ?? 'info';
   const leaderElect = values['leader-elect'] ?? 'true';
   if (leaderElect !== 'true' && leaderElect !== 'false') {
     throw new Error(`--leader-elect must be true or false, got ${JSON.stringify(leaderElect)}`);
@@ -120,7 +115,7 @@ export function parseOperatorFlags(
     kubeconfig: values.kubeconfig,
     adminPort: intFlag('admin-port', values['admin-port'], 8081, 0, 65535),
     adminAddress: values['admin-address'] ?? '0.0.0.0',
-    logLevel: logLevel as LogLevel,
+    logLevel,
     options: {
       ...(namespaces && namespaces.length > 0 && { namespaces }),
       concurrency: intFlag('concurrency', values.concurrency, 4, 1, 64),

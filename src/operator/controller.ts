@@ -10,10 +10,11 @@ import {
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type ApiRouteStatus } from '../api/index.js';
 import { errorFields, type Logger } from '../common/logger.js';
 import type { Readiness } from '../common/admin-server.js';
+import { describeApiError } from '../common/api-error.js';
 import { APIROUTE_LABEL, OWNED_KINDS } from './desired-state/index.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
-import { KubeClusterWriter, describeApiError, type ClusterWriter } from './kube.js';
+import { KubeClusterWriter, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
 import { TerminalError, WorkQueue } from './queue.js';
@@ -195,12 +196,11 @@ export class Operator {
       this.log.warn('stopped leading: reconciling paused', { identity: this.identity });
   }
 
-  private async process(key: string) {
+  private async process(key: string): Promise<void> {
     const stopTimer = this.options.metrics.reconcileDuration.startTimer();
     try {
-      const result = await this.reconciler.reconcile(key);
+      await this.reconciler.reconcile(key);
       this.options.metrics.reconciles.inc({ result: 'success' });
-      return result;
     } catch (error) {
       const result =
         error instanceof TerminalError

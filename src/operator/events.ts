@@ -6,7 +6,7 @@
 // client-node declares its models as classes without behaviour; the API takes plain JSON.
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { API_VERSION, KIND } from '../api/index.js';
+import { API_VERSION, DEFAULT_NAMESPACE, KIND } from '../api/index.js';
 import type { ClusterWriter } from './kube.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -45,7 +45,7 @@ export class EventRecorder {
   ): Promise<void> {
     const now = this.options.now?.() ?? Date.now();
     const dedupeMs = this.options.dedupeMs ?? 10 * 60_000;
-    const { name, namespace = 'default', uid } = subject.metadata;
+    const { name, namespace = DEFAULT_NAMESPACE, uid } = subject.metadata;
     const key = `${uid ?? `${namespace}/${name}`}\u0000${reason}\u0000${message}`;
     const last = this.recent.get(key);
     if (last !== undefined && now - last < dedupeMs) return;

@@ -14,42 +14,9 @@ import {
   type CoreV1Event,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type ApiRouteStatus } from '../api/index.js';
+import { DEFAULT_NAMESPACE, GROUP, PLURAL, VERSION, type ApiRouteStatus } from '../api/index.js';
+import { apiStatusCode, describeApiError } from '../common/api-error.js';
 import { FIELD_MANAGER } from './desired-state/index.js';
-
-/** HTTP status of an API error, when it has one. */
-export function statusCode(error: unknown): number | undefined {
-  const e = error as { code?: unknown; statusCode?: unknown };
-  if (typeof e.code === 'number') return e.code;
-  if (typeof e.statusCode === 'number') return e.statusCode;
-  return undefined;
-}
-
-/** A one-line description of an API error: the server's message, not the headers dump. */
-export function describeApiError(error: unknown): string {
-  const e = error as { code?: unknown; body?: unknown; message?: unknown };
-  let body: unknown = e.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      // Not JSON: use it as text below.
-    }
-  }
-  const serverMessage =
-    typeof body === 'object' &&
-    body !== null &&
-    typeof (body as { message?: unknown }).message === 'string'
-      ? (body as { message: string }).message
-      : typeof body === 'string' && body !== ''
-        ? body
-        : undefined;
-  const code = statusCode(error);
-  if (serverMessage) return code ? `${serverMessage} (HTTP ${code})` : serverMessage;
-  const message = error instanceof Error ? error.message : String(error);
-  const first = message.split('\n')[0] ?? message;
-  return code && !first.includes(String(code)) ? `${first} (HTTP ${code})` : first;
-}
 
 /** An API call failed; the message says which call and on what. */
 export class ApiCallError extends Error {
@@ -57,7 +24,7 @@ export class ApiCallError extends Error {
   constructor(context: string, cause: unknown) {
     super(`${context}: ${describeApiError(cause)}`, { cause });
     this.name = 'ApiCallError';
-    this.code = statusCode(cause);
+    this.code = apiStatusCode(cause);
   }
 }
 
@@ -107,12 +74,15 @@ export class KubeClusterWriter implements ClusterWriter {
     const header = {
       apiVersion: obj.apiVersion ?? 'v1',
       kind: obj.kind ?? '',
-      metadata: { name: obj.metadata?.name ?? '', namespace: obj.metadata?.namespace ?? 'default' },
+      metadata: {
+        name: obj.metadata?.name ?? '',
+        namespace: obj.metadata?.namespace ?? DEFAULT_NAMESPACE,
+      },
     };
     try {
       return await this.objects.read(header);
     } catch (error) {
-      if (statusCode(error) === 404) return undefined;
+      if (apiStatusCode(error) === 404) return undefined;
       throw new ApiCallError(`failed to read ${describeObject(obj)}`, error);
     }
   }
@@ -124,7 +94,7 @@ export class KubeClusterWriter implements ClusterWriter {
       });
     } catch (error) {
       // 404: already gone. 409: the uid precondition failed, so it is a different object now.
-      const code = statusCode(error);
+      const code = apiStatusCode(error);
       if (code === 404 || code === 409) return;
       throw new ApiCallError(`failed to delete ${describeObject(obj)}`, error);
     }
@@ -146,7 +116,7 @@ export class KubeClusterWriter implements ClusterWriter {
   }
 
   async createEvent(event: CoreV1Event): Promise<void> {
-    const namespace = event.metadata.namespace ?? 'default';
+    const namespace = event.metadata.namespace ?? DEFAULT_NAMESPACE;
     try {
       await this.core.createNamespacedEvent({ namespace, body: event });
     } catch (error) {

@@ -19,6 +19,7 @@ import {
   type KubeConfig,
   type V1Lease,
 } from '@kubernetes/client-node';
+import { apiStatusCode } from '../common/api-error.js';
 
 export interface LeaseRecord {
   holderIdentity: string;
@@ -332,7 +333,7 @@ export class KubeLeaseClient implements LeaseClient {
         await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }),
       );
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
+      if (apiStatusCode(error) === 404) return undefined;
       throw error;
     }
   }

@@ -14,13 +14,7 @@ export class TerminalError extends Error {
   }
 }
 
-/** What a reconcile asks of the queue when it succeeds. */
-export interface ReconcileResult {
-  /** Run the key again after this delay (e.g. to watch a rollout without events). */
-  requeueAfterMs?: number;
-}
-
-export type Processor = (key: string) => Promise<ReconcileResult | undefined>;
+export type Processor = (key: string) => Promise<void>;
 
 export type Outcome = 'success' | 'error' | 'terminal';
 
@@ -180,9 +174,8 @@ export class WorkQueue {
   private async run(processor: Processor, key: string): Promise<void> {
     let outcome: Outcome = 'success';
     let error: unknown;
-    let result: ReconcileResult | undefined;
     try {
-      result = await processor(key);
+      await processor(key);
     } catch (err) {
       error = err;
       outcome = err instanceof TerminalError ? 'terminal' : 'error';
@@ -207,8 +200,6 @@ export class WorkQueue {
       this.add(key);
     } else if (retryInMs !== undefined) {
       this.addAfter(key, retryInMs);
-    } else if (result?.requeueAfterMs !== undefined) {
-      this.addAfter(key, result.requeueAfterMs);
     }
     this.pump();
   }

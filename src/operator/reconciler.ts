@@ -10,6 +10,9 @@ import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/c
 import type { Logger } from '../common/logger.js';
 import { errorFields } from '../common/logger.js';
 import {
+  DEFAULT_NAMESPACE,
+  formatErrors,
+  formatFieldError,
   validateApiRoute,
   type ApiRoute,
   type ApiRouteStatus,
@@ -27,9 +30,9 @@ import {
 } from './desired-state/index.js';
 import { EVENT_REASONS, type EventRecorder } from './events.js';
 import { describeObject, type ClusterWriter } from './kube.js';
-import { TerminalError, type ReconcileResult } from './queue.js';
+import { TerminalError } from './queue.js';
 import type { OperatorSettings } from './settings.js';
-import { computeStatus, formatFieldErrors, statusChanged, type Observation } from './status.js';
+import { computeStatus, statusChanged, type Observation } from './status.js';
 
 /** An ApiRoute as it comes from the API server: unvalidated beyond the CRD schema. */
 export interface RawApiRoute extends KubernetesObject {
@@ -132,27 +135,27 @@ export class Reconciler {
     this.lastApplied.clear();
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+  async reconcile(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
     const raw = this.deps.cache.getApiRoute(namespace, name);
     if (!raw) {
       // Deleted: the garbage collector removes its objects through their ownerReferences.
       this.lastApplied.delete(key);
       this.deps.onStatus?.(key, undefined);
-      return undefined;
+      return;
     }
-    if (raw.metadata.deletionTimestamp) return undefined;
+    if (raw.metadata.deletionTimestamp) return;
     const log = this.deps.logger.child({ apiroute: key, generation: raw.metadata.generation });
     const validated = validateForReconcile(raw);
     if (!validated.ok) {
       await this.reject(key, raw, validated.errors, log);
-      throw new TerminalError(`invalid ApiRoute ${key}: ${formatFieldErrors(validated.errors)}`);
+      throw new TerminalError(`invalid ApiRoute ${key}: ${formatErrors(validated.errors, '; ')}`);
     }
     const apiRoute = validated.value;
     const uid = raw.metadata.uid;
     if (uid === undefined) throw new Error(`ApiRoute ${key} has no uid`);
     try {
-      return await this.apply(key, raw, apiRoute, uid, log);
+      await this.apply(key, raw, apiRoute, uid, log);
     } catch (error) {
       if (error instanceof NotLeaderError) throw error;
       const conflict = error instanceof ConflictError;
@@ -189,10 +192,10 @@ export class Reconciler {
     log: Logger,
   ): Promise<void> {
     log.warn('ApiRoute is invalid; its gateway keeps the last good route table', {
-      errors: errors.map((e) => `${e.path}: ${e.message}`),
+      errors: errors.map(formatFieldError),
     });
     await this.writeStatus(key, raw, { kind: 'invalid', errors }, log);
-    await this.deps.events.emit(raw, 'Warning', EVENT_REASONS.invalid, formatFieldErrors(errors));
+    await this.deps.events.emit(raw, 'Warning', EVENT_REASONS.invalid, formatErrors(errors, '; '));
   }
 
   private async apply(
@@ -201,7 +204,7 @@ export class Reconciler {
     apiRoute: ApiRoute,
     uid: string,
     log: Logger,
-  ): Promise<ReconcileResult | undefined> {
+  ): Promise<void> {
     const { config, objects } = desiredState(apiRoute, this.deps.settings);
     // Check every object before writing any, so a conflict leaves the gateway as it was.
     const current = await Promise.all(objects.map((obj) => this.current(obj, uid)));
@@ -282,7 +285,6 @@ export class Reconciler {
         `deleted ${describeObject(obj)}: no longer needed`,
       );
     }
-    return undefined;
   }
 
   /**
@@ -308,7 +310,7 @@ export class Reconciler {
     log: Logger,
   ): Promise<KubernetesObject[]> {
     const wanted = new Set(desired.map(ownedKey));
-    const namespace = raw.metadata.namespace ?? 'default';
+    const namespace = raw.metadata.namespace ?? DEFAULT_NAMESPACE;
     const pruned: KubernetesObject[] = [];
     for (const kind of OWNED_KINDS) {
       for (const obj of this.deps.cache.listOwned(kind.kind, namespace)) {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { validateYamlDocuments } from '../api/index.js';
+import { documentLocation, formatFieldError, validateYamlDocuments } from '../api/index.js';
 import { desiredState, operatorFieldErrors } from './desired-state/index.js';
 import { parseSettingsFlags } from './flags.js';
 import type { OperatorSettings } from './settings.js';
@@ -28,10 +28,10 @@ export function renderText(text: string, settings: OperatorSettings, file = '-')
   const objects: KubernetesObject[] = [];
   const errors: string[] = [];
   for (const result of validateYamlDocuments(text)) {
-    const where = `${file}: document ${result.document}${result.name ? ` (${result.name})` : ''}`;
+    const where = documentLocation(file, result);
     const fieldErrors = result.value ? operatorFieldErrors(result.value) : result.errors;
     if (!result.value || fieldErrors.length > 0) {
-      for (const e of fieldErrors) errors.push(`${where}: ${e.path}: ${e.message}`);
+      for (const e of fieldErrors) errors.push(`${where}: ${formatFieldError(e)}`);
       continue;
     }
     objects.push(...desiredState(result.value, settings).objects);

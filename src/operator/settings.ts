@@ -1,5 +1,6 @@
 // Operator settings: what the operator decides for every gateway it creates, as opposed to
 // what each ApiRoute asks for. Flags (see command.ts) fill these in; the builders read them.
+import { GATEWAY_DEFAULTS } from '../api/index.js';
 
 /** Default gateway image; the Helm chart sets --image to the operator's own image. */
 export const DEFAULT_IMAGE = 'ghcr.io/figway/figway:0.1.0';
@@ -9,9 +10,9 @@ export interface OperatorSettings {
   image: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   /**
-   * Seconds a terminating gateway keeps serving while endpoints drop it from load
-   * balancing. The pod's terminationGracePeriodSeconds is this plus shutdownMarginSeconds,
-   * so the kubelet never kills a gateway that is still draining.
+   * The gateways' --drain-seconds (GATEWAY_DEFAULTS.drainSeconds explains it). The pod's
+   * terminationGracePeriodSeconds is this plus shutdownMarginSeconds, so the kubelet never
+   * kills a gateway that is still draining.
    */
   drainSeconds: number;
   /** Time after the drain for in-flight requests to finish and the process to exit. */
@@ -26,9 +27,9 @@ export interface OperatorSettings {
 export const DEFAULT_SETTINGS: OperatorSettings = {
   image: DEFAULT_IMAGE,
   imagePullPolicy: 'IfNotPresent',
-  drainSeconds: 10,
+  drainSeconds: GATEWAY_DEFAULTS.drainSeconds,
   shutdownMarginSeconds: 5,
-  gatewayPort: 8080,
-  adminPort: 9090,
+  gatewayPort: GATEWAY_DEFAULTS.port,
+  adminPort: GATEWAY_DEFAULTS.adminPort,
   servicePort: 80,
 };

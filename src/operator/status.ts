@@ -5,7 +5,13 @@
 // client-node declares its models as classes without behaviour; the API takes plain JSON.
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import type { V1Deployment } from '@kubernetes/client-node';
-import type { ApiRouteStatus, Condition, FieldError, RouteTable } from '../api/index.js';
+import {
+  formatErrors,
+  type ApiRouteStatus,
+  type Condition,
+  type FieldError,
+  type RouteTable,
+} from '../api/index.js';
 
 export const CONDITION_TYPES = ['Accepted', 'Ready', 'Progressing', 'Degraded'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
@@ -45,10 +51,6 @@ const MAX_MESSAGE = 2048;
 
 function truncate(message: string): string {
   return message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE - 1)}…`;
-}
-
-export function formatFieldErrors(errors: readonly FieldError[]): string {
-  return errors.map((e) => `${e.path}: ${e.message}`).join('; ');
 }
 
 export interface Rollout {
@@ -112,7 +114,7 @@ function desiredConditions(
     : 'no route table has been served yet';
   switch (observation.kind) {
     case 'invalid': {
-      const errors = formatFieldErrors(observation.errors);
+      const errors = formatErrors(observation.errors, '; ');
       return [
         c('Accepted', 'False', 'Invalid', errors),
         c('Ready', 'False', 'Invalid', `the current spec is invalid; ${lastGood}`),

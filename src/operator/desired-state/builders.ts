@@ -19,8 +19,8 @@ import type {
 import {
   canonicalQuantity,
   compileRouteTable,
+  DEFAULT_NAMESPACE,
   quantityValue,
-  routeTableHash,
   ROUTE_TABLE_KEY,
   serializeRouteTable,
   type ApiRoute,
@@ -45,12 +45,12 @@ export interface CompiledConfig {
 
 export function compileConfig(apiRoute: ApiRoute): CompiledConfig {
   const table = compileRouteTable(apiRoute);
-  return { table, hash: routeTableHash(table), json: serializeRouteTable(table) };
+  return { table, hash: table.hash, json: serializeRouteTable(table) };
 }
 
 function namespaceOf(apiRoute: ApiRoute): string {
   // The operator always has a namespace; `figway render` of a file without one uses default.
-  return apiRoute.metadata.namespace ?? 'default';
+  return apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
 }
 
 function metadata(apiRoute: ApiRoute, extra: { annotations?: Record<string, string> } = {}) {

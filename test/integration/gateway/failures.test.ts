@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request } from 'node:http';
-import { HttpProxy3Engine } from '../../../src/gateway/engine-http-proxy.js';
-import { UndiciEngine } from '../../../src/gateway/engine-undici.js';
 import {
   apiRoute,
   closedPort,
@@ -16,10 +14,7 @@ import {
   type Upstream,
 } from './helpers.js';
 
-describe.each([
-  ['undici', () => new UndiciEngine()],
-  ['http-proxy-3', () => new HttpProxy3Engine()],
-])('upstream failures (%s engine)', (_name, engine) => {
+describe('upstream failures', () => {
   let legacy: Upstream;
   let flaky: Upstream;
   let slow: Upstream;
@@ -84,17 +79,13 @@ describe.each([
       match: { path: { type: PathPrefix, value: /hang } }
       backends: [{ service: hanging, port: 80, weight: 100 }]
 `;
-    gw = await startTestGateway(
-      apiRoute(routes),
-      {
-        legacy: legacy.url,
-        down: `http://127.0.0.1:${down}`,
-        slow: slow.url,
-        flaky: flaky.url,
-        hanging: hanging.url,
-      },
-      engine(),
-    );
+    gw = await startTestGateway(apiRoute(routes), {
+      legacy: legacy.url,
+      down: `http://127.0.0.1:${down}`,
+      slow: slow.url,
+      flaky: flaky.url,
+      hanging: hanging.url,
+    });
   });
   afterAll(async () => {
     await gw.close();

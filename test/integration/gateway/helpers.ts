@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
-import type { ProxyEngine } from '../../../src/gateway/engine.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
 
 export interface Upstream {
@@ -92,7 +91,6 @@ export interface TestGateway extends RunningGateway {
 export async function startTestGateway(
   yaml: string,
   resolve: Record<string, string>,
-  engine?: ProxyEngine,
   logStream?: NodeJS.WritableStream,
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'figway-gw-'));
@@ -109,7 +107,6 @@ export async function startTestGateway(
       ...(logStream !== undefined ? { stream: logStream } : { silent: true }),
     }),
     fixedLogLevel: true,
-    ...(engine !== undefined && { engine }),
   });
   return {
     ...running,

@@ -46,7 +46,6 @@ describe('hot reload', () => {
     gw = await startTestGateway(
       config('orders', 0),
       { legacy: legacy.url, orders: orders.url, 'orders-v2': ordersV2.url },
-      undefined,
       logs,
     );
   });

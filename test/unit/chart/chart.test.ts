@@ -5,7 +5,8 @@ import { describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { validateYamlDocuments } from '../../../src/api/index.js';
+import { GATEWAY_DEFAULTS, validateYamlDocuments } from '../../../src/api/index.js';
+import { LOG_LEVELS } from '../../../src/common/log-level.js';
 import { DEFAULT_SETTINGS } from '../../../src/operator/settings.js';
 import {
   CHART_DIR,
@@ -237,11 +238,11 @@ describe('non-default values', () => {
 
   test('the PodMonitor scrapes the gateway pods the operator creates, on their admin port', async () => {
     const { buildDeployment } = await import('../../../src/operator/desired-state/index.js');
-    const { parseApiRoute } = await import('../../../src/api/index.js');
+    const { validApiRoute } = await import('../../tools/api-route.js');
     const example = parse(
       readFileSync(join(REPO_ROOT, 'examples', 'orders-first-path.yaml'), 'utf8'),
     );
-    const gateway = buildDeployment(parseApiRoute(example), DEFAULT_SETTINGS) as unknown as {
+    const gateway = buildDeployment(validApiRoute(example), DEFAULT_SETTINGS) as unknown as {
       spec: { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
     };
     const podMonitor = only(await render(options), 'PodMonitor').spec as {
@@ -485,8 +486,15 @@ describe('the operator accepts the flags the chart gives it', () => {
     expect(flags.options.settings).toMatchObject({
       image: `ghcr.io/figway/figway:${chart.appVersion}`,
       imagePullPolicy: 'IfNotPresent',
-      drainSeconds: 10,
+      drainSeconds: GATEWAY_DEFAULTS.drainSeconds,
     });
+  });
+
+  test("values.schema.json accepts exactly the operator's log levels", () => {
+    const schema = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as {
+      properties: { operator: { properties: { logLevel: { enum: string[] } } } };
+    };
+    expect(schema.properties.operator.properties.logLevel.enum).toEqual(LOG_LEVELS);
   });
 
   test('non-default values', async () => {

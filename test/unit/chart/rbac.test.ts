@@ -4,8 +4,8 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { parseApiRoute } from '../../../src/api/index.js';
 import { buildRole } from '../../../src/operator/desired-state/index.js';
+import { validApiRoute } from '../../tools/api-route.js';
 import {
   LEADER_ELECTION_CALLS,
   RECONCILE_CALLS,
@@ -137,7 +137,7 @@ describe('shape of the rules', () => {
     const example = parse(
       readFileSync(join(REPO_ROOT, 'examples', 'orders-first-path.yaml'), 'utf8'),
     );
-    const gatewayRole = buildRole(parseApiRoute(example));
+    const gatewayRole = buildRole(validApiRoute(example));
     const granted = permissions(gatewayRole.rules as PolicyRule[]);
     expect(granted.length).toBeGreaterThan(0);
     const clusterRole = (await render()).find((o) => o.kind === 'ClusterRole') as K8sObject;

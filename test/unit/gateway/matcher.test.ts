@@ -1,12 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { compileRouteTable, parseApiRoute, type RouteTable } from '../../../src/api/index.js';
+import { compileRouteTable, type RouteTable } from '../../../src/api/index.js';
 import { compileMatcher, prefixMatches, splitTarget } from '../../../src/gateway/matcher.js';
+import { validApiRoute } from '../../tools/api-route.js';
 
 type RouteSpec = Record<string, unknown> & { name: string };
 
 function table(routes: RouteSpec[]): RouteTable {
-  const apiRoute = parseApiRoute({
+  const apiRoute = validApiRoute({
     apiVersion: 'figway.dev/v1alpha1',
     kind: 'ApiRoute',
     metadata: { name: 't', namespace: 'ns' },

@@ -5,16 +5,16 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import {
   compileRouteTable,
-  parseApiRoute,
   ROUTE_TABLE_KEY,
   serializeRouteTable,
   type RouteTable,
 } from '../../../src/api/index.js';
 import { ConfigMapConfigSource } from '../../../src/gateway/configmap-source.js';
+import { validApiRoute } from '../../tools/api-route.js';
 import { FakeApi } from './fake-api.js';
 
 function table(weight: number): string {
-  const route = parseApiRoute(
+  const route = validApiRoute(
     parse(`
 apiVersion: figway.dev/v1alpha1
 kind: ApiRoute

@@ -5,12 +5,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import {
-  parseApiRoute,
-  ROUTE_TABLE_KEY,
-  parseRouteTable,
-  type ApiRoute,
-} from '../../../src/api/index.js';
+import { ROUTE_TABLE_KEY, parseRouteTable, type ApiRoute } from '../../../src/api/index.js';
 import {
   buildConfigMap,
   buildDeployment,
@@ -25,6 +20,7 @@ import {
 } from '../../../src/operator/desired-state/index.js';
 import { renderText, toYaml } from '../../../src/operator/render.js';
 import { DEFAULT_SETTINGS } from '../../../src/operator/settings.js';
+import { validApiRoute } from '../../tools/api-route.js';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/operator');
 const INPUTS = join(FIXTURES, 'inputs');
@@ -32,7 +28,7 @@ const GOLDEN = join(FIXTURES, 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 function load(file: string): ApiRoute {
-  return parseApiRoute(parse(readFileSync(join(INPUTS, file), 'utf8')));
+  return validApiRoute(parse(readFileSync(join(INPUTS, file), 'utf8')));
 }
 
 function clone<T>(value: T): T {

@@ -170,20 +170,6 @@ describe('WorkQueue', () => {
     await queue.shutdown();
   });
 
-  test('requeueAfter runs the key again later', async () => {
-    let calls = 0;
-    const queue = new WorkQueue({ concurrency: 1 });
-    queue.start(async () => {
-      await tick();
-      calls += 1;
-      return calls === 1 ? { requeueAfterMs: 20 } : undefined;
-    });
-    queue.add('a');
-    await until('requeued run', () => calls === 2);
-    await tick(50);
-    expect(calls).toBe(2);
-  });
-
   test('pause stops handing out keys at once; running keys finish; start resumes', async () => {
     const { calls, processor } = gate();
     const queue = new WorkQueue({ concurrency: 1 });

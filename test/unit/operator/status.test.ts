@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { compileRouteTable, parseApiRoute, type ApiRouteStatus } from '../../../src/api/index.js';
+import { compileRouteTable, type ApiRouteStatus } from '../../../src/api/index.js';
 import {
   ConditionTracker,
   computeStatus,
@@ -9,11 +9,12 @@ import {
   statusChanged,
   type Observation,
 } from '../../../src/operator/status.js';
+import { validApiRoute } from '../../tools/api-route.js';
 
 const T0 = new Date('2026-01-01T10:00:00.123Z');
 const T1 = new Date('2026-01-01T10:05:00.000Z');
 
-const route = parseApiRoute(
+const route = validApiRoute(
   parse(`
 apiVersion: figway.dev/v1alpha1
 kind: ApiRoute
