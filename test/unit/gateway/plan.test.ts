@@ -1,0 +1,130 @@
+import { describe, expect, it } from '@jest/globals';
+import { createLogger } from '../../../src/common/logger.js';
+import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
+import type { ProxyEngine } from '../../../src/gateway/engine.js';
+import { GatewayMetrics } from '../../../src/gateway/metrics.js';
+import {
+  planRequest,
+  upstreamPath,
+  type ProxyPlan,
+  type RequestHead,
+} from '../../../src/gateway/plan.js';
+import { buildRuntime } from '../../../src/gateway/runtime.js';
+
+const YAML = `
+apiVersion: figway.dev/v1alpha1
+kind: ApiRoute
+metadata: { name: shop, namespace: shop }
+spec:
+  monolith: { url: http://legacy.example:8080/base }
+  routes:
+    - name: cart
+      match: { path: { type: PathPrefix, value: /api/cart } }
+      backends: [{ url: http://cart.example, weight: 100 }]
+      rewrite: { pathPrefix: /cart }
+    - name: orders
+      match: { path: { type: PathPrefix, value: /api/orders } }
+      backends:
+        - { url: http://orders.example, weight: 30 }
+        - { monolith: true, weight: 70 }
+      cohort: { header: x-user-id }
+      overrideHeader: x-force
+      requestHeaders: { set: { x-from: figway } }
+`;
+
+const engine: ProxyEngine = {
+  name: 'none',
+  createPool: () => ({ close: () => Promise.resolve() }),
+  send: () => {
+    throw new Error('plans never send');
+  },
+};
+const logger = createLogger({ component: 'test', silent: true });
+const table = routeTableFromYaml(YAML, 'plan.yaml');
+const runtime = buildRuntime(
+  table,
+  table.hash,
+  engine,
+  new GatewayMetrics({ inFlight: () => 0, websockets: () => 0, defaultMetrics: false }),
+  new Map(),
+  { logger, accessLogger: logger },
+);
+
+function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {
+  const all = { host: 'shop.example', ...headers };
+  return {
+    method,
+    url,
+    headers: all,
+    rawHeaders: Object.entries(all).flat(),
+    peer: '192.0.2.7',
+    encrypted: false,
+    requestId: 'req-1',
+    random: 0.5,
+  };
+}
+
+function proxied(url: string, headers?: Record<string, string>): ProxyPlan {
+  const plan = planRequest(runtime, head(url, headers));
+  if (plan.kind !== 'proxy') throw new Error(`expected a proxy plan, got ${plan.status}`);
+  return plan;
+}
+
+describe('the plan of a request', () => {
+  it.each([
+    ['/products', '(unmatched)', 'monolith', '/base/products'],
+    ['/api/cart/7?x=1', 'cart', 'cart.example', '/cart/7?x=1'],
+    ['/api/cart', 'cart', 'cart.example', '/cart'],
+    ['/api/cartoons', '(unmatched)', 'monolith', '/base/api/cartoons'],
+  ])('%s → route %s, backend %s, upstream %s', (url, route, backend, upstream) => {
+    const plan = proxied(url);
+    expect(plan.route.name).toBe(route);
+    expect(plan.backend.name).toBe(backend);
+    expect(upstreamPath(plan, plan.backend)).toBe(upstream);
+  });
+
+  it('forwards under the base path of whichever backend serves, so a fallback stays on the matched path', () => {
+    const plan = proxied('/api/orders/9', { 'x-force': 'new' });
+    expect(plan.backend.name).toBe('orders.example');
+    expect(upstreamPath(plan, plan.route.monolith)).toBe('/base/api/orders/9');
+  });
+
+  it('keeps a cohort on one side and lets the override header pick one', () => {
+    const sides = new Set<string>();
+    for (let i = 0; i < 5; i += 1)
+      sides.add(proxied('/api/orders', { 'x-user-id': 'alice' }).backend.name);
+    expect(sides.size).toBe(1);
+    expect(proxied('/api/orders', { 'x-force': 'monolith' }).backend.name).toBe('monolith');
+    expect(proxied('/api/orders', { 'x-force': 'new' }).backend.name).toBe('orders.example');
+  });
+
+  it('builds the upstream headers: no hop-by-hop, the request id, X-Forwarded-For with the peer', () => {
+    const plan = proxied('/api/cart', {
+      connection: 'keep-alive, x-secret',
+      'x-secret': 'hop',
+      'keep-alive': 'timeout=5',
+      'x-request-id': 'ignored',
+    });
+    expect(plan.headers).not.toHaveProperty('connection');
+    expect(plan.headers).not.toHaveProperty('x-secret');
+    expect(plan.headers).not.toHaveProperty('keep-alive');
+    expect(plan.headers['x-request-id']).toBe('req-1');
+    expect(plan.headers['x-forwarded-for']).toBe('192.0.2.7');
+    // Route header modifiers are a stage of the route's pipeline, not part of the plan.
+    expect(plan.headers).not.toHaveProperty('x-from');
+    expect(plan.pipeline.names).toEqual([]);
+    expect(proxied('/api/orders').pipeline.names).toEqual(['request-headers']);
+  });
+
+  it('answers OPTIONS * itself and refuses * with any other method', () => {
+    expect(planRequest(runtime, head('*', {}, 'OPTIONS'))).toMatchObject({
+      kind: 'answer',
+      status: 204,
+    });
+    expect(planRequest(runtime, head('*', {}, 'GET'))).toMatchObject({
+      kind: 'answer',
+      status: 400,
+      reason: 'bad-target',
+    });
+  });
+});
