@@ -19,6 +19,9 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --image IMAGE                     gateway image (default ghcr.io/figway/figway:0.1.0)
   --image-pull-policy POLICY        Always, IfNotPresent or Never (default IfNotPresent)
   --drain-seconds N                 gateway drain on shutdown (default ${DEFAULT_SETTINGS.drainSeconds})
+  --gateway-access-log-sample-ratio F
+                                    access log share for ApiRoutes without spec.gateway.accessLog (default 0)
+  --gateway-access-log-errors BOOL  also log their failed requests (default false)
   --admin-port N                    /healthz, /readyz and /metrics (default 8081; 0 = any free port)
   --admin-address ADDR              admin listen address (default 0.0.0.0)
   --resync-seconds N                re-reconcile every ApiRoute this often (default 300)

@@ -1,6 +1,7 @@
 // Command-line flags shared by `figway operator` and `figway render`: the operator settings
 // that shape every gateway, parsed strictly so a typo fails loudly instead of defaulting.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { CompiledAccessLog } from '../api/index.js';
 import { intFlag } from '../common/flags.js';
 import { DEFAULT_SETTINGS, type OperatorSettings } from './settings.js';
 
@@ -8,6 +9,8 @@ export const SETTINGS_OPTIONS = {
   image: { type: 'string' },
   'image-pull-policy': { type: 'string' },
   'drain-seconds': { type: 'string' },
+  'gateway-access-log-sample-ratio': { type: 'string' },
+  'gateway-access-log-errors': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -16,6 +19,8 @@ export function settingsFromValues(values: {
   image?: string | undefined;
   'image-pull-policy'?: string | undefined;
   'drain-seconds'?: string | undefined;
+  'gateway-access-log-sample-ratio'?: string | undefined;
+  'gateway-access-log-errors'?: string | undefined;
 }): OperatorSettings {
   const policy = values['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (!(PULL_POLICIES as readonly string[]).includes(policy)) {
@@ -27,6 +32,10 @@ export function settingsFromValues(values: {
   if (image.trim() === '') throw new Error('--image must not be empty');
   return {
     ...DEFAULT_SETTINGS,
+    defaultAccessLog: accessLogFromFlags(
+      values['gateway-access-log-sample-ratio'],
+      values['gateway-access-log-errors'],
+    ),
     image,
     imagePullPolicy: policy as OperatorSettings['imagePullPolicy'],
     drainSeconds: intFlag(
@@ -37,6 +46,30 @@ export function settingsFromValues(values: {
       3600,
     ),
   };
+}
+
+/**
+ * The chart-wide access log default: off unless a sample ratio above 0 or error logging is
+ * asked for. Query values stay redacted; an ApiRoute that needs them sets its own.
+ */
+function accessLogFromFlags(
+  ratio: string | undefined,
+  errors: string | undefined,
+): CompiledAccessLog | undefined {
+  const sampleRatio = ratio === undefined ? 0 : Number(ratio);
+  if (ratio?.trim() === '' || !Number.isFinite(sampleRatio) || sampleRatio < 0 || sampleRatio > 1) {
+    throw new Error(
+      `--gateway-access-log-sample-ratio must be a number from 0 to 1, got ${JSON.stringify(ratio)}`,
+    );
+  }
+  if (errors !== undefined && errors !== 'true' && errors !== 'false') {
+    throw new Error(
+      `--gateway-access-log-errors must be true or false, got ${JSON.stringify(errors)}`,
+    );
+  }
+  const alwaysLogErrors = errors === 'true';
+  if (sampleRatio === 0 && !alwaysLogErrors) return undefined;
+  return { sampleRatio, alwaysLogErrors, redactQuery: true };
 }
 
 /** Parses only the settings flags; everything else must be a positional argument. */

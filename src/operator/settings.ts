@@ -1,6 +1,6 @@
 // Operator settings: what the operator decides for every gateway it creates, as opposed to
 // what each ApiRoute asks for. Flags (see command.ts) fill these in; the builders read them.
-import { GATEWAY_DEFAULTS } from '../api/index.js';
+import { GATEWAY_DEFAULTS, type CompiledAccessLog } from '../api/index.js';
 
 /** Default gateway image; the Helm chart sets --image to the operator's own image. */
 export const DEFAULT_IMAGE = 'ghcr.io/figway/figway:0.1.0';
@@ -22,6 +22,8 @@ export interface OperatorSettings {
   adminPort: number;
   /** Port of the gateway Service that clients call. */
   servicePort: number;
+  /** Access logs of gateways whose ApiRoute sets no spec.gateway.accessLog (the chart's). */
+  defaultAccessLog: CompiledAccessLog | undefined;
 }
 
 export const DEFAULT_SETTINGS: OperatorSettings = {
@@ -32,4 +34,5 @@ export const DEFAULT_SETTINGS: OperatorSettings = {
   gatewayPort: GATEWAY_DEFAULTS.port,
   adminPort: GATEWAY_DEFAULTS.adminPort,
   servicePort: 80,
+  defaultAccessLog: undefined,
 };

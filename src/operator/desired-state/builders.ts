@@ -26,7 +26,7 @@ import {
   type ApiRoute,
   type RouteTable,
 } from '../../api/index.js';
-import type { OperatorSettings } from '../settings.js';
+import { DEFAULT_SETTINGS, type OperatorSettings } from '../settings.js';
 import {
   commonLabels,
   CONFIG_HASH_ANNOTATION,
@@ -43,8 +43,13 @@ export interface CompiledConfig {
   json: string;
 }
 
-export function compileConfig(apiRoute: ApiRoute): CompiledConfig {
-  const table = compileRouteTable(apiRoute);
+export function compileConfig(
+  apiRoute: ApiRoute,
+  settings: Pick<OperatorSettings, 'defaultAccessLog'> = DEFAULT_SETTINGS,
+): CompiledConfig {
+  const table = compileRouteTable(apiRoute, {
+    ...(settings.defaultAccessLog !== undefined && { defaultAccessLog: settings.defaultAccessLog }),
+  });
   return { table, hash: table.hash, json: serializeRouteTable(table) };
 }
 

@@ -61,7 +61,7 @@ export interface DesiredState {
 
 /** Everything the operator wants to exist for a valid ApiRoute. Pure and deterministic. */
 export function desiredState(apiRoute: ApiRoute, settings: OperatorSettings): DesiredState {
-  const config = compileConfig(apiRoute);
+  const config = compileConfig(apiRoute, settings);
   const pdb = buildPodDisruptionBudget(apiRoute);
   const objects: KubernetesObject[] = [
     buildServiceAccount(apiRoute),
