@@ -65,13 +65,7 @@ describe('the decision after a response head', () => {
       502,
       'deliver',
     ],
-    [
-      'no time left: no retry',
-      policy(2, ['504']),
-      { ...fresh, remainingMs: 0.5 },
-      504,
-      'deliver',
-    ],
+    ['no time left: no retry', policy(2, ['504']), { ...fresh, remainingMs: 0.5 }, 504, 'deliver'],
     [
       'after a fallback, the monolith may still be retried',
       policy(2, ['502'], true),
