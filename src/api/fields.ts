@@ -103,11 +103,13 @@ export function regexError(source: string): string | undefined {
 /**
  * A Kubernetes resource quantity (cpu: 100m, memory: 128Mi). YAML lets users write plain
  * numbers (cpu: 1), so the CRD declares int-or-string and zod normalises to a string.
+ * With a default, the field is optional and the CRD states the default.
  */
-export function quantity(description: string) {
-  return z
-    .union([z.string(), z.number()])
-    .transform((value) => String(value))
+export function quantity(description: string, defaultValue?: string) {
+  const value = z.union([z.string(), z.number()]);
+  // The default goes on the union, before the transform, so the CRD carries it too.
+  return (defaultValue === undefined ? value : value.default(defaultValue))
+    .transform((v) => String(v))
     .pipe(
       z.string().regex(QUANTITY, {
         error: (i) =>

@@ -7,15 +7,18 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
 import { durationToMs } from './fields.js';
+import { quantityValue } from './quantity.js';
 import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
   PATH_MATCH_TYPES,
   RETRY_CONDITIONS,
   VALUE_MATCH_TYPES,
+  backendName,
   type ApiRoute,
   type Backend,
   type Route,
+  type Shadow,
 } from './schema.js';
 
 export const ROUTE_TABLE_VERSION = 1;
@@ -45,6 +48,27 @@ export const CompiledBackendSchema = z.object({
   service: z.string().optional(),
   weight: z.number(),
   monolith: z.boolean(),
+});
+
+export const CompiledShadowSchema = z.object({
+  /** Name of the non-monolith backend of this route that is compared with the monolith. */
+  backend: z.string(),
+  /** Percent of the requests served by the other side that are copied. */
+  percent: z.number(),
+  /** Methods shadowed (unsafe ones only when the ApiRoute allowed side effects). */
+  methods: z.array(z.enum(HTTP_METHODS)),
+  maxBodyBytes: z.number(),
+  timeoutMs: z.number(),
+  /** Copy requests served by the backend to the monolith, instead of the other way round. */
+  reverse: z.boolean(),
+  compare: z.object({
+    /** Lower-cased. */
+    headers: z.array(z.string()),
+    /** JSON paths (src/api/json-path.ts), as written. */
+    ignore: z.array(z.string()),
+    noiseCancellation: z.boolean(),
+    keepSamples: z.number(),
+  }),
 });
 
 export const CompiledRouteSchema = z.object({
@@ -80,6 +104,7 @@ export const CompiledRouteSchema = z.object({
     .optional(),
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
+  shadow: CompiledShadowSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -109,6 +134,7 @@ export type RouteTable = z.output<typeof RouteTableSchema>;
 export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
+export type CompiledShadow = z.output<typeof CompiledShadowSchema>;
 
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
@@ -134,7 +160,7 @@ function compileBackend(
   if (backend.monolith === true) return { ...monolith, weight: backend.weight };
   if (backend.url !== undefined) {
     return {
-      name: new URL(backend.url).host,
+      name: backendName(backend) as string,
       url: trimSlash(backend.url),
       weight: backend.weight,
       monolith: false,
@@ -149,6 +175,24 @@ function compileBackend(
     service,
     weight: backend.weight,
     monolith: false,
+  };
+}
+
+function compileShadow(shadow: Shadow): CompiledShadow {
+  return {
+    backend: shadow.backend,
+    percent: shadow.percent,
+    methods: shadow.methods,
+    // The schema bounds it to a positive quantity of at most 16Mi.
+    maxBodyBytes: Math.floor(quantityValue(shadow.maxBodyBytes) as number),
+    timeoutMs: durationToMs(shadow.timeout),
+    reverse: shadow.reverse,
+    compare: {
+      headers: shadow.compare.headers.map((h) => h.toLowerCase()),
+      ignore: shadow.compare.ignore,
+      noiseCancellation: shadow.compare.noiseCancellation,
+      keepSamples: shadow.compare.keepSamples,
+    },
   };
 }
 
@@ -190,6 +234,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.rewrite?.fullPath !== undefined && { rewrite: { fullPath: route.rewrite.fullPath } }),
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
+    ...(route.shadow && { shadow: compileShadow(route.shadow) }),
   };
 }
 

@@ -14,6 +14,8 @@ import {
   regexError,
   TOKEN,
 } from './fields.js';
+import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
+import { quantityValue } from './quantity.js';
 
 export const GROUP = 'figway.dev';
 export const VERSION = 'v1alpha1';
@@ -439,6 +441,139 @@ export function headerModifierSchema(what: string) {
     .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
 }
 
+/** Methods without side effects (RFC 9110 §9.2.1): the only ones shadowed unless allowed. */
+export const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE'] as const;
+/** Largest shadow.maxBodyBytes: the gateway holds up to four such copies per comparison. */
+export const MAX_SHADOW_BODY = '16Mi';
+const MAX_SHADOW_BODY_BYTES = 16 * 1024 * 1024;
+
+const ShadowCompareSchema = z
+  .strictObject({
+    headers: z.array(headerName('A response header name.')).max(16).default(['content-type']).meta({
+      description:
+        'Response headers compared (names, case-insensitive). Default: content-type. The status is always compared.',
+    }),
+    ignore: z
+      .array(
+        z
+          .string()
+          .max(MAX_JSON_PATH_LENGTH, {
+            error: `must be at most ${MAX_JSON_PATH_LENGTH} characters`,
+          })
+          .regex(JSON_PATH, {
+            error: (i) =>
+              jsonPathError(i.input as string) ??
+              `is not a supported JSON path: ${String(i.input)}`,
+          })
+          .meta({ description: 'A JSON path, e.g. $.timestamp or $.items[*].updatedAt.' }),
+      )
+      .max(32)
+      .default([])
+      .meta({
+        description:
+          "JSON paths never compared: $ then .name, ['name'], [*] or .* (every element or member), ..name (that name at any depth). Array indices are grouped as [*].",
+      }),
+    noiseCancellation: z.boolean().default(false).meta({
+      description:
+        'Send each shadowed request a second time to the monolith and learn which fields differ between two monolith answers anyway (timestamps, ids): a field is a real difference only when the new service differs from the monolith clearly more often than the monolith differs from itself.',
+    }),
+    keepSamples: z
+      .int()
+      .min(0, { error: (i) => `must be between 0 and 100, got ${String(i.input)}` })
+      .max(100, { error: (i) => `must be between 0 and 100, got ${String(i.input)}` })
+      .default(0)
+      .meta({
+        description:
+          "N > 0 keeps the last N differing value pairs per field in the gateway's memory, truncated, for the /shadow page. 0 keeps counts only.",
+      }),
+  })
+  .meta({ description: 'What the comparison looks at.' });
+
+export const ShadowSchema = z
+  .strictObject({
+    backend: z.string().min(1).max(253).meta({
+      description:
+        'The new-service backend of this route that gets the copies, by its name: its Service name, or the host (host:port) of its url.',
+    }),
+    percent: z
+      .number({
+        error: (i) => `must be a number between 0 and 100, got ${JSON.stringify(i.input)}`,
+      })
+      .min(0, { error: (i) => `must be between 0 and 100, got ${String(i.input)}` })
+      .max(100, { error: (i) => `must be between 0 and 100, got ${String(i.input)}` })
+      .meta({
+        description:
+          'Share (percent, fractions allowed) of the requests the monolith serves that are copied to the backend and compared.',
+      }),
+    methods: z.array(z.enum(HTTP_METHODS)).max(HTTP_METHODS.length).default(['GET', 'HEAD']).meta({
+      description:
+        'Methods shadowed. Default GET and HEAD; an unsafe method (POST, PUT, PATCH, DELETE, CONNECT) needs allowSideEffects: true.',
+    }),
+    allowSideEffects: z.boolean().default(false).meta({
+      description:
+        'Allow shadowing unsafe methods. The copy carries x-figway-shadow: 1 so the new service can skip its side effects.',
+    }),
+    maxBodyBytes: quantity(
+      `Request and response bodies are compared up to this size (at most ${MAX_SHADOW_BODY}); a larger one skips the comparison, counted as skipped.`,
+      '1Mi',
+      // Bounded so the CEL rule below fits the API server's cost budget.
+    ).meta({ maxLength: 16 }),
+    timeout: duration(
+      'How long the copies may take, e.g. 2s; a slower one counts as error.',
+    ).default('2s'),
+    reverse: z.boolean().default(false).meta({
+      description:
+        'Copy the requests the split sends to the backend to the monolith instead, so comparing goes on after most traffic moved. The backend stays the one judged.',
+    }),
+    compare: ShadowCompareSchema.prefault({}),
+  })
+  .superRefine((shadow, ctx) => {
+    const bytes = quantityValue(shadow.maxBodyBytes) ?? Number.NaN;
+    // At most 16 characters, as the CRD says (its CEL rule needs the bound).
+    if (!(bytes >= 1 && bytes <= MAX_SHADOW_BODY_BYTES) || shadow.maxBodyBytes.length > 16) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxBodyBytes'],
+        message: `must be between 1 and ${MAX_SHADOW_BODY}, got ${shadow.maxBodyBytes}`,
+      });
+    }
+    if (!shadow.allowSideEffects) {
+      shadow.methods.forEach((method, index) => {
+        if (!(SAFE_METHODS as readonly string[]).includes(method)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['methods', index],
+            message: `${method} has side effects: set allowSideEffects: true to shadow it, or remove it`,
+          });
+        }
+      });
+    }
+  })
+  .meta({
+    description:
+      "Shadow traffic: copies of a share of the route's requests go to the new service as well, and its answers are compared with the monolith's, field by field, without the client ever waiting for or seeing them.",
+    'x-kubernetes-validations': [
+      {
+        rule: "self.allowSideEffects || self.methods.all(m, m in ['GET', 'HEAD', 'OPTIONS', 'TRACE'])",
+        message: 'unsafe methods (POST, PUT, PATCH, DELETE, CONNECT) need allowSideEffects: true',
+        fieldPath: '.methods',
+      },
+      {
+        rule: `type(self.maxBodyBytes) == int ? self.maxBodyBytes >= 1 && self.maxBodyBytes <= ${MAX_SHADOW_BODY_BYTES} : isQuantity(self.maxBodyBytes) && quantity(self.maxBodyBytes).compareTo(quantity('1')) >= 0 && quantity(self.maxBodyBytes).compareTo(quantity('${MAX_SHADOW_BODY}')) <= 0`,
+        message: `maxBodyBytes must be a quantity between 1 and ${MAX_SHADOW_BODY}`,
+        fieldPath: '.maxBodyBytes',
+      },
+    ],
+  });
+
+/** The name a backend goes by in metrics, headers and shadow.backend (see route-table.ts). */
+export function backendName(backend: Backend): string | undefined {
+  if (backend.monolith === true) return undefined;
+  if (backend.url !== undefined)
+    return URL.canParse(backend.url) ? new URL(backend.url).host : undefined;
+  return backend.service;
+}
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -470,6 +605,7 @@ export const RouteSchema = z
     rewrite: RewriteSchema.optional(),
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
+    shadow: ShadowSchema.optional(),
   })
   .superRefine((route, ctx) => {
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);
@@ -487,8 +623,31 @@ export const RouteSchema = z
         message: `needs match.path.type PathPrefix, got ${route.match.path.type}; use fullPath instead`,
       });
     }
+    const shadow = route.shadow;
+    if (shadow !== undefined) {
+      const names = route.backends.map(backendName).filter((n) => n !== undefined);
+      if (!names.includes(shadow.backend)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['shadow', 'backend'],
+          message: `must name a non-monolith backend of this route (${names.length > 0 ? names.map((n) => JSON.stringify(n)).join(', ') : 'it has none: add the new service to backends, weight 0 is fine'}), got ${JSON.stringify(shadow.backend)}`,
+        });
+      }
+    }
   })
-  .meta({ description: 'A path (or set of requests) being strangled out of the monolith.' });
+  .meta({
+    description: 'A path (or set of requests) being strangled out of the monolith.',
+    'x-kubernetes-validations': [
+      {
+        // The exact check (a url backend's host, port included) is zod's: string work
+        // on urls of 2048 characters exceeds the API server's CEL budget.
+        rule: '!has(self.shadow) || self.backends.exists(b, has(b.url) || (has(b.service) && b.service == self.shadow.backend))',
+        message:
+          'shadow.backend must name a non-monolith backend of this route: its service, or the host of its url',
+        fieldPath: '.shadow.backend',
+      },
+    ],
+  });
 
 export const ApiRouteSpecSchema = z
   .strictObject({
@@ -626,4 +785,5 @@ export type ApiRouteStatus = z.output<typeof ApiRouteStatusSchema>;
 export type Route = ApiRouteSpec['routes'][number];
 export type Backend = Route['backends'][number];
 export type Monolith = ApiRouteSpec['monolith'];
+export type Shadow = NonNullable<Route['shadow']>;
 export type Condition = z.output<typeof ConditionSchema>;

@@ -253,6 +253,41 @@ describeCluster('the test control plane', () => {
         'spec.routes[0].match.path.type',
         /Unsupported value/,
       ],
+      [
+        'a shadow backend the route lacks',
+        (s) => (s.routes[0].shadow = { backend: 'payments', percent: 10 }),
+        'spec.routes[0].shadow.backend',
+        /must name a non-monolith backend/,
+      ],
+      [
+        'a shadow percent above 100',
+        (s) => (s.routes[0].shadow = { backend: 'orders', percent: 100.5 }),
+        'spec.routes[0].shadow.percent',
+        /less than or equal to 100/,
+      ],
+      [
+        'an unsafe shadow method without allowSideEffects',
+        (s) => (s.routes[0].shadow = { backend: 'orders', percent: 10, methods: ['GET', 'POST'] }),
+        'spec.routes[0].shadow.methods',
+        /need allowSideEffects: true/,
+      ],
+      [
+        'a malformed JSON path in shadow.compare.ignore',
+        (s) =>
+          (s.routes[0].shadow = {
+            backend: 'orders',
+            percent: 10,
+            compare: { ignore: ['$.items[0].id'] },
+          }),
+        'spec.routes[0].shadow.compare.ignore[0]',
+        /should match/,
+      ],
+      [
+        'a shadow body limit over 16Mi',
+        (s) => (s.routes[0].shadow = { backend: 'orders', percent: 10, maxBodyBytes: '1Gi' }),
+        'spec.routes[0].shadow.maxBodyBytes',
+        /between 1 and 16Mi/,
+      ],
     ];
 
     test.each(invalid)('rejects %s, naming the field', async (_what, breakIt, field, message) => {

@@ -99,6 +99,32 @@ const route = fc.record(
       anyScalar,
     ),
     fallbackToMonolith: fc.oneof(fc.boolean(), anyScalar),
+    shadow: fc.oneof(
+      fc.record(
+        {
+          backend: fc.constantFrom('orders', 'monolith', 'x.example', ''),
+          percent: fc.oneof(fc.double({ min: -5, max: 105 }), anyScalar),
+          methods: fc.array(fc.constantFrom('GET', 'POST', 'FETCH')),
+          allowSideEffects: fc.oneof(fc.boolean(), anyScalar),
+          maxBodyBytes: fc.oneof(fc.constantFrom('1Mi', '64Mi', '0', 'big'), fc.integer()),
+          timeout: fc.constantFrom('2s', 'x'),
+          compare: fc.oneof(
+            fc.record(
+              {
+                headers: fc.array(fc.constantFrom('content-type', 'bad header')),
+                ignore: fc.array(fc.oneof(fc.constantFrom('$.a', '$[0]', 'a'), fc.string())),
+                noiseCancellation: fc.oneof(fc.boolean(), anyScalar),
+                keepSamples: fc.integer({ min: -1, max: 200 }),
+              },
+              { requiredKeys: [] },
+            ),
+            anyScalar,
+          ),
+        },
+        { requiredKeys: [] },
+      ),
+      anyScalar,
+    ),
     extra: anyScalar,
   },
   { requiredKeys: [] },

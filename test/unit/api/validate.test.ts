@@ -68,7 +68,86 @@ describe('validateApiRoute', () => {
     ]);
   });
 
+  it('accepts a shadow with its defaults, and names a url backend by its host', () => {
+    const result = validateApiRoute(
+      variant((r) => (r.spec.routes[0].shadow = { backend: 'orders', percent: 12.5 })),
+    );
+    expect(result.ok && result.value.spec.routes[0]!.shadow).toEqual({
+      backend: 'orders',
+      percent: 12.5,
+      methods: ['GET', 'HEAD'],
+      allowSideEffects: false,
+      maxBodyBytes: '1Mi',
+      timeout: '2s',
+      reverse: false,
+      compare: { headers: ['content-type'], ignore: [], noiseCancellation: false, keepSamples: 0 },
+    });
+    expect(
+      errorsOf(
+        variant((r) => {
+          r.spec.routes[0].backends[0] = { url: 'http://orders.example:8080/v2', weight: 0 };
+          r.spec.routes[0].backends[1].weight = 100;
+          r.spec.routes[0].shadow = {
+            backend: 'orders.example:8080',
+            percent: 100,
+            methods: ['GET', 'POST'],
+            allowSideEffects: true,
+            compare: { ignore: ['$', '$.a.b', "$['x-y'][*].z", '$..updatedAt', '$.*'] },
+          };
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  const shadow = (r: any, fields: Record<string, unknown>) =>
+    (r.spec.routes[0].shadow = { backend: 'orders', percent: 10, ...fields });
+
   const bad: [string, (r: any) => void, string][] = [
+    [
+      'a shadow backend the route lacks',
+      (r) => shadow(r, { backend: 'payments' }),
+      'spec.routes[0].shadow.backend: must name a non-monolith backend of this route ("orders"), got "payments"',
+    ],
+    [
+      'the monolith as the shadow backend',
+      (r) => shadow(r, { backend: 'monolith' }),
+      'spec.routes[0].shadow.backend: must name a non-monolith backend of this route',
+    ],
+    [
+      'a shadow percent above 100',
+      (r) => shadow(r, { percent: 100.5 }),
+      'spec.routes[0].shadow.percent: must be between 0 and 100, got 100.5',
+    ],
+    [
+      'a negative shadow percent',
+      (r) => shadow(r, { percent: -1 }),
+      'spec.routes[0].shadow.percent: must be between 0 and 100, got -1',
+    ],
+    [
+      'an unsafe shadow method without allowSideEffects',
+      (r) => shadow(r, { methods: ['GET', 'POST'] }),
+      'spec.routes[0].shadow.methods[1]: POST has side effects: set allowSideEffects: true to shadow it, or remove it',
+    ],
+    [
+      'a shadow body limit over 16Mi',
+      (r) => shadow(r, { maxBodyBytes: '32Mi' }),
+      'spec.routes[0].shadow.maxBodyBytes: must be between 1 and 16Mi, got 32Mi',
+    ],
+    [
+      'an array index in an ignore path',
+      (r) => shadow(r, { compare: { ignore: ['$.items[0].id'] } }),
+      'spec.routes[0].shadow.compare.ignore[0]: is not a supported JSON path at character 8 of "$.items[0].id": array indices are grouped as [*] in comparisons: use [*]',
+    ],
+    [
+      'an ignore path without $',
+      (r) => shadow(r, { compare: { ignore: ['timestamp'] } }),
+      `spec.routes[0].shadow.compare.ignore[0]: is not a supported JSON path at character 1 of "timestamp": must start with '$'`,
+    ],
+    [
+      'keepSamples above 100',
+      (r) => shadow(r, { compare: { keepSamples: 1000 } }),
+      'spec.routes[0].shadow.compare.keepSamples: must be between 0 and 100, got 1000',
+    ],
     [
       'weight above 100',
       (r) => (r.spec.routes[0].backends[0].weight = 150),

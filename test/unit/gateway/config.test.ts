@@ -30,6 +30,32 @@ describe('loading an ApiRoute file', () => {
     ]);
   });
 
+  it('compiles a shadow: sizes in bytes, durations in ms, header names lower-cased, the backend by name', () => {
+    const table = routeTableFromYaml(
+      `${VALID}      shadow:
+        backend: payments.example.com
+        percent: 2.5
+        maxBodyBytes: 64Ki
+        compare: { headers: [Content-Type, ETag], ignore: ["$.at"], noiseCancellation: true }
+`,
+      'f.yaml',
+    );
+    expect(table.routes[0]?.shadow).toEqual({
+      backend: 'payments.example.com',
+      percent: 2.5,
+      methods: ['GET', 'HEAD'],
+      maxBodyBytes: 65536,
+      timeoutMs: 2000,
+      reverse: false,
+      compare: {
+        headers: ['content-type', 'etag'],
+        ignore: ['$.at'],
+        noiseCancellation: true,
+        keepSamples: 0,
+      },
+    });
+  });
+
   it('names every invalid field in the error', () => {
     const bad = VALID.replace('weight: 30', 'weight: 130').replace(
       'type: PathPrefix',
