@@ -5,3 +5,4 @@ export * from './route-table.js';
 export { durationToMs } from './fields.js';
 export { canonicalQuantity, quantityValue } from './quantity.js';
 export * from './documents.js';
+export { compileRouteRegex, RouteRegexError, type RouteRegex } from './regex.js';
