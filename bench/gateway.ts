@@ -1,10 +1,12 @@
 // npm run bench:gateway [-- --rounds N --seconds S --connections C --cpu-prof
-//                           --gateway-node-args "--trace-gc …"]
+//                           --gateway-node-args "--trace-gc …" --baseline REV]
 //
 // Loads, interleaved over several rounds in one run: nginx (one worker, proxy_pass with
 // upstream keepalive), a bare http-proxy-3 proxy, a bare undici proxy (the gateway's engine
 // with nothing around it), and the gateway, all in front of the same upstream (an nginx
-// returning a small JSON body). Prints req/s and p50/p99 per target with ratios, the gateway's added p99 over
+// returning a small JSON body), and the gateway as it was at --baseline (default: the last
+// commit before the request pipeline), so a change's cost is measured in the same run.
+// Prints req/s and p50/p99 per target with ratios, the gateway's added p99 over
 // a direct connection at half its maximum load, and its peak RSS under load.
 //
 // Pinning on a 2-core machine: the proxy under test gets CPU 0 to itself; wrk and the
@@ -17,7 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildForBench, deployedGatewayNodeFlags } from './lib/build.js';
+import { buildForBench, buildRevisionForBench, deployedGatewayNodeFlags } from './lib/build.js';
+
+/** The gateway before the request pipeline (plan → stages → exchange, issue 11). */
+const PRE_PIPELINE = '843f3d6';
 
 const { values: flags } = parseArgs({
   options: {
@@ -27,6 +32,8 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     /** Node flags for the gateway processes instead of the deployed ones (an experiment). */
     'gateway-node-args': { type: 'string' },
+    /** A commit whose gateway is loaded beside today's ('none' to skip). */
+    baseline: { type: 'string', default: PRE_PIPELINE },
   },
 });
 const ROUNDS = Math.min(10, Math.max(1, Number(flags.rounds)));
@@ -317,6 +324,8 @@ async function main(): Promise<void> {
     undici: await freePort(),
     gateway: await freePort(),
     gatewayAdmin: await freePort(),
+    baseline: await freePort(),
+    baselineAdmin: await freePort(),
   };
   const upstreamUrl = `http://127.0.0.1:${ports.upstream}`;
   for (const d of ['up', 'px']) {
@@ -347,16 +356,20 @@ async function main(): Promise<void> {
   // transpiles file by file, so unfinished types elsewhere in the tree cannot stop it.
   log('building figway as the image does (bundled)…');
   const entry = [buildForBench().cli, 'gateway'];
+  const baselineRev = flags.baseline === 'none' ? undefined : flags.baseline;
+  const baselineCli = baselineRev === undefined ? undefined : buildRevisionForBench(baselineRev);
+  if (baselineRev !== undefined && baselineCli === undefined)
+    log(`baseline ${baselineRev} is not in this clone: its gateway is not measured`);
   // As deployed (the operator's NODE_OPTIONS for default resources), unless overridden.
   const nodeFlags =
     flags['gateway-node-args'] === undefined
       ? deployedGatewayNodeFlags()
       : flags['gateway-node-args'].split(' ').filter((flag) => flag !== '');
   log(`gateway node flags: ${nodeFlags.join(' ')}`);
-  const gatewayArgs = (port: number, admin: number, extra: string[] = []) => [
+  const gatewayArgs = (port: number, admin: number, extra: string[] = [], cli = entry) => [
     ...nodeFlags,
     ...extra,
-    ...entry,
+    ...cli,
     '--config',
     configFile,
     '--port',
@@ -401,6 +414,15 @@ async function main(): Promise<void> {
     upstreamUrl,
   ]);
   const gateway = start('gateway', '0', node, gatewayArgs(ports.gateway, ports.gatewayAdmin));
+  const baseline =
+    baselineCli === undefined
+      ? undefined
+      : start(
+          `gateway@${baselineRev}`,
+          '0',
+          node,
+          gatewayArgs(ports.baseline, ports.baselineAdmin, [], [baselineCli, 'gateway']),
+        );
 
   const path = '/api/orders/123?expand=items';
   const targets: { name: string; url: string; pid: number; rss: boolean }[] = [
@@ -428,6 +450,16 @@ async function main(): Promise<void> {
       pid: pidOf(gateway),
       rss: true,
     },
+    ...(baseline === undefined
+      ? []
+      : [
+          {
+            name: `gateway@${baselineRev}`,
+            url: `http://127.0.0.1:${ports.baseline}${path}`,
+            pid: pidOf(baseline),
+            rss: true,
+          },
+        ]),
   ];
   await waitForHttp(`${upstreamUrl}/`);
   for (const t of targets) {
@@ -521,6 +553,12 @@ async function main(): Promise<void> {
     gw.cpuUs <= bareUndici.cpuUs / 0.9,
     `gateway features cost ≤ 10% against its bare engine (undici): ${(100 * (1 - bareUndici.cpuUs / gw.cpuUs)).toFixed(1)}% by CPU per request, ${(100 * (1 - gw.rps / bareUndici.rps)).toFixed(1)}% by req/s`,
   );
+  const before = summary.get(`gateway@${baselineRev}`);
+  if (before !== undefined) {
+    log(
+      `        (before, gateway@${baselineRev}: ${(100 * (1 - bareUndici.cpuUs / before.cpuUs)).toFixed(1)}% by CPU per request; this tree ${(100 * (gw.cpuUs / before.cpuUs - 1)).toFixed(1)}% against it)`,
+    );
+  }
   log(
     `        (engines: bare undici ${(bareHp3.cpuUs / bareUndici.cpuUs).toFixed(2)}× bare http-proxy-3 per core)`,
   );

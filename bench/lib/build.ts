@@ -13,7 +13,8 @@ import {
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Inside node_modules so the transpiled files resolve the project's dependencies. */
-const OUT = join(ROOT, 'node_modules', '.cache', 'figway-bench');
+const CACHE = join(ROOT, 'node_modules', '.cache');
+const OUT = join(CACHE, 'figway-bench');
 
 export interface Built {
   /** cli.js of the bundle built from the transpiled tree (as the image ships it). */
@@ -62,27 +63,49 @@ export function revision(): string {
   }
 }
 
-export function buildForBench(): Built {
-  rmSync(OUT, { recursive: true, force: true });
-  const src = join(ROOT, 'src');
+/** Transpiles a src/ tree into out/dist and bundles it into out/image as the image does. */
+function bundleTree(src: string, out: string): string {
+  rmSync(out, { recursive: true, force: true });
   for (const file of walk(src)) {
-    transpile(file, join(OUT, 'dist', relative(src, file)).replace(/\.ts$/, '.js'));
+    transpile(file, join(out, 'dist', relative(src, file)).replace(/\.ts$/, '.js'));
   }
-  const counter = join(ROOT, 'bench', 'lib', 'count-requests.ts');
-  transpile(counter, join(OUT, 'count-requests.js'));
   // node_modules/package.json ends Node's package scope lookup: say these files are ESM.
-  writeFileSync(join(OUT, 'package.json'), JSON.stringify({ type: 'module' }));
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
   // Bundled as the image ships it (src/bundle.ts), so memory figures are the deployed ones.
   execFileSync(process.execPath, [
-    join(OUT, 'dist', 'bundle.js'),
-    join(OUT, 'dist', 'cli.js'),
-    join(OUT, 'image'),
+    join(out, 'dist', 'bundle.js'),
+    join(out, 'dist', 'cli.js'),
+    join(out, 'image'),
   ]);
-  return {
-    cli: join(OUT, 'image', 'cli.js'),
-    requestCounter: join(OUT, 'count-requests.js'),
-    revision: revision(),
-  };
+  return join(out, 'image', 'cli.js');
+}
+
+export function buildForBench(): Built {
+  const cli = bundleTree(join(ROOT, 'src'), OUT);
+  const counter = join(ROOT, 'bench', 'lib', 'count-requests.ts');
+  transpile(counter, join(OUT, 'count-requests.js'));
+  return { cli, requestCounter: join(OUT, 'count-requests.js'), revision: revision() };
+}
+
+/**
+ * The bundled cli.js of an earlier commit's src/ (with today's dependencies), to measure
+ * a change against what came before in the same run; undefined when git cannot give it
+ * (a shallow clone without that commit).
+ */
+export function buildRevisionForBench(rev: string): string | undefined {
+  const tree = join(CACHE, 'figway-bench-baseline-src');
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  try {
+    const archive = execFileSync('git', ['archive', '--format=tar', rev, 'src'], {
+      cwd: ROOT,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    execFileSync('tar', ['-x', '-C', tree], { input: archive });
+  } catch {
+    return undefined;
+  }
+  return bundleTree(join(tree, 'src'), join(CACHE, 'figway-bench-baseline'));
 }
 
 /** The V8 flags the operator gives a gateway container with the default resources. */

@@ -12,7 +12,7 @@ export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Durations as Kubernetes users write them: 250ms, 5s, 2m, 1h. */
 export const DURATION = /^[0-9]{1,6}(ms|s|m|h)$/;
 
-/** Upper bound for regular expressions, so matching cost stays bounded. */
+/** Upper bound for match values and regular expressions (see also regex.ts's program size). */
 export const MAX_REGEX_LENGTH = 1024;
 
 export function dnsLabel(description: string) {
@@ -68,7 +68,7 @@ export function duration(description: string) {
     .meta({ description });
 }
 
-/** A JavaScript regular expression, bounded in length and checked to compile. */
+/** A match value or RE2 regular expression, bounded in length (regex.ts checks the syntax). */
 export function regex(description: string) {
   return z
     .string()
@@ -88,16 +88,6 @@ export function durationToMs(value: string): number {
   const unit = match[2] as 'ms' | 's' | 'm' | 'h';
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit];
   return amount * factor;
-}
-
-/** Whether a JavaScript regular expression compiles; returns the error text if not. */
-export function regexError(source: string): string | undefined {
-  try {
-    new RegExp(source);
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
 }
 
 /**

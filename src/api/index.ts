@@ -6,3 +6,4 @@ export { durationToMs } from './fields.js';
 export { canonicalQuantity, quantityValue } from './quantity.js';
 export * from './documents.js';
 export { GATEWAY_DEFAULTS } from './gateway-defaults.js';
+export { compileRouteRegex, RouteRegexError, type RouteRegex } from './regex.js';

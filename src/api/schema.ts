@@ -3,19 +3,10 @@
 // Every field has a description because `kubectl explain apiroute.spec` shows them.
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
-import {
-  dnsLabel,
-  duration,
-  headerName,
-  httpUrl,
-  port,
-  quantity,
-  regex,
-  regexError,
-  TOKEN,
-} from './fields.js';
+import { dnsLabel, duration, headerName, httpUrl, port, quantity, regex, TOKEN } from './fields.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { quantityValue } from './quantity.js';
+import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
 
 export const GROUP = 'figway.dev';
 export const VERSION = 'v1alpha1';
@@ -140,6 +131,27 @@ export const GatewaySpecSchema = z
 
 export const PATH_MATCH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 export const VALUE_MATCH_TYPES = ['Exact', 'RegularExpression'] as const;
+/** Where RE2 syntax is documented; named in descriptions so users know what to write. */
+const RE2_SYNTAX = 'RE2 syntax: https://github.com/google/re2/wiki/Syntax';
+
+/**
+ * The API server's half of the route regex check (regex.ts): CEL can refuse lookaround and
+ * backreferences at admission; everything else RE2 refuses gets Accepted=False.
+ */
+const REGEX_CEL_RULE = {
+  rule: `self.type != 'RegularExpression' || self.value.matches(r'${CEL_NO_LOOKAROUND_OR_BACKREFERENCE}')`,
+  fieldPath: '.value',
+  message:
+    'must be an RE2 regular expression without lookahead ((?=, (?!), lookbehind ((?<=, (?<!) or backreferences (\\1, \\k<name>): RE2 matches in linear time and has none of them',
+};
+
+/** Adds the route regex refusal, naming the value field, to a match with a type. */
+function refuseBadRegex(m: { type: string; value: string }, ctx: z.RefinementCtx): void {
+  if (m.type !== 'RegularExpression') return;
+  const error = routeRegexError(m.value);
+  if (error) ctx.addIssue({ code: 'custom', path: ['value'], message: error });
+}
+
 export const HTTP_METHODS = [
   'GET',
   'HEAD',
@@ -154,15 +166,17 @@ export const HTTP_METHODS = [
 
 const PathMatchSchema = z
   .strictObject({
-    type: z.enum(PATH_MATCH_TYPES).default('PathPrefix').meta({
-      description:
-        'Exact (the whole path), PathPrefix (whole path segments: /api matches /api and /api/x, not /apix) or RegularExpression (a JavaScript regular expression matched against the whole path).',
-    }),
+    type: z
+      .enum(PATH_MATCH_TYPES)
+      .default('PathPrefix')
+      .meta({
+        description: `Exact (the whole path), PathPrefix (whole path segments: /api matches /api and /api/x, not /apix) or RegularExpression (${RE2_SYNTAX}; matched against the whole path, in linear time; no lookahead, lookbehind or backreferences).`,
+      }),
     value: z
       .string()
       .min(1)
       .max(1024)
-      .meta({ description: 'The path, or the regular expression, to match.' }),
+      .meta({ description: 'The path, or the RE2 regular expression, to match.' }),
   })
   .superRefine((p, ctx) => {
     if (p.type !== 'RegularExpression' && !p.value.startsWith('/')) {
@@ -172,44 +186,32 @@ const PathMatchSchema = z
         message: `must start with '/' for type ${p.type}, got ${JSON.stringify(p.value)}`,
       });
     }
-    if (p.type === 'RegularExpression') {
-      const error = regexError(p.value);
-      if (error) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['value'],
-          message: `is not a valid regular expression: ${error}`,
-        });
-      }
-    }
+    refuseBadRegex(p, ctx);
   })
-  .meta({ description: 'How the request path is matched.' });
+  .meta({
+    description: 'How the request path is matched.',
+    'x-kubernetes-validations': [REGEX_CEL_RULE],
+  });
 
 function valueMatch(what: string) {
   return z
     .strictObject({
       name: headerName(`Name of the ${what}.`),
       value: regex(
-        `Value to compare with, or a regular expression when type is RegularExpression.`,
+        `Value to compare with, or an RE2 regular expression when type is RegularExpression.`,
       ),
       type: z
         .enum(VALUE_MATCH_TYPES)
         .default('Exact')
-        .meta({ description: 'Exact or RegularExpression (matched against the whole value).' }),
+        .meta({
+          description: `Exact or RegularExpression (${RE2_SYNTAX}; matched against the whole value).`,
+        }),
     })
-    .superRefine((m, ctx) => {
-      if (m.type === 'RegularExpression') {
-        const error = regexError(m.value);
-        if (error) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['value'],
-            message: `is not a valid regular expression: ${error}`,
-          });
-        }
-      }
-    })
-    .meta({ description: `A ${what} that must be present with a matching value.` });
+    .superRefine(refuseBadRegex)
+    .meta({
+      description: `A ${what} that must be present with a matching value.`,
+      'x-kubernetes-validations': [REGEX_CEL_RULE],
+    });
 }
 
 export const MatchSchema = z

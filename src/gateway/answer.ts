@@ -44,6 +44,19 @@ export function writeAnswer(
   res.end(body);
 }
 
+/**
+ * How long a connection whose last answer was written raw stays open for the client to read
+ * it and close. Node's server sockets are half-open, and no server timeout watches a socket
+ * the parser has let go of (after a parse error, a request timeout or an upgrade): a client
+ * that never closes would otherwise hold it forever. Destroying at once instead would reset
+ * the connection under a client still sending, which can discard the answer unread.
+ */
+const RAW_ANSWER_LINGER_MS = 1000;
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
+
 /** Writes a minimal answer on a raw socket (upgrades, malformed requests) and closes it. */
 export function writeRawAnswer(socket: Duplex, status: number, body = ''): void {
   if (!socket.writable) {
@@ -55,4 +68,5 @@ export function writeRawAnswer(socket: Duplex, status: number, body = ''): void 
     (body !== '' ? 'content-type: application/json\r\n' : '') +
     `content-length: ${Buffer.byteLength(body)}\r\n\r\n`;
   socket.end(head + body);
+  setTimeout(destroySocket, RAW_ANSWER_LINGER_MS, socket).unref();
 }

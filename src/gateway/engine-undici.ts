@@ -106,6 +106,10 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
     }
   }
 
+  onBodySent(chunk: Buffer | string): void {
+    this.sink.onBodySent(chunk.length);
+  }
+
   onResponseStart(
     _controller: Dispatcher.DispatchController,
     statusCode: number,

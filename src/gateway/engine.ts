@@ -84,6 +84,8 @@ export interface AttemptSink {
    * response (the gateway retries or falls back), after which the sink hears nothing more.
    */
   onHead(status: number, headers: Headers): boolean;
+  /** A chunk of the request body went upstream (bytes in, for the access log). */
+  onBodySent(bytes: number): void;
   /** The attempt is over: no error when the body was delivered and res ended. */
   onEnd(error: UpstreamError | undefined): void;
 }

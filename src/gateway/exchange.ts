@@ -74,7 +74,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   private attemptStarted = 0;
   private readonly body: IncomingMessage | null;
   private readonly socket: Socket;
-  private readonly bytesReadAtStart: number;
+  private bodyBytes = 0;
   private readonly bytesWrittenAtStart: number;
 
   constructor(
@@ -91,7 +91,6 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     // Bodies are streamed, never buffered, so a request with one can be sent only once.
     this.replayable = !bodyPresent && IDEMPOTENT.has(plan.method);
     this.socket = req.socket;
-    this.bytesReadAtStart = this.socket.bytesRead;
     this.bytesWrittenAtStart = this.socket.bytesWritten;
     res[EXCHANGE] = this;
     res.once('close', onResponseClose);
@@ -101,8 +100,12 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   get backendName(): string {
     return this.backend.name;
   }
+  /**
+   * Request body bytes, as sent upstream. Not the socket's count: Node reads the head and
+   * the first body bytes in one go, before the exchange exists to take a reading.
+   */
   get bytesIn(): number {
-    return this.socket.bytesRead - this.bytesReadAtStart;
+    return this.bodyBytes;
   }
   get bytesOut(): number {
     return this.socket.bytesWritten - this.bytesWrittenAtStart;
@@ -169,6 +172,10 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     this.closeIfUnread(out);
     this.res.writeHead(status, out);
     return true;
+  }
+
+  onBodySent(bytes: number): void {
+    this.bodyBytes += bytes;
   }
 
   onEnd(error: UpstreamError | undefined): void {

@@ -1,7 +1,14 @@
 // Route matching: which route of a RouteTable claims a request. Compiled once per table,
-// so the request path does no sorting, no regex compilation and no allocation beyond the
-// query string parse that only routes with query matches need.
-import type { CompiledRoute, RouteTable } from '../api/index.js';
+// so the request path does no sorting, no regex compilation and no allocation of its own
+// beyond the query string parse that only routes with query matches need (RE2 allocates a
+// small input wrapper per regex test). Regular expressions are RE2, matched in linear
+// time (api/regex.ts): no path, header or query value can stall the event loop.
+import {
+  compileRouteRegex,
+  type CompiledRoute,
+  type RouteRegex,
+  type RouteTable,
+} from '../api/index.js';
 
 /** What matching looks at; Node's IncomingMessage headers fit as they are. */
 export interface MatchInput {
@@ -16,7 +23,7 @@ export interface MatchInput {
 interface ValueTest {
   name: string;
   exact?: string;
-  regex?: RegExp;
+  regex?: RouteRegex;
 }
 
 interface CompiledMatch {
@@ -25,7 +32,7 @@ interface CompiledMatch {
   pathType: 0 | 1 | 2;
   /** Exact path, or the PathPrefix without a trailing slash ('' for '/'). */
   path: string;
-  pathRegex: RegExp | undefined;
+  pathRegex: RouteRegex | undefined;
   methods: ReadonlySet<string> | undefined;
   headers: ValueTest[];
   query: ValueTest[];
@@ -33,15 +40,27 @@ interface CompiledMatch {
 
 const PATH_TYPE_RANK = { Exact: 0, PathPrefix: 1, RegularExpression: 2 } as const;
 
-/** An anchored regular expression: Gateway API matches the whole value, not a substring. */
-export function anchored(source: string): RegExp {
-  return new RegExp(`^(?:${source})$`);
+/** Compiles one regex of a route; a table the schema did not check gets an error with context. */
+function routeRegex(route: CompiledRoute, field: string, source: string): RouteRegex {
+  try {
+    return compileRouteRegex(source);
+  } catch (error) {
+    throw new Error(`route ${route.name}: match.${field} ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
-function valueTest(m: { name: string; type: string; value: string }): ValueTest {
-  return m.type === 'RegularExpression'
-    ? { name: m.name, regex: anchored(m.value) }
-    : { name: m.name, exact: m.value };
+function valueTests(
+  route: CompiledRoute,
+  kind: 'headers' | 'query',
+  matches: readonly { name: string; type: string; value: string }[],
+): ValueTest[] {
+  return matches.map((m, i) =>
+    m.type === 'RegularExpression'
+      ? { name: m.name, regex: routeRegex(route, `${kind}[${i}].value`, m.value) }
+      : { name: m.name, exact: m.value },
+  );
 }
 
 /** PathPrefix semantics: whole segments, and a trailing slash on the prefix is ignored. */
@@ -64,10 +83,11 @@ function compileRoute(route: CompiledRoute, index: number): CompiledMatch {
     index,
     pathType: PATH_TYPE_RANK[path.type],
     path: path.type === 'PathPrefix' ? normalizePrefix(path.value) : path.value,
-    pathRegex: path.type === 'RegularExpression' ? anchored(path.value) : undefined,
+    pathRegex:
+      path.type === 'RegularExpression' ? routeRegex(route, 'path.value', path.value) : undefined,
     methods: methods.length > 0 ? new Set(methods) : undefined,
-    headers: headers.map(valueTest),
-    query: query.map(valueTest),
+    headers: valueTests(route, 'headers', headers),
+    query: valueTests(route, 'query', query),
   };
 }
 
@@ -116,7 +136,7 @@ export function compileMatcher(table: Pick<RouteTable, 'routes'>): Matcher {
           if (input.path !== m.path) continue;
         } else if (m.pathType === 1) {
           if (!prefixMatches(m.path, input.path)) continue;
-        } else if (!(m.pathRegex as RegExp).test(input.path)) continue;
+        } else if (!(m.pathRegex as RouteRegex).test(input.path)) continue;
         if (m.methods && !m.methods.has(input.method)) continue;
         let ok = true;
         for (const h of m.headers) {

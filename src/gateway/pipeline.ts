@@ -44,7 +44,7 @@ export interface Outcome {
   readonly backendName: string;
   readonly retries: number;
   readonly fellBack: boolean;
-  /** Request body bytes and response bytes (head and body), as counted on the connection. */
+  /** Request body bytes (as sent upstream) and response bytes (head and body, as written). */
   readonly bytesIn: number;
   readonly bytesOut: number;
   /** From the delivered attempt's start to the response's end; undefined when none was. */

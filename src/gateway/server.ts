@@ -68,6 +68,9 @@ export interface GatewayOptions {
 
 export type ApplyResult = 'success' | 'unchanged';
 
+/** A server socket as Node's clientError hands it over: with the response in progress, if any. */
+type ClientSocket = Duplex & { _httpMessage?: ServerResponse | null };
+
 /** Node's parser errors and the status a client that can still read gets for them. */
 function clientErrorStatus(code: string | undefined): number {
   switch (code) {
@@ -104,7 +107,7 @@ export class Gateway implements ExchangeHost {
     this.websockets = new WebsocketProxy(this.logger);
     this.metrics = new GatewayMetrics({
       inFlight: () => this.inFlight,
-      websockets: () => this.websockets.tunnels.size,
+      websockets: () => this.websockets.openTunnels,
       defaultMetrics: options.defaultMetrics ?? true,
     });
     this.noConfigSeries = this.metrics.series(UNMATCHED_ROUTE, 'none');
@@ -112,6 +115,9 @@ export class Gateway implements ExchangeHost {
     this.server = createServer(
       {
         keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // Node's default, stated: the socket closes this long after the Keep-Alive timeout it
+        // advertises, so a client that reuses a connection at the last moment is not reset.
+        keepAliveTimeoutBuffer: 1000,
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
         maxHeaderSize: limits.maxHeaderBytes,
@@ -129,9 +135,12 @@ export class Gateway implements ExchangeHost {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.onUpgrade(req, socket, head);
     });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      // Malformed requests, oversized or slow heads: answer when the socket can still take it.
-      if (err.code === 'ECONNRESET' || !socket.writable) {
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: ClientSocket) => {
+      // Malformed requests, oversized or slow heads and uploads: answer when the socket can
+      // still take it. A request timeout can strike after its answer has begun (a slow
+      // upload, a streaming upstream); a status line written then would land inside that
+      // answer's body, so the connection is cut instead, as Node's own handler does.
+      if (err.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) {
         socket.destroy();
         return;
       }

@@ -2,7 +2,8 @@
 // through http-proxy-3's ws pass. What it adds to that pass:
 // - the handshake is timed: an upstream that never answers gets 504 at the route timeout;
 // - a client that leaves mid-handshake destroys the upstream request, freeing its socket
-//   (the pass cleans up only after a completed upgrade);
+//   (the pass cleans up only after a completed upgrade, and Node's half-open server
+//   sockets do not close on a FIN by themselves);
 // - `figway_gateway_websockets_open` counts tunnels that are open, not handshakes.
 // Only `Upgrade: websocket` on GET reaches this module (server.ts's shouldUpgrade); other
 // upgrades, such as the h2c that `curl --http2` asks for, are served as plain requests.
@@ -40,6 +41,17 @@ function onClientClose(this: Duplex & { [TUNNEL]?: Tunnel }): void {
   this[TUNNEL]?.clientClosed();
 }
 
+/**
+ * The client sent its FIN before the upgrade completed. Node's server sockets allow half-open
+ * connections, so without this the socket (and the upstream request) would stay until the
+ * route timeout. The socket keeps reading into its buffer after the 'upgrade' event, so
+ * 'end' comes as soon as the FIN does, unless the client sent bytes before the 101 (RFC 6455
+ * forbids it); those stay buffered for the tunnel's pipe, and the route timeout ends that case.
+ */
+function onHandshakeEnd(this: Duplex): void {
+  this.destroy();
+}
+
 const TUNNEL = Symbol('figway.tunnel');
 
 /** One upgrade from its plan until its sockets close. */
@@ -68,10 +80,12 @@ class Tunnel implements StageContext, Outcome {
     private readonly head: Buffer,
   ) {
     this.upstreamHeaders = plan.headers;
-    this.bytesReadAtStart = req.socket.bytesRead;
+    // The head buffer: bytes after the handshake that Node read along with it.
+    this.bytesReadAtStart = req.socket.bytesRead - head.length;
     this.bytesWrittenAtStart = req.socket.bytesWritten;
     socket[TUNNEL] = this;
     socket.once('close', onClientClose);
+    socket.once('end', onHandshakeEnd);
   }
 
   get backend(): RuntimeBackend {
@@ -116,9 +130,11 @@ class Tunnel implements StageContext, Outcome {
   /** The upstream accepted the upgrade: the tunnel is open. */
   opened(): void {
     clearTimeout(this.timer);
+    // A half-close is the tunnel's pipe's to relay from now on.
+    this.socket.off('end', onHandshakeEnd);
     this.open = true;
     this.upstreamMs = performance.now() - this.started;
-    this.proxy.tunnels.add(this);
+    this.proxy.openTunnels += 1;
     this.count(101);
   }
 
@@ -174,7 +190,8 @@ class Tunnel implements StageContext, Outcome {
   clientClosed(): void {
     clearTimeout(this.timer);
     // Before the upgrade completed, the pass still holds the upstream request: free it.
-    if (!this.open) this.proxyReq?.destroy();
+    if (this.open) this.proxy.openTunnels -= 1;
+    else this.proxyReq?.destroy();
     this.proxy.tunnels.delete(this);
     this.count(0);
     this.totalMs = performance.now() - this.started;
@@ -191,8 +208,10 @@ class Tunnel implements StageContext, Outcome {
 }
 
 export class WebsocketProxy {
-  /** Open tunnels, for the websockets gauge and for shutdown. */
+  /** Every upgrade from its start until its client socket closes, for shutdown. */
   readonly tunnels = new Set<Tunnel>();
+  /** Upgrades the upstream accepted and whose client is still there (the gauge). */
+  openTunnels = 0;
   private readonly proxy: ProxyServer;
   private readonly byRequest = new WeakMap<IncomingMessage, Tunnel>();
 
@@ -221,7 +240,9 @@ export class WebsocketProxy {
     socket.on('error', () => {
       socket.destroy();
     });
-    new Tunnel(this, plan, req, socket, head).start();
+    const tunnel = new Tunnel(this, plan, req, socket, head);
+    this.tunnels.add(tunnel);
+    tunnel.start();
   }
 
   tunnel(tunnel: Tunnel, head: Buffer): void {
@@ -231,7 +252,7 @@ export class WebsocketProxy {
     });
   }
 
-  /** Cuts every open tunnel (shutdown). */
+  /** Cuts every tunnel, open or still in its handshake (shutdown). */
   closeAll(): void {
     for (const tunnel of this.tunnels) tunnel.socket.destroy();
     this.proxy.close();

@@ -248,6 +248,31 @@ describeCluster('the test control plane', () => {
         /.+/,
       ],
       [
+        'a path regex with lookahead, which RE2 cannot run',
+        (s) =>
+          (s.routes[0].match.path = { type: 'RegularExpression', value: '/api/(?!internal).*' }),
+        'spec.routes[0].match.path.value',
+        /must be an RE2 regular expression without lookahead/,
+      ],
+      [
+        'a header regex with lookbehind',
+        (s) =>
+          (s.routes[0].match.headers = [
+            { name: 'x-tenant', type: 'RegularExpression', value: '.*(?<!-test)' },
+          ]),
+        'spec.routes[0].match.headers[0].value',
+        /must be an RE2 regular expression without lookahead/,
+      ],
+      [
+        'a query regex with a backreference',
+        (s) =>
+          (s.routes[0].match.query = [
+            { name: 'pair', type: 'RegularExpression', value: '([a-z]+)-\\1' },
+          ]),
+        'spec.routes[0].match.query[0].value',
+        /must be an RE2 regular expression without lookahead/,
+      ],
+      [
         'an unknown path match type',
         (s) => (s.routes[0].match.path.type = 'Glob'),
         'spec.routes[0].match.path.type',
@@ -289,6 +314,19 @@ describeCluster('the test control plane', () => {
         /between 1 and 16Mi/,
       ],
     ];
+
+    test('accepts RE2 regexes that only look like lookaround, and any Exact value (dry run)', async () => {
+      const route = validRoute('re2-lookalikes');
+      route.spec.routes[0].match = {
+        path: { type: 'RegularExpression', value: '/api/\\(?=x(?:a|b)?[?]' },
+        headers: [
+          { name: 'x-exact', value: '(?=not-a-regex' },
+          { name: 'x-named', type: 'RegularExpression', value: '(?P<id>[0-9]+)-(?<n>x)' },
+        ],
+      };
+      const created = await createApiRoute(route, 'All');
+      expect(created.metadata.name).toBe('re2-lookalikes');
+    });
 
     test.each(invalid)('rejects %s, naming the field', async (_what, breakIt, field, message) => {
       const route = validRoute('broken');

@@ -8,6 +8,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +18,7 @@ import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
+import type { ConnectionLimits } from '../../../src/gateway/server.js';
 
 export interface Upstream {
   name: string;
@@ -71,6 +73,40 @@ export async function startUpstream(name: string, handler: Handler = echo): Prom
   return upstream;
 }
 
+/** A TCP server that accepts connections and never answers: an upstream that hangs. */
+export interface SilentUpstream {
+  url: string;
+  /** Connections accepted so far. */
+  accepted: number;
+  /** Connections still open. */
+  open: Set<Socket>;
+  close(): Promise<void>;
+}
+
+export async function startSilentUpstream(): Promise<SilentUpstream> {
+  const server = createTcpServer();
+  const upstream: SilentUpstream = {
+    url: '',
+    accepted: 0,
+    open: new Set(),
+    async close() {
+      for (const socket of upstream.open) socket.destroy();
+      await close(server);
+    },
+  };
+  server.on('connection', (socket: Socket) => {
+    upstream.accepted += 1;
+    upstream.open.add(socket);
+    socket.resume();
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      upstream.open.delete(socket);
+    });
+  });
+  upstream.url = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
+  return upstream;
+}
+
 /** A port nothing listens on: bind, read the port, close. */
 export async function closedPort(): Promise<number> {
   const server = createServer();
@@ -87,15 +123,25 @@ export interface TestGateway extends RunningGateway {
   close(): Promise<void>;
 }
 
+export interface TestGatewayOptions {
+  /** Where the gateway's log lines go; silent when absent. */
+  logStream?: NodeJS.WritableStream;
+  /** Where access log lines go; with the other log lines when absent. */
+  accessLogStream?: NodeJS.WritableStream;
+  /** Short limits keep tests of timeouts fast. */
+  limits?: Partial<ConnectionLimits>;
+}
+
 /** A gateway serving `yaml` from a watched temp file, with Service names resolved locally. */
 export async function startTestGateway(
   yaml: string,
   resolve: Record<string, string>,
-  logStream?: NodeJS.WritableStream,
+  options: TestGatewayOptions = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'figway-gw-'));
   const configFile = join(dir, 'apiroute.yaml');
   writeFileSync(configFile, yaml);
+  const { logStream, accessLogStream, limits } = options;
   const running = await startGateway({
     source: new FileConfigSource(configFile, { debounceMs: 20 }),
     port: 0,
@@ -106,6 +152,10 @@ export async function startTestGateway(
       component: 'gateway',
       ...(logStream !== undefined ? { stream: logStream } : { silent: true }),
     }),
+    ...(accessLogStream !== undefined && {
+      accessLogger: createLogger({ component: 'gateway', stream: accessLogStream }),
+    }),
+    ...(limits !== undefined && { limits }),
     fixedLogLevel: true,
   });
   return {
@@ -121,6 +171,101 @@ export async function startTestGateway(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Client connections the gateway's server holds open. */
+export function connectionsOf(gw: TestGateway): Promise<number> {
+  return new Promise((resolve, reject) => {
+    gw.gateway.server.getConnections((error, count) => {
+      if (error) reject(error);
+      else resolve(count);
+    });
+  });
+}
+
+/**
+ * A TCP client that writes exactly what a test says and records what comes back, for
+ * requests no well-behaved HTTP client would send (trickled heads, stalled bodies).
+ */
+export class RawClient {
+  received = '';
+  /** Set when the peer ended its side (FIN) or the connection closed. */
+  ended = false;
+  closed = false;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      this.received += chunk;
+      this.notify();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.notify();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.closed = true;
+      this.notify();
+    });
+    // A reset after the answer is a way of closing, which `closed` records.
+    socket.on('error', () => undefined);
+  }
+
+  /** `allowHalfOpen`: stay open after the gateway's FIN, as a client that never closes does. */
+  static connect(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host: '127.0.0.1', ...options });
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new RawClient(socket));
+      });
+    });
+  }
+
+  write(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  /** The status of the first response, once its status line arrived. */
+  async status(timeoutMs = 3000): Promise<number> {
+    await this.until(() => /^HTTP\/1\.1 \d{3} /.test(this.received), timeoutMs, 'a status line');
+    return Number(this.received.slice(9, 12));
+  }
+
+  /** Resolves once the gateway ended or closed the connection. */
+  async end(timeoutMs = 3000): Promise<void> {
+    await this.until(() => this.ended, timeoutMs, 'the connection to end');
+  }
+
+  until(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!test()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(
+          new Error(`waited ${timeoutMs} ms for ${what}; received: ${this.received.slice(0, 300)}`),
+        );
+      }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
 }
 
 export interface Reply {

@@ -46,7 +46,7 @@ describe('hot reload', () => {
     gw = await startTestGateway(
       config('orders', 0),
       { legacy: legacy.url, orders: orders.url, 'orders-v2': ordersV2.url },
-      logs,
+      { logStream: logs },
     );
   });
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { apiRouteCrd, apiRouteOpenApiSchema } from '../../../src/api/crd.js';
 import { generatedFiles } from '../../../src/api/generated-files.js';
+import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE } from '../../../src/api/regex.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 
@@ -85,6 +86,18 @@ describe('the generated CRD', () => {
     );
     expect(backends.maxItems).toBeGreaterThan(0);
     expect(spec.properties.monolith['x-kubernetes-validations'].length).toBeGreaterThan(0);
+  });
+
+  it('refuses lookaround and backreferences in every RegularExpression match, naming the value', () => {
+    const match = (apiRouteCrd() as any).spec.versions[0].schema.openAPIV3Schema.properties.spec
+      .properties.routes.items.properties.match.properties;
+    for (const node of [match.path, match.headers.items, match.query.items]) {
+      expect(node['x-kubernetes-validations']).toContainEqual({
+        rule: `self.type != 'RegularExpression' || self.value.matches(r'${CEL_NO_LOOKAROUND_OR_BACKREFERENCE}')`,
+        fieldPath: '.value',
+        message: expect.stringMatching(/^must be an RE2 regular expression without lookahead/),
+      });
+    }
   });
 
   it('has the status subresource, printer columns, short name and category', () => {

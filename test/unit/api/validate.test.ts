@@ -68,6 +68,26 @@ describe('validateApiRoute', () => {
     ]);
   });
 
+  it('accepts RE2 syntax in path, header and query matches', () => {
+    const input = variant((r) => {
+      r.spec.routes[0].match = {
+        path: { type: 'RegularExpression', value: '/api/v[0-9]+/(?P<kind>orders|carts)/\\d+' },
+        headers: [
+          { name: 'user-agent', type: 'RegularExpression', value: '(?i).*chrome/[0-9.]+.*' },
+        ],
+        query: [{ name: 'q', type: 'RegularExpression', value: '\\pL+' }],
+      };
+    });
+    expect(errorsOf(input)).toEqual([]);
+  });
+
+  it('checks the syntax of RegularExpression values only', () => {
+    const input = variant((r) => {
+      r.spec.routes[0].match.headers = [{ name: 'x-tenant', value: '(?=beta' }];
+    });
+    expect(errorsOf(input)).toEqual([]);
+  });
+
   it('accepts a shadow with its defaults, and names a url backend by its host', () => {
     const result = validateApiRoute(
       variant((r) => (r.spec.routes[0].shadow = { backend: 'orders', percent: 12.5 })),
@@ -232,7 +252,7 @@ describe('validateApiRoute', () => {
     [
       'regex that does not compile',
       (r) => (r.spec.routes[0].match.path = { type: 'RegularExpression', value: '/api/(orders' }),
-      'spec.routes[0].match.path.value: is not a valid regular expression',
+      'spec.routes[0].match.path.value: is not a valid RE2 regular expression: missing closing ): `/api/(orders`',
     ],
     [
       'header regex that does not compile',
@@ -240,7 +260,52 @@ describe('validateApiRoute', () => {
         (r.spec.routes[0].match.headers = [
           { name: 'x-tenant', type: 'RegularExpression', value: '[' },
         ]),
-      'spec.routes[0].match.headers[0].value: is not a valid regular expression',
+      'spec.routes[0].match.headers[0].value: is not a valid RE2 regular expression: missing closing ]',
+    ],
+    [
+      'path regex with lookahead (RE2 cannot run it in linear time)',
+      (r) =>
+        (r.spec.routes[0].match.path = { type: 'RegularExpression', value: '/api/(?!internal).*' }),
+      'spec.routes[0].match.path.value: uses lookahead ((?= or (?!), which RE2 does not support; match the text itself, or let a more specific Exact or PathPrefix route claim the exception',
+    ],
+    [
+      'header regex with lookbehind',
+      (r) =>
+        (r.spec.routes[0].match.headers = [
+          { name: 'x-a', value: 'ok' },
+          { name: 'x-tenant', type: 'RegularExpression', value: '.*(?<!-test)' },
+        ]),
+      'spec.routes[0].match.headers[1].value: uses lookbehind ((?<= or (?<!), which RE2 does not support',
+    ],
+    [
+      'query regex with a backreference',
+      (r) =>
+        (r.spec.routes[0].match.query = [
+          { name: 'pair', type: 'RegularExpression', value: '([a-z]+)-\\1' },
+        ]),
+      'spec.routes[0].match.query[0].value: uses a backreference (\\1 or \\k<name>), which RE2 does not support; spell the repeated text out',
+    ],
+    [
+      'query regex with a named backreference',
+      (r) =>
+        (r.spec.routes[0].match.query = [
+          { name: 'pair', type: 'RegularExpression', value: '(?<w>[a-z]+)-\\k<w>' },
+        ]),
+      'spec.routes[0].match.query[0].value: uses a backreference',
+    ],
+    [
+      'JavaScript-only syntax',
+      (r) => (r.spec.routes[0].match.path = { type: 'RegularExpression', value: '/caf\\u00e9' }),
+      'spec.routes[0].match.path.value: is not a valid RE2 regular expression: invalid escape sequence: `\\u`',
+    ],
+    [
+      'regex too complex to match quickly',
+      (r) =>
+        (r.spec.routes[0].match.path = {
+          type: 'RegularExpression',
+          value: '((a|b|/){0,30}){0,30}z',
+        }),
+      'spec.routes[0].match.path.value: is too complex: its RE2 program size is 3693, at most 500 is allowed',
     ],
     [
       'regex too long',
