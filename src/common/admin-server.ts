@@ -1,4 +1,5 @@
-// The admin port every Figway process serves: liveness, readiness and Prometheus metrics.
+// The admin port every Figway process serves: liveness, readiness and Prometheus metrics,
+// and the extra pages a process adds (the gateway's /shadow).
 // Kept apart from the traffic port so probes and scrapes never queue behind user traffic
 // and /metrics is never exposed through the gateway itself.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,6 +12,9 @@ export interface Readiness {
   details?: Record<string, unknown>;
 }
 
+/** An extra path of the admin port (GET and HEAD), e.g. the gateway's /shadow. */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 export interface AdminServerOptions {
   port: number;
   host?: string;
@@ -19,6 +23,8 @@ export interface AdminServerOptions {
   readiness: () => Readiness;
   /** Called for each /healthz; a live process that cannot serve should say so. Defaults to live. */
   liveness?: () => Readiness;
+  /** More paths, by exact path; they must answer cheaply. */
+  handlers?: Readonly<Record<string, AdminHandler>>;
 }
 
 export interface AdminServer {
@@ -27,7 +33,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -66,8 +72,17 @@ async function handle(options: AdminServerOptions, req: IncomingMessage, res: Se
       res.end(text);
       return;
     }
-    default:
-      sendJson(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics'] });
+    default: {
+      const handler = options.handlers?.[path ?? ''];
+      if (handler !== undefined) {
+        handler(req, res);
+        return;
+      }
+      sendJson(res, 404, {
+        error: 'not found',
+        paths: ['/healthz', '/readyz', '/metrics', ...Object.keys(options.handlers ?? {})],
+      });
+    }
   }
 }
 

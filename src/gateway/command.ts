@@ -3,7 +3,12 @@
 // every config change and drains on SIGTERM.
 import { parseArgs } from 'node:util';
 import { GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
-import { startAdminServer, type AdminServer } from '../common/admin-server.js';
+import {
+  sendJson,
+  startAdminServer,
+  type AdminHandler,
+  type AdminServer,
+} from '../common/admin-server.js';
 import { createLogger, errorFields, type LogLevel, type Logger } from '../common/logger.js';
 import { intFlag, logLevelFlag } from '../common/flags.js';
 import { LOG_LEVELS } from '../common/log-level.js';
@@ -11,17 +16,20 @@ import { onStopSignal } from '../common/signals.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
+import { renderShadowPage } from './shadow/page.js';
+import { DEFAULT_SHADOW_IN_FLIGHT, type ShadowRegistry } from './shadow/registry.js';
 
 export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
 
   --config FILE             ApiRoute YAML to serve; reloaded when it changes
   --configmap NAME          or: the route-table ConfigMap to watch (with --namespace NS)
   --port N                  traffic port (default ${GATEWAY_DEFAULTS.port})
-  --admin-port N            /healthz, /readyz, /metrics (default ${GATEWAY_DEFAULTS.adminPort})
+  --admin-port N            /healthz, /readyz, /metrics, /shadow (default ${GATEWAY_DEFAULTS.adminPort})
   --host ADDR               address to listen on (default 0.0.0.0)
   --resolve NAME=URL        send Service NAME's traffic to URL (repeatable; local runs)
   --log-level LEVEL         ${LOG_LEVELS.join('|')} (default: the ApiRoute's gateway.logLevel)
   --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default ${GATEWAY_DEFAULTS.drainSeconds})
+  --shadow-in-flight N      most shadow comparisons at once; more are skipped (default ${DEFAULT_SHADOW_IN_FLIGHT})
 `;
 
 export interface RunningGateway {
@@ -45,8 +53,28 @@ export interface StartGatewayOptions {
   /** Where access log lines go (spec.gateway.accessLog); default: logger. */
   accessLogger?: Logger;
   limits?: Partial<ConnectionLimits>;
+  /** Most shadow comparisons in flight (default DEFAULT_SHADOW_IN_FLIGHT). */
+  shadowInFlight?: number;
   /** Called after each config is applied (the dev command prints it). */
   onApplied?: (table: RouteTable) => void;
+}
+
+/** The admin port's /shadow (JSON) and /shadow.html (the page a person reads). */
+function shadowHandlers(shadows: ShadowRegistry): Record<string, AdminHandler> {
+  return {
+    '/shadow': (_req, res) => {
+      sendJson(res, 200, shadows.report());
+    },
+    '/shadow.html': (_req, res) => {
+      const page = renderShadowPage(shadows.report());
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': Buffer.byteLength(page),
+        'cache-control': 'no-store',
+      });
+      res.end(page);
+    },
+  };
 }
 
 /**
@@ -60,6 +88,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
     ...(options.accessLogger !== undefined && { accessLogger: options.accessLogger }),
     ...(options.limits !== undefined && { limits: options.limits }),
+    ...(options.shadowInFlight !== undefined && { shadowInFlight: options.shadowInFlight }),
   });
   const overrides = options.overrides ?? new Map<string, string>();
   const host = options.host ?? '0.0.0.0';
@@ -71,6 +100,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       const r = gateway.readiness();
       return { ...r, details: { ...r.details, configSource: options.source.description } };
     },
+    handlers: shadowHandlers(gateway.shadows),
   });
   let port: number;
   try {
@@ -135,6 +165,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
         resolve: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         'drain-seconds': { type: 'string' },
+        'shadow-in-flight': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -169,6 +200,13 @@ export async function gatewayCommand(args: string[]): Promise<number> {
       drainMs:
         intFlag('drain-seconds', values['drain-seconds'], GATEWAY_DEFAULTS.drainSeconds, 0, 3600) *
         1000,
+      shadowInFlight: intFlag(
+        'shadow-in-flight',
+        values['shadow-in-flight'],
+        DEFAULT_SHADOW_IN_FLIGHT,
+        0,
+        10_000,
+      ),
       level,
     };
   } catch (error) {

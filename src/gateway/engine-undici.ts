@@ -4,11 +4,16 @@
 // bench/gateway.ts measures it bare against http-proxy-3 (figures in the README, Performance).
 import type { ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
+import { BodyBuffer } from './body-buffer.js';
 import {
   classifyError,
   UpstreamError,
   type AttemptSink,
+  type BodyTap,
   type Cancel,
+  type CaptureFailure,
+  type CaptureRequest,
+  type CaptureSink,
   type ProxyEngine,
   type UpstreamPool,
   type UpstreamRequest,
@@ -52,6 +57,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
   private discarded = false;
   private finished = false;
   private cancelled = false;
+  private readonly tap: BodyTap | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -59,6 +65,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
     timeoutMs: number,
     private readonly sendTimeoutMs: number,
   ) {
+    this.tap = sink.tap;
     this.timer = setTimeout(onTimeout, timeoutMs, this);
   }
 
@@ -108,6 +115,12 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
 
   onBodySent(chunk: Buffer | string): void {
     this.sink.onBodySent(chunk.length);
+    if (this.tap !== undefined)
+      this.tap.requestChunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  }
+
+  onRequestSent(): void {
+    if (this.tap !== undefined) this.tap.requestSent();
   }
 
   onResponseStart(
@@ -131,6 +144,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.accepted || this.finished) return;
+    if (this.tap !== undefined) this.tap.responseChunk(chunk);
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', onDrain);
@@ -164,6 +178,79 @@ class AttemptHandler implements Dispatcher.DispatchHandler, Cancel {
   }
 }
 
+function onCaptureTimeout(handler: CaptureHandler): void {
+  handler.fail('timeout', new UpstreamError('timeout', 'no whole answer in time'));
+}
+
+/** One request of the gateway's own: the answer goes into memory, never past its limit. */
+class CaptureHandler implements Dispatcher.DispatchHandler, Cancel {
+  private controller: Dispatcher.DispatchController | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private status = 0;
+  private headers: Headers = {};
+  private readonly body: BodyBuffer;
+  private done = false;
+
+  constructor(
+    private readonly sink: CaptureSink,
+    request: CaptureRequest,
+  ) {
+    this.body = new BodyBuffer(request.maxBodyBytes);
+    this.timer = setTimeout(onCaptureTimeout, request.timeoutMs, this);
+  }
+
+  cancel(): void {
+    this.fail('cancelled', new UpstreamError('cancelled', 'capture cancelled'));
+  }
+
+  /** Ends the capture without an answer; aborts the request if it is still running. */
+  fail(reason: CaptureFailure, error: Error): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.controller?.abort(error);
+    this.sink.onCaptureFailed(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new UpstreamError('cancelled', 'capture cancelled'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Headers,
+  ): void {
+    if (this.done || statusCode < 200) return;
+    this.status = statusCode;
+    this.headers = headers;
+    const length = Number(headers['content-length']);
+    if (length > this.body.max) this.tooLarge();
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.done && !this.body.push(chunk)) this.tooLarge();
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    if (this.status === 0) this.sink.onCaptureFailed('reset');
+    else this.sink.onCaptured(this.status, this.headers, this.body.contents());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.done) return;
+    this.fail(classifyError(error, this.status !== 0).reason, error);
+  }
+
+  private tooLarge(): void {
+    this.fail('too-large', new UpstreamError('body', 'answer larger than maxBodyBytes'));
+  }
+}
+
 export class UndiciEngine implements ProxyEngine {
   readonly name = 'undici';
 
@@ -182,6 +269,23 @@ export class UndiciEngine implements ProxyEngine {
         maxHeaderSize: 64 * 1024,
       }),
     );
+  }
+
+  capture(pool: UpstreamPool, request: CaptureRequest, sink: CaptureSink): Cancel {
+    if (!(pool instanceof UndiciPool)) throw new TypeError('pool was created by another engine');
+    const handler = new CaptureHandler(sink, request);
+    pool.pool.dispatch(
+      {
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body: request.body,
+        bodyTimeout: request.timeoutMs,
+        headersTimeout: 0,
+      },
+      handler,
+    );
+    return handler;
   }
 
   send(

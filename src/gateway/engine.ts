@@ -76,8 +76,24 @@ export interface UpstreamRequest {
   sendTimeoutMs: number;
 }
 
+/**
+ * Sees the bodies of an exchange as they stream: the shadow stage's copy of what the
+ * client sent and got. Exchanges of routes without shadowing have none, and then the
+ * engine's only cost is one field check per chunk.
+ */
+export interface BodyTap {
+  /** A chunk of the request body went upstream. */
+  requestChunk(chunk: Buffer): void;
+  /** The request, body and all, went upstream. */
+  requestSent(): void;
+  /** A chunk of the delivered response went to the client. */
+  responseChunk(chunk: Buffer): void;
+}
+
 /** The gateway's side of one attempt. */
 export interface AttemptSink {
+  /** Read once when the attempt starts. */
+  readonly tap: BodyTap | undefined;
   /**
    * The upstream response head arrived. Return true after writing the client's head
    * (res.writeHead) to have the engine stream the body into res; false to discard this
@@ -90,6 +106,27 @@ export interface AttemptSink {
   onEnd(error: UpstreamError | undefined): void;
 }
 
+/** A request the gateway sends on its own account (a shadow copy): answered into memory. */
+export interface CaptureRequest {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: Buffer | null;
+  /** Time allowed for the whole answer, body included. */
+  timeoutMs: number;
+  /** Largest body collected; a larger answer fails as too-large, unread. */
+  maxBodyBytes: number;
+}
+
+export type CaptureFailure = FailureReason | 'too-large';
+
+export interface CaptureSink {
+  /** The whole answer arrived within the limits. */
+  onCaptured(status: number, headers: Headers, body: Buffer): void;
+  /** No answer to keep: the request failed, timed out, was cancelled or was too large. */
+  onCaptureFailed(reason: CaptureFailure): void;
+}
+
 /** A connection pool to one backend origin. */
 export interface UpstreamPool {
   /** Closes once the requests it is serving have finished. */
@@ -100,6 +137,8 @@ export interface ProxyEngine {
   readonly name: string;
   /** A keep-alive pool for one origin, e.g. http://orders.shop.svc:80. */
   createPool(origin: URL): UpstreamPool;
+  /** Sends a request of the gateway's own and collects its answer; cancellable like an attempt. */
+  capture(pool: UpstreamPool, request: CaptureRequest, sink: CaptureSink): Cancel;
   /** Starts an attempt; the returned function cancels it (client gone). */
   send(
     pool: UpstreamPool,

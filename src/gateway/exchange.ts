@@ -12,6 +12,7 @@ import { answerBody, writeAnswer } from './answer.js';
 import {
   UpstreamError,
   type AttemptSink,
+  type BodyTap,
   type Cancel,
   type FailureReason,
   type ProxyEngine,
@@ -69,6 +70,8 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   totalMs = 0;
   upstreamMs: number | undefined;
   retryTimer: NodeJS.Timeout | undefined;
+  /** Set by tapBodies (the shadow stage); read by the engine at each attempt's start. */
+  tap: BodyTap | undefined = undefined;
   private deadline: number;
   private attempt: Cancel | undefined;
   private attemptStarted = 0;
@@ -116,6 +119,10 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   }
   get remainingMs(): number {
     return this.deadline - performance.now();
+  }
+
+  tapBodies(tap: BodyTap): void {
+    this.tap = tap;
   }
 
   /** Runs the request stages, then the first attempt. */

@@ -12,6 +12,8 @@ import {
   type HistogramSeries,
   type MetricDoc,
 } from '../common/metrics.js';
+import { OTHER_FIELD } from './shadow/differences.js';
+import { MAX_FIELDS_PER_ROUTE } from './shadow/route-stats.js';
 
 /** The route label of requests no route claims (served by the monolith). */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -92,6 +94,24 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     type: 'gauge',
     labels: ['route'],
     help: "Configured share (percent) of the route's traffic for the new service: the migration target.",
+  },
+  {
+    name: 'figway_gateway_shadow_requests_total',
+    type: 'counter',
+    labels: ['route', 'result'],
+    help: "Shadowed requests (spec.routes[].shadow) by result: match (the new service answered as the monolith did), mismatch (a real difference), noise (differences, all of them noise), error (a copy failed or timed out), skipped (a body over maxBodyBytes, over the gateway's in-flight cap, a method not shadowed, or no whole answer from the client's side to compare with).",
+  },
+  {
+    name: 'figway_gateway_shadow_field_mismatches_total',
+    type: 'counter',
+    labels: ['route', 'field'],
+    help: `Comparisons in which \`field\` was a real difference between the new service and the monolith: a JSON path with array indices as [*] (\`$.items[*].price\`), status, headers.NAME or body (non-JSON bodies). At most ${MAX_FIELDS_PER_ROUTE} fields per route by name; later ones are counted as ${OTHER_FIELD}.`,
+  },
+  {
+    name: 'figway_gateway_shadow_duration_seconds',
+    type: 'histogram',
+    labels: ['route', 'backend'],
+    help: 'Time the shadow copies took, by the backend they went to (the new service, or monolith for the noise-cancelling second call and for reverse shadowing). Buckets 1 ms to 10 s, as for the client requests beside it.',
   },
   {
     name: 'figway_gateway_route_new_service_share',
@@ -182,6 +202,9 @@ export class GatewayMetrics {
   readonly retries: FastCounter<'route' | 'backend'>;
   readonly fallbacks: FastCounter<'route' | 'backend'>;
   readonly reloads: FastCounter<'result'>;
+  readonly shadowRequests: FastCounter<'route' | 'result'>;
+  readonly shadowFieldMismatches: FastCounter<'route' | 'field'>;
+  readonly shadowDuration: FastHistogram<'route' | 'backend'>;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
   private readonly weight: Gauge<'route'>;
@@ -249,6 +272,25 @@ export class GatewayMetrics {
       name: 'figway_gateway_config_reloads_total',
       help: doc('figway_gateway_config_reloads_total'),
       labelNames: ['result'],
+    });
+    this.shadowRequests = new FastCounter({
+      registry,
+      name: 'figway_gateway_shadow_requests_total',
+      help: doc('figway_gateway_shadow_requests_total'),
+      labelNames: ['route', 'result'],
+    });
+    this.shadowFieldMismatches = new FastCounter({
+      registry,
+      name: 'figway_gateway_shadow_field_mismatches_total',
+      help: doc('figway_gateway_shadow_field_mismatches_total'),
+      labelNames: ['route', 'field'],
+    });
+    this.shadowDuration = new FastHistogram({
+      registry,
+      name: 'figway_gateway_shadow_duration_seconds',
+      help: doc('figway_gateway_shadow_duration_seconds'),
+      labelNames: ['route', 'backend'],
+      buckets: DURATION_BUCKETS,
     });
     // Present from the start so a dashboard shows 0 invalid reloads rather than no data.
     for (const result of ['success', 'unchanged', 'invalid']) this.reloads.labels({ result });

@@ -12,12 +12,16 @@
 // caching, shadowing, composition) is one more builder in STAGE_ORDER, in its own file
 // under stages/.
 import type { IncomingMessage } from 'node:http';
-import type { CompiledRoute, RouteTable } from '../api/index.js';
+import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { BodyTap } from './engine.js';
 import type { ProxyPlan } from './plan.js';
+import type { RuntimeBackend } from './runtime.js';
+import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
+import { shadowStage } from './stages/shadow.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
 export interface Answer {
@@ -34,6 +38,13 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /**
+   * Has `tap` see the request and response bodies as they stream (the shadow stage's
+   * copies). Only HTTP exchanges have it; websocket tunnels have no bodies to tap.
+   */
+  tapBodies?(tap: BodyTap): void;
+  /** The tap tapBodies set, if any. */
+  readonly tap?: BodyTap | undefined;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */
@@ -82,6 +93,13 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
+  /** The gateway's shadow comparisons: stats, the in-flight cap, the engine for copies. */
+  readonly shadows: ShadowRegistry;
+  /**
+   * A backend of this config bound to the pools kept for the gateway's own requests
+   * (shadow copies), so a slow shadow never holds a connection client traffic needs.
+   */
+  readonly ownBackend: (backend: CompiledBackend, route: string) => RuntimeBackend;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -92,12 +110,15 @@ export type StageBuilder = (
 
 /**
  * The order stages run in. Request headers are changed first so that later stages (auth,
- * rate limits) see what the upstream will see; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * rate limits) see what the upstream will see; shadowing comes after every stage that may
+ * answer by itself, so only requests that really go upstream are copied, and it sees the
+ * response head as the client gets it; the access log is last so it records what every
+ * other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
   requestHeadersStage,
   responseHeadersStage,
+  shadowStage,
   accessLogStage,
 ];
 

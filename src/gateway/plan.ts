@@ -8,6 +8,7 @@ import type { Runtime, RuntimeBackend, RuntimeRoute } from './runtime.js';
 import { cohortPoint, cookieValue, pickBackend } from './split.js';
 import { clientAddress, forwardedHeaders } from './forwarded.js';
 import { hostOf, normalizePath, parseRequestTarget } from './request-head.js';
+import { SHADOW_HEADER } from './shadow/comparison.js';
 import { endToEndHeaders, rewritePath, type Headers } from './transforms.js';
 
 /** What the plan reads of a request: Node's IncomingMessage fields, plus entropy. */
@@ -71,7 +72,7 @@ const OPTIONS_ASTERISK: AnswerPlan = {
 };
 
 /** The upstream request target of a plan for one backend. */
-export function upstreamPath(plan: ProxyPlan, backend: RuntimeBackend): string {
+export function upstreamPath(plan: ProxyPlan, backend: Pick<RuntimeBackend, 'basePath'>): string {
   const base = backend.basePath;
   if (base === '') return plan.forwardTarget;
   return plan.forwardTarget.charCodeAt(0) === 47 /* '/' */ && plan.forwardTarget.length === 1
@@ -138,6 +139,10 @@ export function planRequest(runtime: Runtime, head: RequestHead): Plan {
   const backend = chooseBackend(route, head.headers, client, head.random);
 
   const headers = endToEndHeaders(head.headers);
+  // Only the gateway marks a request as a shadow copy: a client's mark would make the new
+  // service skip the side effects of a real request.
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a constant name
+  if (headers[SHADOW_HEADER] !== undefined) delete headers[SHADOW_HEADER];
   forwardedHeaders(headers, head.headers, {
     peer: head.peer,
     encrypted: head.encrypted,

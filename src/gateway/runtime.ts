@@ -12,6 +12,9 @@ import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
 import { buildPipeline, type Pipeline, type StageServices } from './pipeline.js';
 import type { RetryPolicy } from './retry.js';
 
+/** Key prefix of the pools for the gateway's own requests (shadow copies). */
+export const OWN_POOL_PREFIX = 'own ';
+
 /** Timeout of requests no route claims (the monolith path), as for a route without one. */
 export const UNMATCHED_TIMEOUT_MS = 15_000;
 
@@ -62,7 +65,10 @@ export interface Runtime {
   readonly backendHeader: string;
   /** Peers whose X-Forwarded-* headers are believed (spec.gateway.trustedProxies). */
   readonly trustedProxies: TrustedProxies;
-  /** Pools this runtime uses, by origin, so a reload can reuse them and close the rest. */
+  /**
+   * Pools this runtime uses, by origin (OWN_POOL_PREFIX + origin for the gateway's own
+   * requests), so a reload can reuse them and close the rest.
+   */
   readonly pools: ReadonlyMap<string, UpstreamPool>;
 }
 
@@ -87,18 +93,16 @@ export function buildRuntime(
   engine: ProxyEngine,
   metrics: GatewayMetrics,
   pools: ReadonlyMap<string, UpstreamPool>,
-  services: Omit<StageServices, 'table'>,
+  services: Omit<StageServices, 'table' | 'ownBackend'>,
 ): Runtime {
-  const stageServices: StageServices = { ...services, table };
   const used = new Map<string, UpstreamPool>();
-  const poolFor = (url: URL): UpstreamPool => {
-    const origin = url.origin;
-    let pool = used.get(origin) ?? pools.get(origin);
+  const poolFor = (url: URL, key: string): UpstreamPool => {
+    let pool = used.get(key) ?? pools.get(key);
     if (pool === undefined) pool = engine.createPool(url);
-    used.set(origin, pool);
+    used.set(key, pool);
     return pool;
   };
-  const backend = (b: CompiledBackend, route: string): RuntimeBackend => {
+  const backend = (b: CompiledBackend, route: string, own = false): RuntimeBackend => {
     const url = new URL(b.url);
     return {
       name: b.name,
@@ -106,10 +110,15 @@ export function buildRuntime(
       origin: url.origin,
       basePath: basePath(url),
       host: url.host,
-      pool: poolFor(url),
+      pool: poolFor(url, own ? `${OWN_POOL_PREFIX}${url.origin}` : url.origin),
       series: metrics.series(route, b.name),
       url,
     };
+  };
+  const stageServices: StageServices = {
+    ...services,
+    table,
+    ownBackend: (b, route) => backend(b, route, true),
   };
 
   const routes = table.routes.map((r): RuntimeRoute => {

@@ -19,6 +19,7 @@ import { GatewayMetrics, GATEWAY_BACKEND, UNMATCHED_ROUTE, type BackendSeries } 
 import { runDoneStages, type Answer } from './pipeline.js';
 import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
 import { buildRuntime, type Runtime } from './runtime.js';
+import { DEFAULT_SHADOW_IN_FLIGHT, ShadowRegistry } from './shadow/registry.js';
 import { requestId, type Headers } from './transforms.js';
 import { isWebsocketUpgrade, WebsocketProxy } from './websocket.js';
 
@@ -64,6 +65,8 @@ export interface GatewayOptions {
   /** Most upstream-error log lines per second; the rest are counted and summarised. */
   errorLogsPerSecond?: number;
   limits?: Partial<ConnectionLimits>;
+  /** Most shadow comparisons in flight at once (memory: up to 4 × maxBodyBytes each). */
+  shadowInFlight?: number;
 }
 
 export type ApplyResult = 'success' | 'unchanged';
@@ -89,6 +92,7 @@ export class Gateway implements ExchangeHost {
   readonly engine: ProxyEngine;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
+  readonly shadows: ShadowRegistry;
   draining = false;
   private runtime: Runtime | undefined;
   private inFlight = 0;
@@ -111,6 +115,11 @@ export class Gateway implements ExchangeHost {
       defaultMetrics: options.defaultMetrics ?? true,
     });
     this.noConfigSeries = this.metrics.series(UNMATCHED_ROUTE, 'none');
+    this.shadows = new ShadowRegistry(
+      this.engine,
+      this.metrics,
+      options.shadowInFlight ?? DEFAULT_SHADOW_IN_FLIGHT,
+    );
     const limits = this.limits;
     this.server = createServer(
       {
@@ -185,6 +194,7 @@ export class Gateway implements ExchangeHost {
       this.logger.debug('config unchanged', { hash });
       return 'unchanged';
     }
+    this.shadows.beginConfig();
     const next = buildRuntime(
       served,
       hash,
@@ -194,9 +204,11 @@ export class Gateway implements ExchangeHost {
       {
         logger: this.logger,
         accessLogger: this.accessLogger,
+        shadows: this.shadows,
       },
     );
     this.runtime = next;
+    this.shadows.commitConfig();
     this.metrics.configApplied(
       hash,
       next.routes.map((r) => ({
@@ -430,6 +442,7 @@ export class Gateway implements ExchangeHost {
     }
     this.server.closeAllConnections();
     this.websockets.closeAll();
+    this.shadows.abandonAll();
     await closed;
     const pools = this.runtime?.pools ?? new Map<string, UpstreamPool>();
     await Promise.allSettled([...pools.values()].map((p) => p.close()));

@@ -130,6 +130,8 @@ export interface TestGatewayOptions {
   accessLogStream?: NodeJS.WritableStream;
   /** Short limits keep tests of timeouts fast. */
   limits?: Partial<ConnectionLimits>;
+  /** The gateway's cap of shadow comparisons in flight. */
+  shadowInFlight?: number;
 }
 
 /** A gateway serving `yaml` from a watched temp file, with Service names resolved locally. */
@@ -141,7 +143,7 @@ export async function startTestGateway(
   const dir = mkdtempSync(join(tmpdir(), 'figway-gw-'));
   const configFile = join(dir, 'apiroute.yaml');
   writeFileSync(configFile, yaml);
-  const { logStream, accessLogStream, limits } = options;
+  const { logStream, accessLogStream, limits, shadowInFlight } = options;
   const running = await startGateway({
     source: new FileConfigSource(configFile, { debounceMs: 20 }),
     port: 0,
@@ -156,6 +158,7 @@ export async function startTestGateway(
       accessLogger: createLogger({ component: 'gateway', stream: accessLogStream }),
     }),
     ...(limits !== undefined && { limits }),
+    ...(shadowInFlight !== undefined && { shadowInFlight }),
     fixedLogLevel: true,
   });
   return {

@@ -10,6 +10,7 @@ import {
   type RequestHead,
 } from '../../../src/gateway/plan.js';
 import { buildRuntime } from '../../../src/gateway/runtime.js';
+import { ShadowRegistry } from '../../../src/gateway/shadow/registry.js';
 
 const YAML = `
 apiVersion: figway.dev/v1alpha1
@@ -38,17 +39,22 @@ const engine: ProxyEngine = {
   send: () => {
     throw new Error('plans never send');
   },
+  capture: () => {
+    throw new Error('plans never send');
+  },
 };
 const logger = createLogger({ component: 'test', silent: true });
 const table = routeTableFromYaml(YAML, 'plan.yaml');
-const runtime = buildRuntime(
-  table,
-  table.hash,
-  engine,
-  new GatewayMetrics({ inFlight: () => 0, websockets: () => 0, defaultMetrics: false }),
-  new Map(),
-  { logger, accessLogger: logger },
-);
+const metrics = new GatewayMetrics({
+  inFlight: () => 0,
+  websockets: () => 0,
+  defaultMetrics: false,
+});
+const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
+  logger,
+  accessLogger: logger,
+  shadows: new ShadowRegistry(engine, metrics),
+});
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {
   const all = { host: 'shop.example', ...headers };
