@@ -239,7 +239,25 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-function gatewayConfig(): string {
+/**
+ * The shadows the shadow-10% targets add to the benchmarked route: a tenth of the requests
+ * the monolith serves (wrk's cohort key lands there) copied to the new service and
+ * compared; with noise cancellation, copied once more to the monolith as well.
+ */
+const BENCH_SHADOWS = [
+  {
+    name: 'gateway shadow-10%',
+    what: 'noise cancellation on: two copies',
+    shadow: '{ backend: orders, percent: 10, compare: { noiseCancellation: true } }',
+  },
+  {
+    name: 'gateway shadow-10% -nc',
+    what: 'noise cancellation off: one copy',
+    shadow: '{ backend: orders, percent: 10 }',
+  },
+] as const;
+
+function gatewayConfig(shadow?: string): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
   const filler = Array.from(
@@ -260,7 +278,7 @@ ${filler}
       backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
       cohort: { header: x-user-id }
       timeout: 5s
-`;
+${shadow === undefined ? '' : `      shadow: ${shadow}\n`}`;
 }
 
 function summarizeProfile(dir: string): void {
@@ -327,6 +345,9 @@ async function main(): Promise<void> {
     baseline: await freePort(),
     baselineAdmin: await freePort(),
   };
+  const shadowPorts = await Promise.all(
+    BENCH_SHADOWS.map(async () => ({ port: await freePort(), admin: await freePort() })),
+  );
   const upstreamUrl = `http://127.0.0.1:${ports.upstream}`;
   for (const d of ['up', 'px']) {
     for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
@@ -336,7 +357,9 @@ async function main(): Promise<void> {
     join(work, 'up', 'nginx.conf'),
     nginxConf(
       join(work, 'up'),
-      `server { listen 127.0.0.1:${ports.upstream}; location / { default_type application/json; return 200 '{"order":42,"status":"shipped","items":3}'; } }`,
+      // $msec: answers differ from one millisecond to the next, as a timestamp would, so
+      // the shadow target compares JSON structurally rather than finding equal bytes.
+      `server { listen 127.0.0.1:${ports.upstream}; location / { default_type application/json; return 200 '{"order":42,"status":"shipped","items":3,"at":"$msec"}'; } }`,
     ),
   );
   writeFileSync(
@@ -350,6 +373,11 @@ async function main(): Promise<void> {
   );
   const configFile = join(work, 'bench.yaml');
   writeFileSync(configFile, gatewayConfig());
+  const shadowConfigFiles = BENCH_SHADOWS.map((b, i) => {
+    const file = join(work, `bench-shadow-${i}.yaml`);
+    writeFileSync(file, gatewayConfig(b.shadow));
+    return file;
+  });
   const node = process.execPath;
   // The gateway runs as the image runs it: bundled, on bare node (through tsx its module
   // hooks would add a loader thread, and with it tens of MiB of RSS). The bench build
@@ -366,12 +394,18 @@ async function main(): Promise<void> {
       ? deployedGatewayNodeFlags()
       : flags['gateway-node-args'].split(' ').filter((flag) => flag !== '');
   log(`gateway node flags: ${nodeFlags.join(' ')}`);
-  const gatewayArgs = (port: number, admin: number, extra: string[] = [], cli = entry) => [
+  const gatewayArgs = (
+    port: number,
+    admin: number,
+    extra: string[] = [],
+    cli = entry,
+    config = configFile,
+  ) => [
     ...nodeFlags,
     ...extra,
     ...cli,
     '--config',
-    configFile,
+    config,
     '--port',
     String(port),
     '--admin-port',
@@ -414,6 +448,10 @@ async function main(): Promise<void> {
     upstreamUrl,
   ]);
   const gateway = start('gateway', '0', node, gatewayArgs(ports.gateway, ports.gatewayAdmin));
+  const shadowed = BENCH_SHADOWS.map((b, i) => {
+    const { port, admin } = shadowPorts[i] as { port: number; admin: number };
+    return start(b.name, '0', node, gatewayArgs(port, admin, [], entry, shadowConfigFiles[i]));
+  });
   const baseline =
     baselineCli === undefined
       ? undefined
@@ -450,6 +488,12 @@ async function main(): Promise<void> {
       pid: pidOf(gateway),
       rss: true,
     },
+    ...BENCH_SHADOWS.map((b, i) => ({
+      name: b.name,
+      url: `http://127.0.0.1:${shadowPorts[i]?.port ?? 0}${path}`,
+      pid: pidOf(shadowed[i] as ChildProcess),
+      rss: true,
+    })),
     ...(baseline === undefined
       ? []
       : [
@@ -566,6 +610,20 @@ async function main(): Promise<void> {
     paced.p99 - direct.p99 <= 2,
     `≤ 2 ms added p99 over direct at half load: +${(paced.p99 - direct.p99).toFixed(2)} ms`,
   );
+  for (const [i, b] of BENCH_SHADOWS.entries()) {
+    const withShadow = summary.get(b.name) as Result;
+    const report = (await (
+      await fetch(`http://127.0.0.1:${shadowPorts[i]?.admin ?? 0}/shadow`)
+    ).json()) as { routes: { compared: number; requests: Record<string, number> }[] };
+    const route = report.routes[0];
+    check(
+      withShadow.cpuUs <= gw.cpuUs * 1.15,
+      `shadow at 10% with comparison (${b.what}) costs ≤ 15% CPU per client request over shadow off: +${(100 * (withShadow.cpuUs / gw.cpuUs - 1)).toFixed(1)}% (${withShadow.cpuUs.toFixed(1)} vs ${gw.cpuUs.toFixed(1)} µs), ${(100 * (1 - withShadow.rps / gw.rps)).toFixed(1)}% by req/s`,
+    );
+    log(
+      `        (${route?.compared ?? 0} comparisons made, results ${JSON.stringify(route?.requests ?? {})})`,
+    );
+  }
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);
 

@@ -33,8 +33,13 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  indent?: number,
+): void {
+  const text = `${JSON.stringify(body, null, indent)}\n`;
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),

@@ -62,8 +62,9 @@ export interface StartGatewayOptions {
 /** The admin port's /shadow (JSON) and /shadow.html (the page a person reads). */
 function shadowHandlers(shadows: ShadowRegistry): Record<string, AdminHandler> {
   return {
+    // Indented: people read it with curl.
     '/shadow': (_req, res) => {
-      sendJson(res, 200, shadows.report());
+      sendJson(res, 200, shadows.report(), 2);
     },
     '/shadow.html': (_req, res) => {
       const page = renderShadowPage(shadows.report());

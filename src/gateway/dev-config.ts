@@ -3,7 +3,8 @@
 export const DEV_APIROUTE_YAML = `# The \`figway dev\` demo (npm start): a shop whose /api/orders is being strangled out of
 # the monolith. 30% of users, chosen by their x-user-id, get the new orders service; each
 # user keeps seeing one side. Everything else stays on the monolith. Send
-# \`x-figway-force: new\` or \`x-figway-force: monolith\` to pick a side yourself.
+# \`x-figway-force: new\` or \`x-figway-force: monolith\` to pick a side yourself. The answers
+# of the monolith are shadowed to the new service and compared: see /shadow.
 apiVersion: figway.dev/v1alpha1
 kind: ApiRoute
 metadata:
@@ -25,4 +26,15 @@ spec:
       fallbackToMonolith: true
       timeout: 5s
       retries: { attempts: 1, perTryTimeout: 2s, conditions: [connect-failure, 503] }
+      # Compare before you move: every request the monolith serves is copied to the new
+      # service and the answers are compared. The monolith is asked twice, so its
+      # timestamp, different on every call, is told apart as noise; servedBy and note say
+      # who answered, by design. What is left is what the new service gets wrong.
+      shadow:
+        backend: orders
+        percent: 100
+        compare:
+          ignore: [$.servedBy, $.note]
+          noiseCancellation: true
+          keepSamples: 3
 `;

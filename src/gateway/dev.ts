@@ -2,6 +2,7 @@
 // and a demo new service on loopback, a gateway in front of them serving the embedded
 // example ApiRoute, the URLs and curl lines to try, and a running count of who served.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
 import { createLogger } from '../common/logger.js';
@@ -11,6 +12,7 @@ import { onStopSignal } from '../common/signals.js';
 import { FileConfigSource, routeTableFromYaml, type ConfigSource } from './config-source.js';
 import { DEV_APIROUTE_YAML } from './dev-config.js';
 import { startGateway } from './command.js';
+import { SHADOW_HEADER } from './shadow/comparison.js';
 
 export const DEV_USAGE = `usage: figway dev [options]
 
@@ -43,18 +45,27 @@ class StaticConfigSource implements ConfigSource {
 
 interface DemoServer {
   server: Server;
+  /** Requests from clients, through the split. */
   served: number;
+  /** Shadow copies the gateway sent on its own account. */
+  copies: number;
   port: number;
 }
 
-/** A stand-in backend that says who it is, so every answer shows which side served. */
-function demoServer(label: string, flavour: string): DemoServer {
+/**
+ * A stand-in backend that says who it is, so every answer shows which side served. Both
+ * sides render the same order, with a timestamp that differs on every call; the new
+ * service rounds the total, the one real difference the shadow comparison should find.
+ */
+function demoServer(label: string, flavour: string, total: number): DemoServer {
   const demo: DemoServer = {
     served: 0,
+    copies: 0,
     port: 0,
     server: createServer((req: IncomingMessage, res: ServerResponse) => {
       req.resume();
-      demo.served += 1;
+      if (req.headers[SHADOW_HEADER] === undefined) demo.served += 1;
+      else demo.copies += 1;
       const body = `${JSON.stringify({
         servedBy: label,
         note: flavour,
@@ -62,6 +73,8 @@ function demoServer(label: string, flavour: string): DemoServer {
         path: req.url,
         user: req.headers['x-user-id'] ?? null,
         requestId: req.headers['x-request-id'] ?? null,
+        timestamp: performance.timeOrigin + performance.now(),
+        total,
       })}\n`;
       res.writeHead(200, {
         'content-type': 'application/json',
@@ -119,8 +132,8 @@ export async function devCommand(args: string[]): Promise<number> {
 
   const host = '127.0.0.1';
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const monolith = demoServer('monolith', 'legacy-shop: the monolith being strangled');
-  const service = demoServer('orders', 'the new orders microservice');
+  const monolith = demoServer('monolith', 'legacy-shop: the monolith being strangled', 41.99);
+  const service = demoServer('orders', 'the new orders microservice', 42);
   monolith.port = await listenPreferred(monolith.server, ports.monolith, host);
   service.port = await listenPreferred(service.server, ports.service, host);
 
@@ -182,7 +195,7 @@ export async function devCommand(args: string[]): Promise<number> {
   out('figway dev: a strangler-fig gateway in front of a demo monolith and a demo new service');
   out('');
   out(`  gateway      ${gw}`);
-  out(`  admin        ${admin}/metrics  ${admin}/readyz`);
+  out(`  admin        ${admin}/metrics  ${admin}/readyz  ${admin}/shadow.html`);
   out(`  monolith     ${monolithUrl}   (Service legacy-shop)`);
   out(`  new service  ${serviceUrl}   (Service orders)`);
   out(`  config       ${source.description}`);
@@ -196,6 +209,9 @@ export async function devCommand(args: string[]): Promise<number> {
   out(`  curl -i ${gw}/api/orders -H 'x-figway-force: new'     # force a side (or: monolith)`);
   out(`  curl -i ${gw}/products                               # no route claims it: the monolith`);
   out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
+  out(
+    `  curl -s ${admin}/shadow                                 # what the new service answers differently`,
+  );
   out('');
   out('The x-figway-backend response header names the side that served. Ctrl-C stops.');
 
@@ -205,7 +221,10 @@ export async function devCommand(args: string[]): Promise<number> {
     if (line === last) return;
     last = line;
     const total = monolith.served + service.served;
-    out(`${line} (${total > 0 ? Math.round((100 * service.served) / total) : 0}% new)`);
+    const copies = monolith.copies + service.copies;
+    out(
+      `${line} (${total > 0 ? Math.round((100 * service.served) / total) : 0}% new); shadow copies ${copies}`,
+    );
   }, ports.reportMs);
 
   return new Promise<number>((resolve) => {

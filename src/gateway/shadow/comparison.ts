@@ -17,12 +17,7 @@ import type {
 } from '../engine.js';
 import type { Outcome } from '../pipeline.js';
 import { upstreamPath, type ProxyPlan } from '../plan.js';
-import {
-  applyHeaderModifier,
-  endToEndHeaders,
-  type HeaderModifier,
-  type Headers,
-} from '../transforms.js';
+import { applyHeaderModifier, type HeaderModifier, type Headers } from '../transforms.js';
 import { compareResponses, type CapturedResponse, type CompareOptions } from './compare.js';
 import { Differences } from './differences.js';
 import type { RouteShadowStats } from './route-stats.js';
@@ -167,10 +162,12 @@ export class ShadowComparison implements BodyTap {
     this.compareWhenComplete();
   }
 
+  /** A copy's headers as the client would have got them, the kept ones only. */
   keptHeadersOf(headers: Headers): Headers {
-    const own = endToEndHeaders(headers);
-    applyHeaderModifier(own, this.shadow.responseHeaders);
-    return keep(own, this.shadow.keptHeaders);
+    // Only the kept names matter here; the modifier may set or remove one of them.
+    const kept = keep(headers, this.shadow.keptHeaders);
+    applyHeaderModifier(kept, this.shadow.responseHeaders);
+    return kept;
   }
 
   /** Gives up without a result (the gateway is stopping). */

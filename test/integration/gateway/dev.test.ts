@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { ShadowReport } from '../../../src/gateway/shadow/registry.js';
 import { eventually, send, spawnCli } from './helpers.js';
 
 describe('figway dev', () => {
@@ -48,6 +49,17 @@ describe('figway dev', () => {
         ],
       ).toBe('orders');
       expect((await send(`${admin}/readyz`)).status).toBe(200);
+
+      // Shadowing is on: the printed /shadow line shows the one real difference, the
+      // monolith's ever-changing timestamp as noise.
+      expect(cli.stdout()).toContain(`curl -s ${admin}/shadow `);
+      await eventually(async () => {
+        const shadow = (await send(`${admin}/shadow`)).json<ShadowReport>();
+        const route = shadow.routes[0];
+        expect(route?.compared).toBe(users - toNew);
+        expect(route?.differences.map((f) => f.field)).toEqual(['$.total']);
+        expect(route?.noise.map((f) => f.field)).toEqual(['$.timestamp']);
+      });
 
       // The live count shows both sides once the counts change.
       await eventually(() => {
