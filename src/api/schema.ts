@@ -733,6 +733,26 @@ export const ApiRouteStatusSchema = z
             newServicePercent: z
               .int()
               .meta({ description: 'Configured share of traffic for the new service.' }),
+            shadow: z
+              .object({
+                requests: z.int().meta({
+                  description:
+                    "Shadowed requests compared with the monolith's answer, summed over the gateway pods (as their counters stand: a pod restart starts its own from 0).",
+                }),
+                mismatchRatio: z.number().meta({
+                  description:
+                    'Share of those comparisons with a real difference (noise-cancelled when compare.noiseCancellation is on), 0 to 1.',
+                }),
+                topFields: z.array(z.string()).max(5).meta({
+                  description:
+                    'The fields most often really different, most frequent first: JSON paths with array indices as [*], status, headers.NAME or body. The gateway admin port /shadow has them all, with samples.',
+                }),
+              })
+              .optional()
+              .meta({
+                description:
+                  "How the new service's answers compare with the monolith's (spec.routes[].shadow), read from Prometheus at a bounded rate; absent without the operator's --prometheus-url.",
+              }),
           })
           .meta({ description: 'Migration progress of one route.' }),
       )

@@ -32,6 +32,8 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --renew-deadline-seconds N        default 10
   --retry-period-seconds N          default 2
   --identity ID                     leader election identity (default hostname_pid)
+  --prometheus-url URL              Prometheus that scrapes the gateways: status.routes[].shadow is read from it
+  --shadow-status-seconds N         how often status.routes[].shadow is refreshed (default 30)
   --log-level LEVEL                 ${LOG_LEVELS.join(', ')} (default info)`;
 
 function inClusterNamespace(): string | undefined {
@@ -78,8 +80,16 @@ export function parseOperatorFlags(
       'retry-period-seconds': { type: 'string' },
       identity: { type: 'string' },
       'log-level': { type: 'string' },
+      'prometheus-url': { type: 'string' },
+      'shadow-status-seconds': { type: 'string' },
     },
   });
+  const prometheusUrl = values['prometheus-url'];
+  if (prometheusUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(prometheusUrl)) {
+    throw new Error(
+      `--prometheus-url must be an http:// or https:// URL, got ${JSON.stringify(prometheusUrl)}`,
+    );
+  }
   const logLevel = logLevelFlag(values['log-level']) ?? 'info';
   const leaderElect = values['leader-elect'] ?? 'true';
   if (leaderElect !== 'true' && leaderElect !== 'false') {
@@ -125,6 +135,13 @@ export function parseOperatorFlags(
       settings: settingsFromValues(values),
       identity: values.identity ?? defaultIdentity(),
       resyncMs: intFlag('resync-seconds', values['resync-seconds'], 300, 0, 86_400) * 1000,
+      ...(prometheusUrl !== undefined && {
+        shadowStatus: {
+          prometheusUrl,
+          intervalMs:
+            intFlag('shadow-status-seconds', values['shadow-status-seconds'], 30, 1, 3600) * 1000,
+        },
+      }),
       leaderElection: {
         enabled: leaderElect === 'true',
         namespace:

@@ -20,6 +20,8 @@ import type { OperatorMetrics } from './metrics.js';
 import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
 import type { OperatorSettings } from './settings.js';
+import { HttpPrometheusClient, type PrometheusClient } from './prometheus.js';
+import { ShadowStatusPoller } from './shadow-status.js';
 import { ConditionTracker } from './status.js';
 
 export interface LeaderElectionSettings {
@@ -41,10 +43,13 @@ export interface OperatorOptions {
   identity?: string;
   leaderElection: LeaderElectionSettings;
   resyncMs: number;
+  /** Where status.routes[].shadow comes from; absent: no shadow status. */
+  shadowStatus?: { prometheusUrl: string; intervalMs: number };
   logger: Logger;
   metrics: OperatorMetrics;
   /** Test seams. */
   writer?: ClusterWriter;
+  prometheus?: PrometheusClient;
   lease?: LeaseClient;
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -68,6 +73,7 @@ export class Operator {
   private readonly ownedInformers = new Map<string, ResilientInformer<KubernetesObject>[]>();
   private readonly tracker = new ConditionTracker();
   private readonly events: EventRecorder;
+  private readonly shadowPoller: ShadowStatusPoller | undefined;
   private leading = false;
   private stopping = false;
 
@@ -95,6 +101,19 @@ export class Operator {
         this.log.warn('failed to post an Event', errorFields(error));
       },
     });
+    const shadow = options.shadowStatus;
+    this.shadowPoller =
+      shadow === undefined
+        ? undefined
+        : new ShadowStatusPoller(
+            options.prometheus ?? new HttpPrometheusClient(shadow.prometheusUrl),
+            shadow.intervalMs,
+            (keys) => {
+              for (const key of keys) this.queue.add(key);
+            },
+            this.log,
+          );
+    const poller = this.shadowPoller;
     this.reconciler = new Reconciler({
       cache: this.cache(),
       writer,
@@ -105,6 +124,7 @@ export class Operator {
       onStatus: (key, status) => {
         this.recordStatus(key, status);
       },
+      ...(poller !== undefined && { shadowStatus: (key: string) => poller.statusesOf(key) }),
     });
     const le = options.leaderElection;
     if (le.enabled) {
@@ -154,6 +174,7 @@ export class Operator {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.log.info('stopping: finishing in-flight reconciles', { inFlight: this.queue.active });
+    await this.shadowPoller?.stop();
     await this.queue.shutdown();
     this.stopping = true;
     await this.elector?.stop();
@@ -184,6 +205,7 @@ export class Operator {
     this.log.info('started leading: reconciling', { identity: this.identity });
     this.reconciler.forgetApplied();
     this.queue.start((key) => this.process(key));
+    this.shadowPoller?.start();
     // Anything that changed while we were not leading is in the caches: look at all of it.
     for (const informer of this.apiRouteInformers) informer.resync();
   }
@@ -192,6 +214,7 @@ export class Operator {
     this.leading = false;
     this.options.metrics.leader.set(0);
     this.queue.pause();
+    void this.shadowPoller?.stop();
     if (!this.stopping)
       this.log.warn('stopped leading: reconciling paused', { identity: this.identity });
   }

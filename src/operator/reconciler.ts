@@ -32,6 +32,7 @@ import { EVENT_REASONS, type EventRecorder } from './events.js';
 import { describeObject, type ClusterWriter } from './kube.js';
 import { TerminalError } from './queue.js';
 import type { OperatorSettings } from './settings.js';
+import type { RouteShadowStatus } from './shadow-status.js';
 import { computeStatus, statusChanged, type Observation } from './status.js';
 
 /** An ApiRoute as it comes from the API server: unvalidated beyond the CRD schema. */
@@ -76,6 +77,8 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** The status this operator last wrote for an ApiRoute (undefined: deleted). */
   onStatus?(key: string, status: ApiRouteStatus | undefined): void;
+  /** The shadow comparisons of an ApiRoute's routes, as last read (status.routes[].shadow). */
+  shadowStatus?(key: string): ReadonlyMap<string, RouteShadowStatus> | undefined;
 }
 
 export function splitKey(key: string): { namespace: string; name: string } {
@@ -257,6 +260,7 @@ export class Reconciler {
         table: config.table,
         deployment,
         monolith: monolithColumn(apiRoute),
+        shadow: this.deps.shadowStatus?.(key),
       },
       log,
     );

@@ -12,6 +12,7 @@ import {
   type FieldError,
   type RouteTable,
 } from '../api/index.js';
+import type { RouteShadowStatus } from './shadow-status.js';
 
 export const CONDITION_TYPES = ['Accepted', 'Ready', 'Progressing', 'Degraded'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
@@ -31,6 +32,8 @@ export type Observation =
       monolith: string;
       /** The Deployment as the API server returned it from the apply (with its status). */
       deployment: V1Deployment;
+      /** Shadow comparisons per route name, as last read from Prometheus; absent: none. */
+      shadow?: ReadonlyMap<string, RouteShadowStatus> | undefined;
     };
 
 /** The parts of an ApiRoute status computation reads. */
@@ -213,10 +216,15 @@ export function computeStatus(
     conditions: [...ours, ...foreign],
   };
   if (observation.kind === 'applied') {
-    const routes = observation.table.routes.map((r) => ({
-      name: r.name,
-      newServicePercent: r.newServicePercent,
-    }));
+    const routes = observation.table.routes.map((r) => {
+      // Only routes that shadow now: counters of a shadow since removed say nothing.
+      const shadow = r.shadow === undefined ? undefined : observation.shadow?.get(r.name);
+      return {
+        name: r.name,
+        newServicePercent: r.newServicePercent,
+        ...(shadow !== undefined && { shadow }),
+      };
+    });
     status.gateway = {
       service: observation.gatewayService,
       readyReplicas: observation.deployment.status?.readyReplicas ?? 0,

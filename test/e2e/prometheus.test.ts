@@ -202,6 +202,9 @@ describeE2e('figway metrics in a real Prometheus', () => {
         '--leader-elect=false',
         `--admin-port=${operatorPort}`,
         '--admin-address=127.0.0.1',
+        // status.routes[].shadow from the Prometheus below, refreshed every second.
+        `--prometheus-url=http://127.0.0.1:${promPort}`,
+        '--shadow-status-seconds=1',
       ],
       join(work, 'operator.log'),
     );
@@ -312,6 +315,8 @@ describeE2e('figway metrics in a real Prometheus', () => {
                 { monolith: true, weight: 70 },
               ],
               cohort: { header: 'x-user-id' },
+              // Every request the monolith serves is compared with the new service's answer.
+              shadow: { backend: 'orders', percent: 100 },
             },
             {
               name: 'cart-api',
@@ -464,6 +469,31 @@ describeE2e('figway metrics in a real Prometheus', () => {
       monolith: counts.orders.monolith,
     });
   }, 180_000);
+
+  test('the operator writes the shadow comparison into status.routes[].shadow, from Prometheus', async () => {
+    // The upstreams answer with their own names: every compared body differs.
+    const shadow = await eventually(
+      'status.routes[orders-api].shadow to count every monolith-served request',
+      async () => {
+        const apiRoute = (await custom().getNamespacedCustomObject({
+          group: 'figway.dev',
+          version: 'v1alpha1',
+          plural: 'apiroutes',
+          namespace,
+          name: APIROUTE,
+        })) as { status?: { routes?: { name: string; shadow?: { requests: number } }[] } };
+        const found = apiRoute.status?.routes?.find((r) => r.name === 'orders-api')?.shadow;
+        return found?.requests === counts.orders.monolith ? found : undefined;
+      },
+      60_000,
+      500,
+    );
+    expect(shadow).toEqual({
+      requests: counts.orders.monolith,
+      mismatchRatio: 1,
+      topFields: ['body'],
+    });
+  }, 90_000);
 
   test('the chart alerts fire for the failing new service and stay quiet for the healthy route', async () => {
     const alerts = async () => {
