@@ -450,7 +450,13 @@ async function main(): Promise<void> {
   const gateway = start('gateway', '0', node, gatewayArgs(ports.gateway, ports.gatewayAdmin));
   const shadowed = BENCH_SHADOWS.map((b, i) => {
     const { port, admin } = shadowPorts[i] as { port: number; admin: number };
-    return start(b.name, '0', node, gatewayArgs(port, admin, [], entry, shadowConfigFiles[i]));
+    // Room for a comparison per wrk connection, so the 100% target compares every request.
+    const args = [
+      ...gatewayArgs(port, admin, [], entry, shadowConfigFiles[i]),
+      '--shadow-in-flight',
+      '128',
+    ];
+    return start(b.name, '0', node, args);
   });
   const baseline =
     baselineCli === undefined

@@ -189,6 +189,8 @@ class CaptureHandler implements Dispatcher.DispatchHandler, Cancel {
   private status = 0;
   private headers: Headers = {};
   private readonly body: BodyBuffer;
+  /** A HEAD answer's content-length announces a body that never comes. */
+  private readonly head: boolean;
   private done = false;
 
   constructor(
@@ -196,6 +198,7 @@ class CaptureHandler implements Dispatcher.DispatchHandler, Cancel {
     request: CaptureRequest,
   ) {
     this.body = new BodyBuffer(request.maxBodyBytes);
+    this.head = request.method === 'HEAD';
     this.timer = setTimeout(onCaptureTimeout, request.timeoutMs, this);
   }
 
@@ -225,8 +228,7 @@ class CaptureHandler implements Dispatcher.DispatchHandler, Cancel {
     if (this.done || statusCode < 200) return;
     this.status = statusCode;
     this.headers = headers;
-    const length = Number(headers['content-length']);
-    if (length > this.body.max) this.tooLarge();
+    if (!this.head && Number(headers['content-length']) > this.body.max) this.tooLarge();
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {

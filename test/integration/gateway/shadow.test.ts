@@ -34,8 +34,11 @@ function order(total: number) {
         items: [{ sku: 'a', qty: 1 }],
         echo: Buffer.concat(chunks).toString('utf8'),
       });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(body);
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
     });
   };
 }
@@ -199,6 +202,9 @@ describe('shadow traffic', () => {
     const report = await settled(gw, 'small', 1);
     // The answers are about 120 bytes: over 64, so nothing was compared.
     expect(report).toMatchObject({ compared: 0, requests: { skipped: 1 } });
+    // HEAD answers announce that size but carry no body: they are compared.
+    await send(`${gw.url}/api/small`, { method: 'HEAD' });
+    expect((await settled(gw, 'small', 2)).compared).toBe(1);
     // Request bodies over the limit, announced (content-length) and not (chunked): no copy.
     const big = 'x'.repeat(5000);
     for (const [id, headers] of [
@@ -346,6 +352,8 @@ describe('shadow traffic never costs the client', () => {
         ].join(''),
       ),
       { legacy: legacy.url, orders: slow.url },
+      // Room for every sleeping copy of the latency test at once.
+      { shadowInFlight: 32 },
     );
   });
   afterAll(async () => {
