@@ -4,4 +4,5 @@ export * from './validate.js';
 export * from './route-table.js';
 export { durationToMs } from './fields.js';
 export { canonicalQuantity, quantityValue } from './quantity.js';
+export * from './ip.js';
 export * from './documents.js';

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { durationToMs } from './fields.js';
+import { parseCidr } from './ip.js';
 import {
   HTTP_METHODS,
   PATH_MATCH_TYPES,
@@ -86,6 +87,15 @@ export const RouteTableSchema = z.object({
   monolith: CompiledBackendSchema,
   backendHeader: z.string(),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+  /** Peers whose X-Forwarded-* headers the gateway believes: CIDRs or single addresses. */
+  trustedProxies: z
+    .array(
+      z.string().superRefine((value, ctx) => {
+        const parsed = parseCidr(value);
+        if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+      }),
+    )
+    .default([]),
   routes: z.array(CompiledRouteSchema),
 });
 
@@ -209,6 +219,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     monolith,
     backendHeader: apiRoute.spec.gateway.backendHeader.toLowerCase(),
     logLevel: apiRoute.spec.gateway.logLevel,
+    trustedProxies: apiRoute.spec.gateway.trustedProxies,
     routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, resolve)),
   };
 }

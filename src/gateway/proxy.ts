@@ -27,7 +27,9 @@ import { UndiciEngine } from './engine-undici.js';
 import { splitTarget } from './matcher.js';
 import { GatewayMetrics, UNMATCHED_ROUTE, type BackendSeries } from './metrics.js';
 import { buildRuntime, type Runtime, type RuntimeBackend, type RuntimeRoute } from './runtime.js';
-import { clientAddress, cohortPoint, cookieValue, pickBackend } from './split.js';
+import { clientAddress, type TrustedProxies } from './forwarded.js';
+import { hostOf } from './request-head.js';
+import { cohortPoint, cookieValue, pickBackend } from './split.js';
 import {
   clientResponseHeaders,
   hasBody,
@@ -117,11 +119,14 @@ class Exchange implements AttemptSink {
     this.body = bodyPresent ? req : null;
     // Bodies are streamed, never buffered, so a request with one can be sent only once.
     this.replayable = !bodyPresent && IDEMPOTENT.has(req.method ?? '');
+    const host = hostOf(req.rawHeaders);
     this.headers = upstreamRequestHeaders(
       req.headers,
       {
-        peer: req.socket.remoteAddress,
+        peer: req.socket.remoteAddress ?? '',
         encrypted: (req.socket as Socket & { encrypted?: boolean }).encrypted === true,
+        host: host.ok ? host.value : '',
+        trusted: runtime.trustedProxies,
         requestId: id,
         upstreamHost: backend.host,
       },
@@ -295,7 +300,11 @@ class Exchange implements AttemptSink {
 }
 
 /** Which backend of a route serves this request: override header, cohort, or chance. */
-export function chooseBackend(route: RuntimeRoute, req: IncomingMessage): RuntimeBackend {
+export function chooseBackend(
+  route: RuntimeRoute,
+  req: IncomingMessage,
+  trusted: TrustedProxies,
+): RuntimeBackend {
   if (route.overrideHeader !== undefined) {
     const forced = req.headers[route.overrideHeader];
     if (typeof forced === 'string') {
@@ -315,7 +324,7 @@ export function chooseBackend(route: RuntimeRoute, req: IncomingMessage): Runtim
     } else if ('cookie' in cohort) {
       key = cookieValue(req.headers.cookie, cohort.cookie);
     } else {
-      key = clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress);
+      key = clientAddress(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], trusted);
     }
   }
   // No key: split per request at random, so the weights still hold in aggregate.
@@ -504,7 +513,7 @@ export class Gateway {
       headers: req.headers,
     });
     const route = index < 0 ? runtime.unmatched : (runtime.routes[index] as RuntimeRoute);
-    const backend = chooseBackend(route, req);
+    const backend = chooseBackend(route, req, runtime.trustedProxies);
     new Exchange(this, runtime, route, backend, req, res, id, path, query).send();
   }
 
@@ -595,7 +604,7 @@ export class Gateway {
       headers: req.headers,
     });
     const route = index < 0 ? runtime.unmatched : (runtime.routes[index] as RuntimeRoute);
-    const backend = chooseBackend(route, req);
+    const backend = chooseBackend(route, req, runtime.trustedProxies);
     req.headers['x-request-id'] = id;
     if (route.requestHeaders !== undefined) {
       const headers = req.headers as Headers;

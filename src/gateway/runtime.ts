@@ -2,6 +2,7 @@
 // backends bound to their connection pools and metric series. Built once per config and
 // swapped in whole, so a request sees one consistent config from start to end.
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
+import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import type { BackendSeries, GatewayMetrics, ShareCounter } from './metrics.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
@@ -58,6 +59,8 @@ export interface Runtime {
   /** The pseudo-route of unmatched requests: all to the monolith. */
   readonly unmatched: RuntimeRoute;
   readonly backendHeader: string;
+  /** Peers whose X-Forwarded-* headers are believed (spec.gateway.trustedProxies). */
+  readonly trustedProxies: TrustedProxies;
   /** Pools this runtime uses, by origin, so a reload can reuse them and close the rest. */
   readonly pools: ReadonlyMap<string, UpstreamPool>;
 }
@@ -164,6 +167,7 @@ export function buildRuntime(
     routes,
     unmatched,
     backendHeader: table.backendHeader,
+    trustedProxies: compileTrustedProxies(table.trustedProxies),
     pools: used,
   };
 }

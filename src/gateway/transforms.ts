@@ -2,6 +2,7 @@
 // functions of plain header objects, so each rule is unit-tested without a socket.
 import { randomUUID } from 'node:crypto';
 import type { CompiledRoute } from '../api/index.js';
+import { forwardedHeaders, type ForwardingContext } from './forwarded.js';
 import { normalizePrefix } from './matcher.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -77,11 +78,7 @@ export function requestId(incoming: string | string[] | undefined): string {
   return randomUUID();
 }
 
-export interface ForwardContext {
-  /** Socket peer address of the client. */
-  peer: string | undefined;
-  /** Whether the client connection to the gateway is TLS. */
-  encrypted: boolean;
+export interface ForwardContext extends ForwardingContext {
   requestId: string;
   /** `host[:port]` of the backend, sent as Host: virtual-hosted and TLS backends need their own name. */
   upstreamHost: string;
@@ -89,10 +86,9 @@ export interface ForwardContext {
 
 /**
  * The headers sent upstream: end-to-end headers of the client request, X-Forwarded-*
- * (For appended to; Proto and Host kept when an outer proxy already set them, because it
- * saw the real scheme and host), the request id, the backend's Host, then the route's
- * request modifier. traceparent/tracestate pass through untouched: the gateway does not
- * start spans of its own.
+ * under the trust model of forwarded.ts, the request id, the backend's Host, then the
+ * route's request modifier. traceparent/tracestate pass through untouched: the gateway
+ * does not start spans of its own.
  */
 export function upstreamRequestHeaders(
   incoming: Headers,
@@ -100,16 +96,7 @@ export function upstreamRequestHeaders(
   modifier: HeaderModifier | undefined,
 ): Headers {
   const out = endToEndHeaders(incoming);
-  const peer = ctx.peer ?? '';
-  const xff = incoming['x-forwarded-for'];
-  const prior = Array.isArray(xff) ? xff.join(', ') : xff;
-  out['x-forwarded-for'] = prior !== undefined && prior !== '' ? `${prior}, ${peer}` : peer;
-  if (incoming['x-forwarded-proto'] === undefined) {
-    out['x-forwarded-proto'] = ctx.encrypted ? 'https' : 'http';
-  }
-  if (incoming['x-forwarded-host'] === undefined && incoming.host !== undefined) {
-    out['x-forwarded-host'] = incoming.host;
-  }
+  forwardedHeaders(out, incoming, ctx);
   out['x-request-id'] = ctx.requestId;
   out.host = ctx.upstreamHost;
   applyHeaderModifier(out, modifier);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { compileTrustedProxies } from '../../../src/gateway/forwarded.js';
 import {
   applyHeaderModifier,
   clientResponseHeaders,
@@ -14,6 +15,8 @@ import {
 const ctx = {
   peer: '10.0.0.9',
   encrypted: false,
+  host: 'shop.example',
+  trusted: compileTrustedProxies([]),
   requestId: 'rid-1',
   upstreamHost: 'orders.shop.svc:80',
 };
@@ -55,20 +58,29 @@ describe('request headers sent upstream', () => {
     });
   });
 
-  it("appends to X-Forwarded-For and keeps an outer proxy's Proto and Host", () => {
+  const fromOuterProxy = {
+    host: 'internal',
+    'x-forwarded-for': '203.0.113.1',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'shop.example',
+  };
+
+  it("appends to a trusted proxy's X-Forwarded-For and keeps its Proto and Host", () => {
     const out = upstreamRequestHeaders(
-      {
-        host: 'internal',
-        'x-forwarded-for': '203.0.113.1',
-        'x-forwarded-proto': 'https',
-        'x-forwarded-host': 'shop.example',
-      },
-      { ...ctx, encrypted: false },
+      fromOuterProxy,
+      { ...ctx, host: 'internal', trusted: compileTrustedProxies(['10.0.0.0/8']) },
       undefined,
     );
     expect(out['x-forwarded-for']).toBe('203.0.113.1, 10.0.0.9');
     expect(out['x-forwarded-proto']).toBe('https');
     expect(out['x-forwarded-host']).toBe('shop.example');
+  });
+
+  it('replaces the X-Forwarded-* an untrusted client sends with what the gateway saw', () => {
+    const out = upstreamRequestHeaders(fromOuterProxy, { ...ctx, host: 'internal' }, undefined);
+    expect(out['x-forwarded-for']).toBe('10.0.0.9');
+    expect(out['x-forwarded-proto']).toBe('http');
+    expect(out['x-forwarded-host']).toBe('internal');
   });
 
   it('applies the route modifier last: remove, then set, then add', () => {
