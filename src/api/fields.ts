@@ -123,7 +123,8 @@ export const MAX_CIDR_LENGTH = 49;
 
 /**
  * A CIDR range or a single address (ip.ts has the grammar). The API server checks the
- * same with its CEL IP library; zod adds the fix to the message.
+ * same with its CEL IP and CIDR libraries (Kubernetes 1.31+); zod adds the fix to the
+ * message.
  */
 export function cidr(description: string) {
   return z
@@ -142,6 +143,11 @@ export function cidr(description: string) {
         {
           rule: 'isCIDR(self) || isIP(self)',
           message: 'must be a CIDR such as 10.0.0.0/8 or fd00::/8, or a single address',
+        },
+        {
+          rule: '!isCIDR(self) || cidr(self) == cidr(self).masked()',
+          message:
+            'has bits set after the prefix; use the network address (10.0.0.0/8, not 10.1.2.3/8)',
         },
       ],
     });

@@ -227,6 +227,6 @@ export function forwardedHeaders(out: Headers, incoming: Headers, ctx: Forwardin
   for (let i = 0; i < PEER_ONLY_HEADERS.length; i += 1) {
     const name = PEER_ONLY_HEADERS[i] as string;
     // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- header names are data
-    if (name in out) delete out[name];
+    if (incoming[name] !== undefined) delete out[name];
   }
 }
