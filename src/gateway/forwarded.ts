@@ -129,28 +129,40 @@ export function clientAddress(
   let hopEnd = -1;
   let end = header.length;
   while (end > 0) {
-    const comma = header.lastIndexOf(',', end - 1);
+    // One backward scan over the entry: where it starts, its colons and its ']'.
+    let comma = end - 1;
+    let colons = 0;
+    let colon = -1;
+    let close = -1;
+    for (; comma >= 0; comma -= 1) {
+      const code = header.charCodeAt(comma);
+      if (code === 44 /* , */) break;
+      if (code === 58 /* : */) {
+        colons += 1;
+        colon = comma;
+      } else if (code === 93 /* ] */ && close === -1) {
+        close = comma;
+      }
+    }
     let start = comma + 1;
     let stop = end;
     while (start < stop && isSpace(header.charCodeAt(start))) start += 1;
     while (stop > start && isSpace(header.charCodeAt(stop - 1))) stop -= 1;
     if (header.charCodeAt(start) === 91 /* [ */) {
-      // [IPv6]:port
-      const close = header.indexOf(']', start);
-      if (close === -1 || close >= stop) break;
+      // [IPv6] or [IPv6]:port
+      if (close === -1) break;
       start += 1;
       stop = close;
-    } else {
-      // IPv4:port has one colon; IPv6 has at least two.
-      const colon = header.indexOf(':', start);
-      if (colon !== -1 && colon < stop && header.lastIndexOf(':', stop - 1) === colon) stop = colon;
+    } else if (colons === 1) {
+      // IPv4:port; an IPv6 address has at least two colons.
+      stop = colon;
     }
     const trust = trusted.classify(header, start, stop);
     if (trust === NOT_AN_ADDRESS) break;
     if (trust === UNTRUSTED) return clientForm(header.slice(start, stop));
     hopStart = start;
     hopEnd = stop;
-    end = comma === -1 ? 0 : comma;
+    end = comma < 0 ? 0 : comma;
   }
   return hopStart === -1 ? clientForm(peer) : clientForm(header.slice(hopStart, hopEnd));
 }
