@@ -100,8 +100,9 @@ export function compileTrustedProxies(cidrs: readonly string[]): TrustedProxies 
 /** An IPv4-mapped address (::ffff:10.0.0.1) as IPv4; any other address as it is. */
 function clientForm(address: string): string {
   if (address.length > 7 && address.charCodeAt(0) === 58 /* : */ && address.indexOf('.') !== -1) {
+    // Not ::ffff:0:1.2.3.4 (IPv4-translated, an IPv6 address).
     const lower = address.slice(0, 7).toLowerCase();
-    if (lower === '::ffff:') return address.slice(7);
+    if (lower === '::ffff:' && address.indexOf(':', 7) === -1) return address.slice(7);
   }
   return address;
 }

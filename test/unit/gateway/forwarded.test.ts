@@ -141,6 +141,7 @@ describe('clientAddress', () => {
     ['10.0.0.2', '198.51.100.1', NONE, '10.0.0.2'],
     ['203.0.113.9', '198.51.100.1', LB, '203.0.113.9'],
     ['::ffff:203.0.113.9', undefined, LB, '203.0.113.9'],
+    ['::ffff:0:203.0.113.9', undefined, LB, '::ffff:0:203.0.113.9'],
     ['2001:db9::9', '198.51.100.1', LB, '2001:db9::9'],
     ['', '198.51.100.1', LB, ''],
     // a trusted peer: the rightmost entry that is not a trusted proxy
