@@ -1,6 +1,7 @@
 // Reusable field schemas for the ApiRoute API. Each carries the bounds that both zod and
 // the API server enforce (the CRD is generated from these), so the limits live in one place.
 import { z } from 'zod';
+import { parseCidr } from './ip.js';
 import { QUANTITY } from './quantity.js';
 
 /** DNS-1123 label: Kubernetes Service names, route names. */
@@ -105,4 +106,39 @@ export function quantity(description: string) {
       }),
     )
     .meta({ description, 'x-kubernetes-int-or-string': true });
+}
+
+/** Longest CIDR text: a full IPv6 address with an embedded IPv4 one, and /128. */
+export const MAX_CIDR_LENGTH = 49;
+
+/**
+ * A CIDR range or a single address (ip.ts has the grammar). The API server checks the
+ * same with its CEL IP and CIDR libraries (Kubernetes 1.31+); zod adds the fix to the
+ * message.
+ */
+export function cidr(description: string) {
+  return z
+    .string()
+    .max(MAX_CIDR_LENGTH, {
+      error: (i) =>
+        `${JSON.stringify(i.input)} is not a CIDR: longer than ${MAX_CIDR_LENGTH} characters; use e.g. 10.0.0.0/8 or fd00::/8`,
+    })
+    .superRefine((value, ctx) => {
+      const parsed = parseCidr(value);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+    })
+    .meta({
+      description,
+      'x-kubernetes-validations': [
+        {
+          rule: 'isCIDR(self) || isIP(self)',
+          message: 'must be a CIDR such as 10.0.0.0/8 or fd00::/8, or a single address',
+        },
+        {
+          rule: '!isCIDR(self) || cidr(self) == cidr(self).masked()',
+          message:
+            'has bits set after the prefix; use the network address (10.0.0.0/8, not 10.1.2.3/8)',
+        },
+      ],
+    });
 }

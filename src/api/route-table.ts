@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
 import { durationToMs } from './fields.js';
+import { parseCidr } from './ip.js';
 import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
@@ -96,8 +97,15 @@ export const RouteTableSchema = z.object({
   monolith: CompiledBackendSchema,
   backendHeader: z.string(),
   logLevel: z.enum(LOG_LEVELS),
-  /** Peers whose X-Forwarded-* headers the gateway believes (CIDRs). */
-  trustedProxies: z.array(z.string()).default([]),
+  /** Peers whose X-Forwarded-* headers the gateway believes: CIDRs or single addresses. */
+  trustedProxies: z
+    .array(
+      z.string().superRefine((value, ctx) => {
+        const parsed = parseCidr(value);
+        if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+      }),
+    )
+    .default([]),
   accessLog: z
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
@@ -220,7 +228,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     monolith,
     backendHeader: apiRoute.spec.gateway.backendHeader.toLowerCase(),
     logLevel: apiRoute.spec.gateway.logLevel,
-    trustedProxies: [],
+    trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
     routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
   };

@@ -3,7 +3,17 @@
 // Every field has a description because `kubectl explain apiroute.spec` shows them.
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
-import { dnsLabel, duration, headerName, httpUrl, port, quantity, regex, TOKEN } from './fields.js';
+import {
+  cidr,
+  dnsLabel,
+  duration,
+  headerName,
+  httpUrl,
+  port,
+  quantity,
+  regex,
+  TOKEN,
+} from './fields.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
 
 export const GROUP = 'figway.dev';
@@ -14,6 +24,7 @@ export const PLURAL = 'apiroutes';
 
 export const MAX_ROUTES = 100;
 export const MAX_BACKENDS = 8;
+export const MAX_TRUSTED_PROXIES = 64;
 
 /** Where traffic goes when no route matches: an in-cluster Service or an external URL. */
 export const MonolithSchema = z
@@ -123,6 +134,18 @@ export const GatewaySpecSchema = z
     backendHeader: headerName(
       'Response header that names the backend that served each request (e.g. monolith or orders).',
     ).default('x-figway-backend'),
+    trustedProxies: z
+      .array(
+        cidr('A CIDR range such as 10.0.0.0/8 or fd00::/8, or a single address such as 10.0.0.7.'),
+      )
+      .max(MAX_TRUSTED_PROXIES, {
+        error: `must list at most ${MAX_TRUSTED_PROXIES} ranges; cover them with wider CIDRs`,
+      })
+      .default([])
+      .meta({
+        description:
+          "Peers whose X-Forwarded-For, -Proto and -Host the gateway believes, e.g. the load balancer's addresses. From other peers these headers are replaced (For: the peer's address; Proto and Host: what the gateway saw), and the client address of clientIp cohorts is the peer. From a trusted peer, the client address is the rightmost X-Forwarded-For entry that is not itself trusted. Default: none.",
+      }),
     accessLog: AccessLogSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });

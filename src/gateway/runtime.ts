@@ -2,13 +2,13 @@
 // backends bound to their connection pools and metric series. Built once per config and
 // swapped in whole, so a request sees one consistent config from start to end.
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
+import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import type { BackendSeries, GatewayMetrics, ShareCounter } from './metrics.js';
 import { GATEWAY_BACKEND, UNMATCHED_ROUTE } from './metrics.js';
 import { planSplit, type SplitPlan } from './split.js';
 import { planRewrite, type PathRewrite } from './transforms.js';
 import type { ProxyEngine, UpstreamPool } from './engine.js';
-import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
 import { buildPipeline, type Pipeline, type StageServices } from './pipeline.js';
 import type { RetryPolicy } from './retry.js';
 

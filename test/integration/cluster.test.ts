@@ -273,6 +273,24 @@ describeCluster('the test control plane', () => {
         /must be an RE2 regular expression without lookahead/,
       ],
       [
+        'a trusted proxy that is not a CIDR',
+        (s) => (s.gateway = { trustedProxies: ['10.0.0.0/8', '10.0.0.0/33'] }),
+        'spec.gateway.trustedProxies[1]',
+        /CIDR/,
+      ],
+      [
+        'a trusted proxy range with bits set after the prefix',
+        (s) => (s.gateway = { trustedProxies: ['10.1.2.3/8'] }),
+        'spec.gateway.trustedProxies[0]',
+        /bits set after the prefix/,
+      ],
+      [
+        'a trusted proxy that is a host name',
+        (s) => (s.gateway = { trustedProxies: ['lb.example.com'] }),
+        'spec.gateway.trustedProxies[0]',
+        /CIDR/,
+      ],
+      [
         'an unknown path match type',
         (s) => (s.routes[0].match.path.type = 'Glob'),
         'spec.routes[0].match.path.type',

@@ -44,6 +44,7 @@ describe('validateApiRoute', () => {
       replicas: 2,
       logLevel: 'info',
       backendHeader: 'x-figway-backend',
+      trustedProxies: [],
     });
     expect(route.timeout).toBe('15s');
     expect(route.fallbackToMonolith).toBe(false);
@@ -53,6 +54,12 @@ describe('validateApiRoute', () => {
     expect(
       errorsOf(variant((r) => (r.spec.monolith = { url: 'https://legacy.example.com' }))),
     ).toEqual([]);
+  });
+
+  it('accepts trusted proxies as IPv4 and IPv6 CIDRs and single addresses', () => {
+    const trustedProxies = ['10.0.0.0/8', 'fd00::/8', '192.168.1.7', '::1', '0.0.0.0/0'];
+    const result = validateApiRoute(variant((r) => (r.spec.gateway = { trustedProxies })));
+    expect(result.ok && result.value.spec.gateway.trustedProxies).toEqual(trustedProxies);
   });
 
   it('accepts retry conditions written as YAML numbers', () => {
@@ -300,6 +307,44 @@ describe('validateApiRoute', () => {
       'a quantity Kubernetes would refuse (the API server would reject the Deployment later)',
       (r) => (r.spec.gateway = { resources: { limits: { memory: '1.2.3Gi' } } }),
       'spec.gateway.resources.limits.memory: must be a Kubernetes quantity such as 100m or 128Mi, got "1.2.3Gi"',
+    ],
+    [
+      'a trusted proxy prefix longer than the address',
+      (r) => (r.spec.gateway = { trustedProxies: ['10.0.0.0/8', '10.0.0.0/33'] }),
+      'spec.gateway.trustedProxies[1]: "10.0.0.0/33" is not a CIDR; use e.g. 10.0.0.0/8 or fd00::/8',
+    ],
+    [
+      'a trusted proxy that is a host name',
+      (r) => (r.spec.gateway = { trustedProxies: ['lb.example.com'] }),
+      'spec.gateway.trustedProxies[0]: "lb.example.com" is not a CIDR; use e.g. 10.0.0.0/8 or fd00::/8',
+    ],
+    [
+      'a trusted proxy range with host bits set',
+      (r) => (r.spec.gateway = { trustedProxies: ['10.1.2.3/8'] }),
+      'spec.gateway.trustedProxies[0]: "10.1.2.3/8" has bits set after the /8 prefix; use 10.0.0.0/8, or 10.1.2.3/32 for the one address',
+    ],
+    [
+      'an IPv6 trusted proxy range with host bits set',
+      (r) => (r.spec.gateway = { trustedProxies: ['2001:db8::1/32'] }),
+      'spec.gateway.trustedProxies[0]: "2001:db8::1/32" has bits set after the /32 prefix; use 2001:db8::/32, or 2001:db8::1/128 for the one address',
+    ],
+    [
+      'an IPv4-mapped IPv6 trusted proxy range',
+      (r) => (r.spec.gateway = { trustedProxies: ['::ffff:10.0.0.0/104'] }),
+      'spec.gateway.trustedProxies[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped IPv6 range; write the IPv4 range instead, e.g. 10.0.0.0/8',
+    ],
+    [
+      'a trusted proxy longer than any CIDR',
+      (r) => (r.spec.gateway = { trustedProxies: ['1'.repeat(50)] }),
+      `spec.gateway.trustedProxies[0]: "${'1'.repeat(50)}" is not a CIDR: longer than 49 characters`,
+    ],
+    [
+      'too many trusted proxies',
+      (r) =>
+        (r.spec.gateway = {
+          trustedProxies: Array.from({ length: 65 }, (_, i) => `10.0.${i}.0/24`),
+        }),
+      'spec.gateway.trustedProxies: must list at most 64 ranges; cover them with wider CIDRs',
     ],
     [
       'wrong apiVersion',
