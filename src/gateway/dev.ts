@@ -195,6 +195,12 @@ export async function devCommand(args: string[]): Promise<number> {
   out(`  for u in $(seq 1 20); do curl -s ${gw}/api/orders/$u -H "x-user-id: user-$u"; done`);
   out(`  curl -i ${gw}/api/orders -H 'x-figway-force: new'     # force a side (or: monolith)`);
   out(`  curl -i ${gw}/products                               # no route claims it: the monolith`);
+  out(
+    `  curl -i --path-as-is ${gw}/products/../api/orders -H 'x-figway-force: new'  # normalised first: routed as /api/orders`,
+  );
+  out(
+    `  curl -i --path-as-is ${gw}/../etc/passwd              # climbs above the root: 400 from the gateway`,
+  );
   out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
   out('');
   out('The x-figway-backend response header names the side that served. Ctrl-C stops.');
