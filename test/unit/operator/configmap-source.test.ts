@@ -11,7 +11,7 @@ import {
   type RouteTable,
 } from '../../../src/api/index.js';
 import { ConfigMapConfigSource } from '../../../src/gateway/configmap-source.js';
-import { FakeApi } from './fake-api.js';
+import { FakeApi } from '../common/fake-api.js';
 
 function table(weight: number): string {
   const route = parseApiRoute(
@@ -63,8 +63,7 @@ describe('ConfigMapConfigSource', () => {
       namespace: 'shop',
       name: 'orders-gateway',
       kubeConfig: kc,
-      initialBackoffMs: 10,
-      maxBackoffMs: 40,
+      backoff: { initialMs: 10, maxMs: 40 },
       random: () => 0.5,
     });
   });
