@@ -78,7 +78,7 @@ export interface ResilientWatchOptions<T extends KubernetesObject> {
  * resource's version moved since the watch began), which also keeps client-node's 30 s
  * inactivity limit from firing; a watch without one reaches both limits at about the same
  * time, and both end the same way: resume at once. A quiet watch costs one request per 30 s,
- * what client-node's ListWatch cost before.
+ * as it did under client-node's ListWatch, whose inactivity limit cut every quiet watch.
  */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 30;
 

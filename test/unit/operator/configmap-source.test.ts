@@ -182,6 +182,23 @@ describe('ConfigMapConfigSource', () => {
     await until('the re-created table', () => tables.length === 2);
   });
 
+  test('a watch silent past the watchdog limit is reported and relisted', async () => {
+    await source.stop();
+    source = new ConfigMapConfigSource({
+      namespace: 'shop',
+      name: 'orders-gateway',
+      kubeConfig: kc,
+      silenceLimitMs: 200,
+    });
+    api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
+    await start();
+    api.listBody = { metadata: { resourceVersion: '9' }, items: [configMap('8', table(50))] };
+    await until('the relisted table', () => percent() === 50);
+    expect(errors.map((e) => e.message)).toEqual([
+      'watch of ConfigMap shop/orders-gateway delivered nothing, not even a bookmark, for 0.2 s; relisting',
+    ]);
+  });
+
   test('stop ends the watch and no retry follows', async () => {
     api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
     await start();

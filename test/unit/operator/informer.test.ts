@@ -1,5 +1,6 @@
-// ResilientInformer against a scripted list/watch endpoint: client-node's ListWatch stops
-// for good after these failures; the wrapper must bring it back.
+// ResilientInformer against a scripted list/watch endpoint: what the operator relies on
+// (sync, restarts, resync, isolated handlers, no managedFields in the cache). The watch's
+// own recovery paths are pinned in test/unit/common/watch.test.ts.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ResilientInformer, type InformerEvent } from '../../../src/operator/informer.js';
