@@ -6,18 +6,25 @@
 //   resume from the last resourceVersion seen (an event's or a bookmark's).
 // - A failed list or watch is retried after a capped, jittered backoff (common/backoff.ts).
 // - 410 Gone, as an ERROR event or as the watch's HTTP status (the resourceVersion has left
-//   the API server's history), relists at once.
-// - A clean end (the server's timeoutSeconds elapsed) resumes at once.
+//   the API server's history), relists at once (with backoff when it repeats).
+// - A clean end (the server's timeoutSeconds elapsed) resumes at once, and so does a
+//   connection that carried nothing for longer than a healthy one does (taken for dead).
 // - A watchdog relists when nothing at all, not even a bookmark, arrived for a while: a
 //   watch can stay connected, or keep reconnecting, and still deliver nothing.
+// The watch request is read here rather than through client-node's Watch: its single 30 s
+// timeout covers both the wait for the response and the gaps between bytes, so it cuts a
+// quiet, healthy watch before the API server's first bookmark, and every quiet watch cost
+// a request per 30 s.
 // - Every object passes a transform before it is cached, and the cache answers get/list.
 // - Handlers are isolated: a throw or a rejected promise is reported, the watch goes on.
 import {
-  Watch,
+  HttpMethod,
+  RequestContext,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 import { checkBackoffPolicy, equalJitterBackoff, type BackoffPolicy } from './backoff.js';
 
 /** What happened to a cached object; `resync` hands an unchanged one to the handler again. */
@@ -64,6 +71,10 @@ export interface ResilientWatchOptions<T extends KubernetesObject> {
   onHandlerError?(error: unknown): void;
   /** The API server ends each watch after this long; it resumes at once. */
   watchTimeoutSeconds?: number;
+  /** A watch connection that carries nothing for this long is taken for dead and reopened. */
+  inactivityLimitMs?: number;
+  /** A watch request that gets no response headers within this long has failed. */
+  connectTimeoutMs?: number;
   /** The watchdog relists after this long without an event or a bookmark. */
   silenceLimitMs?: number;
   /** Hands every cached object to onEvent('resync') this often (no API request). */
@@ -74,13 +85,22 @@ export interface ResilientWatchOptions<T extends KubernetesObject> {
 }
 
 /**
- * 30 s: the API server sends a bookmark about 2 s before it ends a watch (when the
- * resource's version moved since the watch began), which also keeps client-node's 30 s
- * inactivity limit from firing; a watch without one reaches both limits at about the same
- * time, and both end the same way: resume at once. A quiet watch costs one request per 30 s,
- * as it did under client-node's ListWatch, whose inactivity limit cut every quiet watch.
+ * Five minutes, client-go's minimum: a busy watch costs one request per five minutes, and
+ * the bookmark the API server sends 2 s before it ends a watch lets the next one resume
+ * from a recent resourceVersion.
  */
-export const DEFAULT_WATCH_TIMEOUT_SECONDS = 30;
+export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+
+/**
+ * 90 s: on a quiet watch the API server sends a bookmark about once a minute while the
+ * resource's version moves (measured on the test control plane: at 60 s and 120 s), so a
+ * healthy connection is never silent this long, unless the whole cluster is idle, where
+ * reopening it costs one request per 90 s.
+ */
+export const DEFAULT_INACTIVITY_LIMIT_MS = 90_000;
+
+/** As long as client-node's Watch waits for a response. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
 /**
  * 15 minutes: longer than the longest quiet gap between bookmarks on a healthy API server.
@@ -103,6 +123,19 @@ export interface WatchStatus {
   code?: number;
   reason?: string;
   message?: string;
+}
+
+/** A watch request the API server answered with a status other than 200. */
+export class WatchRequestError extends Error {
+  constructor(
+    readonly statusCode: number,
+    serverMessage: string | undefined,
+  ) {
+    super(
+      `the API server refused the watch: HTTP ${statusCode}${serverMessage ? `: ${serverMessage}` : ''}`,
+    );
+    this.name = 'WatchRequestError';
+  }
 }
 
 /** An ERROR event on the watch, other than 410 Gone. */
@@ -168,18 +201,37 @@ class ObjectCache<T extends KubernetesObject> {
 
 type State = 'stopped' | 'listing' | 'watching' | 'waiting';
 
-function statusCode(error: unknown): unknown {
-  const e = error as { statusCode?: unknown; code?: unknown } | null | undefined;
-  return e?.statusCode ?? e?.code;
+/** What one watch request has seen so far. */
+interface OpenWatch {
+  readonly attempt: number;
+  readonly openedAt: number;
+  /** When the headers or the last byte arrived (performance.now()). */
+  lastByteAt: number;
+  responded: boolean;
+  /** An object or a bookmark arrived. */
+  delivered: boolean;
+  /** Aborted by the connection timer. */
+  timedOut: boolean;
+}
+
+/** The server's message from the body of a refused request, if it is a Status. */
+async function serverMessage(response: { text(): Promise<string> }): Promise<string | undefined> {
+  try {
+    const status = JSON.parse(await response.text()) as { message?: unknown } | null;
+    return typeof status?.message === 'string' ? status.message : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class ResilientWatch<T extends KubernetesObject> {
   /** Resolves once the first list is in the cache (and its add events delivered). */
   readonly synced: Promise<void>;
-  private readonly watcher: Watch;
   private readonly cache = new ObjectCache<T>();
   private readonly selectors: Selectors;
   private readonly timeoutSeconds: number;
+  private readonly inactivityLimitMs: number;
+  private readonly connectTimeoutMs: number;
   /** The watchdog's limit: relist after this long without an event or a bookmark. */
   readonly silenceLimitMs: number;
   private readonly backoff: BackoffPolicy;
@@ -205,6 +257,14 @@ export class ResilientWatch<T extends KubernetesObject> {
         `watchTimeoutSeconds must be a whole number of seconds >= 1, got ${this.timeoutSeconds}`,
       );
     }
+    this.inactivityLimitMs = options.inactivityLimitMs ?? DEFAULT_INACTIVITY_LIMIT_MS;
+    if (!(this.inactivityLimitMs > 0)) {
+      throw new RangeError(`inactivityLimitMs must be > 0, got ${this.inactivityLimitMs}`);
+    }
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!(this.connectTimeoutMs > 0)) {
+      throw new RangeError(`connectTimeoutMs must be > 0, got ${this.connectTimeoutMs}`);
+    }
     this.silenceLimitMs = options.silenceLimitMs ?? DEFAULT_SILENCE_LIMIT_MS;
     if (!(this.silenceLimitMs > 0)) {
       throw new RangeError(`silenceLimitMs must be > 0, got ${this.silenceLimitMs}`);
@@ -215,7 +275,6 @@ export class ResilientWatch<T extends KubernetesObject> {
     ]);
     this.random = options.random ?? Math.random;
     this.selectors = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
-    this.watcher = new Watch(options.kubeConfig);
     this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
   }
 
@@ -304,35 +363,85 @@ export class ResilientWatch<T extends KubernetesObject> {
 
   private openWatch(attempt: number): void {
     this.state = 'watching';
-    const openedAt = performance.now();
-    let delivered = false;
-    const current = () => attempt === this.attempt;
-    this.watcher
-      .watch(
-        this.options.path,
-        {
-          ...this.selectors,
-          resourceVersion: this.resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds: this.timeoutSeconds,
-        },
-        (type: string, object: unknown) => {
-          if (current() && this.onWatchEvent(type, object)) delivered = true;
+    const controller = new AbortController();
+    this.abort = controller;
+    const now = performance.now();
+    const watch: OpenWatch = {
+      attempt,
+      openedAt: now,
+      lastByteAt: now,
+      responded: false,
+      delivered: false,
+      timedOut: false,
+    };
+    // One timer per limit rather than one per chunk: a chunk only records the time.
+    const limitMs = () => (watch.responded ? this.inactivityLimitMs : this.connectTimeoutMs);
+    const check = () => {
+      const quietMs = performance.now() - watch.lastByteAt;
+      if (quietMs >= limitMs()) {
+        watch.timedOut = true;
+        controller.abort();
+      } else {
+        timer = setTimeout(check, limitMs() - quietMs);
+        timer.unref();
+      }
+    };
+    // The first check comes at the shorter limit, whichever applies by then.
+    let timer = setTimeout(check, Math.min(this.connectTimeoutMs, this.inactivityLimitMs));
+    timer.unref();
+    this.stream(watch, controller.signal)
+      .then(
+        () => {
+          if (attempt === this.attempt) this.watchClosed(watch);
         },
         (error: unknown) => {
-          if (current()) this.watchEnded(error, delivered, performance.now() - openedAt);
+          if (attempt === this.attempt) this.watchFailed(watch, error);
         },
       )
-      .then(
-        (controller) => {
-          if (current()) this.abort = controller;
-          else controller.abort();
-        },
-        // Raised before the request went out, e.g. credentials could not be loaded.
-        (error: unknown) => {
-          if (current()) this.fail('watch', error ?? new Error('the watch could not start'));
-        },
-      );
+      .finally(() => {
+        clearTimeout(timer);
+      });
+  }
+
+  /** Sends one watch request and hands its events on, line by line, until it ends. */
+  private async stream(watch: OpenWatch, signal: AbortSignal): Promise<void> {
+    const cluster = this.options.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    const url = new URL(cluster.server + this.options.path);
+    const { labelSelector, fieldSelector } = this.selectors;
+    if (labelSelector !== undefined) url.searchParams.set('labelSelector', labelSelector);
+    if (fieldSelector !== undefined) url.searchParams.set('fieldSelector', fieldSelector);
+    url.searchParams.set('watch', 'true');
+    url.searchParams.set('resourceVersion', this.resourceVersion);
+    url.searchParams.set('allowWatchBookmarks', 'true');
+    url.searchParams.set('timeoutSeconds', String(this.timeoutSeconds));
+    const request = new RequestContext(url.toString(), HttpMethod.GET);
+    await this.options.kubeConfig.applySecurityAuthentication(request);
+    const response = await fetch(url, {
+      headers: request.getHeaders(),
+      dispatcher: request.getDispatcher(),
+      signal,
+    });
+    watch.responded = true;
+    watch.lastByteAt = performance.now();
+    if (response.status !== 200) {
+      throw new WatchRequestError(response.status, await serverMessage(response));
+    }
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    let partial = '';
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      watch.lastByteAt = performance.now();
+      const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        // An ERROR event, the watchdog or stop ended this watch: the rest is stale.
+        if (watch.attempt !== this.attempt) return;
+        if (line.trim() === '') continue;
+        const event = JSON.parse(line) as { type?: unknown; object?: unknown } | null;
+        if (this.onWatchEvent(String(event?.type), event?.object)) watch.delivered = true;
+      }
+    }
   }
 
   /** True for an event that shows the watch delivering (an object or a bookmark). */
@@ -361,29 +470,34 @@ export class ResilientWatch<T extends KubernetesObject> {
     return true;
   }
 
-  private watchEnded(error: unknown, delivered: boolean, lastedMs: number): void {
+  /** The server closed the stream. */
+  private watchClosed(watch: OpenWatch): void {
     this.abort = undefined;
-    if (error === null || error === undefined) {
-      if (delivered || lastedMs >= SHORT_WATCH_MS) {
-        // The server's timeoutSeconds elapsed: the connection was healthy.
-        this.failures = 0;
-        this.run();
-      } else {
-        this.fail('watch', new Error('the API server closed the watch at once, without an event'));
-      }
-      return;
-    }
-    if (statusCode(error) === 410) {
-      this.relistExpired();
-      return;
-    }
-    if ((error as { name?: unknown }).name === 'TimeoutError') {
-      // client-node's inactivity limit (30 s without a byte) or its connect timeout: the
-      // wait itself throttled us, so resume at once.
+    if (watch.delivered || performance.now() - watch.openedAt >= SHORT_WATCH_MS) {
+      // The server's timeoutSeconds elapsed: the connection was healthy.
+      this.failures = 0;
       this.run();
-      return;
+    } else {
+      this.fail('watch', new Error('the API server closed the watch at once, without an event'));
     }
-    this.fail('watch', error);
+  }
+
+  private watchFailed(watch: OpenWatch, error: unknown): void {
+    this.abort = undefined;
+    if (watch.timedOut && watch.responded) {
+      // Quiet past the inactivity limit: taken for a dead connection, reopened at once. The
+      // wait itself throttles this, and a watch that stays without news meets the watchdog.
+      this.run();
+    } else if (watch.timedOut) {
+      this.fail(
+        'watch',
+        new Error(`the API server did not answer the watch within ${this.connectTimeoutMs} ms`),
+      );
+    } else if (error instanceof WatchRequestError && error.statusCode === 410) {
+      this.relistExpired();
+    } else {
+      this.fail('watch', error);
+    }
   }
 
   /**

@@ -21,6 +21,8 @@ export class FakeApi {
   failLists: number[] = [];
   /** Status code for the next watch requests (then 200 and a stream). */
   failWatches: number[] = [];
+  /** How many of the next watch requests get no response at all. */
+  unansweredWatches = 0;
   private server: Server | undefined;
   private waiters: (() => void)[] = [];
 
@@ -57,6 +59,13 @@ export class FakeApi {
     const watch = this.watches.at(-1);
     if (!watch) throw new Error('no open watch');
     watch.write(`${JSON.stringify({ type, object })}\n`);
+  }
+
+  /** Writes raw bytes on the newest open watch (a partial or malformed line). */
+  write(text: string): void {
+    const watch = this.watches.at(-1);
+    if (!watch) throw new Error('no open watch');
+    watch.write(text);
   }
 
   /** Ends the newest watch abruptly (a dropped connection). */
@@ -102,6 +111,11 @@ export class FakeApi {
     this.requests.push({ path: url.pathname, query: url.searchParams });
     for (const w of this.waiters.splice(0)) w();
     if (url.searchParams.get('watch') === 'true') {
+      if (this.unansweredWatches > 0) {
+        this.unansweredWatches -= 1;
+        this.watches.push(res);
+        return;
+      }
       const status = this.failWatches.shift();
       if (status !== undefined) {
         res.writeHead(status, { 'content-type': 'application/json' });

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import {
   ResilientWatch,
+  WatchRequestError,
   WatchStatusError,
   type RelistReason,
   type ResilientWatchOptions,
@@ -227,6 +228,66 @@ describe('ResilientWatch', () => {
     );
     expect(api.watchRequests()[1]?.query.get('resourceVersion')).toBe('10');
     expect(api.listRequests()).toHaveLength(1);
+  });
+
+  test('a connection that carries nothing past the inactivity limit is reopened at once, from the last resourceVersion', async () => {
+    api.listBody = { metadata: { resourceVersion: '10' }, items: [] };
+    const w = startWatch({ inactivityLimitMs: 200 });
+    await w.synced;
+    await api.waitForRequests(2);
+    api.send('ADDED', cm('a', '11'));
+    const quietFrom = Date.now();
+    await api.waitForRequests(3);
+    expect(Date.now() - quietFrom).toBeGreaterThanOrEqual(180);
+    expect(api.watchRequests()[1]?.query.get('resourceVersion')).toBe('11');
+    // Routine: no failure, no relist.
+    expect(failures).toEqual([]);
+    expect(relists).toEqual([]);
+  });
+
+  test('a watch request without an answer within the connect timeout is a failure', async () => {
+    api.listBody = { metadata: { resourceVersion: '10' }, items: [] };
+    api.unansweredWatches = 1;
+    const w = startWatch({ connectTimeoutMs: 200 });
+    await w.synced;
+    await until('the failure', () => failures.length === 1);
+    expect((failures[0]?.error as Error).message).toBe(
+      'the API server did not answer the watch within 200 ms',
+    );
+    await api.waitForRequests(3);
+    expect(api.watchRequests()[1]?.query.get('resourceVersion')).toBe('10');
+  });
+
+  test('a refused watch is a failure that carries the server message, and resumes without a relist', async () => {
+    api.listBody = { metadata: { resourceVersion: '10' }, items: [] };
+    api.failWatches = [403];
+    const w = startWatch();
+    await w.synced;
+    await api.waitForRequests(3);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.error).toBeInstanceOf(WatchRequestError);
+    expect((failures[0]?.error as WatchRequestError).statusCode).toBe(403);
+    expect((failures[0]?.error as Error).message).toBe(
+      'the API server refused the watch: HTTP 403: injected failure',
+    );
+    expect(api.listRequests()).toHaveLength(1);
+  });
+
+  test('an event split across chunks is read whole; a malformed line fails the watch', async () => {
+    api.listBody = { metadata: { resourceVersion: '10' }, items: [] };
+    const w = startWatch();
+    await w.synced;
+    await api.waitForRequests(2);
+    const line = JSON.stringify({ type: 'ADDED', object: cm('split', '11') });
+    api.write(line.slice(0, 20));
+    await sleep(30);
+    api.write(`${line.slice(20)}\n`);
+    await until('split', () => w.get('split', 'shop') !== undefined);
+    api.write('{"type": "ADDED", "object": \n');
+    await until('the failure', () => failures.length === 1);
+    expect(failures[0]?.error).toBeInstanceOf(SyntaxError);
+    await api.waitForRequests(3);
+    expect(api.watchRequests()[1]?.query.get('resourceVersion')).toBe('11');
   });
 
   describe('watchdog', () => {
