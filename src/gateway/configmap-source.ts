@@ -8,7 +8,12 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import type { BackoffPolicy } from '../common/backoff.js';
 import { loadKubeConfig } from '../common/kube-config.js';
-import { ResilientWatch, type WatchEvent, type WatchFailure } from '../common/watch.js';
+import {
+  ResilientWatch,
+  WatchRequestError,
+  type WatchEvent,
+  type WatchFailure,
+} from '../common/watch.js';
 import { parseRouteTable, ROUTE_TABLE_KEY, type RouteTable } from '../api/index.js';
 import type { ConfigSource } from './config-source.js';
 
@@ -146,9 +151,9 @@ export class ConfigMapConfigSource implements ConfigSource {
 
   private report(context: string, error: unknown): void {
     const cause = error instanceof Error ? error : new Error(String(error));
+    // client-node's errors dump headers and body into the message: its status says enough.
     const code =
-      (error as { code?: unknown; statusCode?: unknown }).code ??
-      (error as { statusCode?: unknown }).statusCode;
+      error instanceof WatchRequestError ? undefined : (error as { code?: unknown }).code;
     const detail = typeof code === 'number' ? `HTTP ${code}` : cause.message.split('\n')[0];
     this.onError(new Error(`${context}: ${detail}`, { cause }));
   }

@@ -137,6 +137,17 @@ describe('ConfigMapConfigSource', () => {
     await until('the edit after the reconnect', () => percent() === 30);
   });
 
+  test('a refused watch is reported with the API server message, and retried', async () => {
+    api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
+    api.failWatches = [403];
+    await start();
+    await api.waitForRequests(3);
+    expect(errors.map((e) => e.message)).toEqual([
+      'watch of ConfigMap shop/orders-gateway failed: the API server refused the watch: HTTP 403: injected failure',
+    ]);
+    expect(api.watchRequests()[1]?.query.get('resourceVersion')).toBe('5');
+  });
+
   test('a bookmark advances the resourceVersion a resumed watch starts from', async () => {
     api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
     await start();
