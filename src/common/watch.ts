@@ -11,12 +11,12 @@
 //   connection that carried nothing for longer than a healthy one does (taken for dead).
 // - A watchdog relists when nothing at all, not even a bookmark, arrived for a while: a
 //   watch can stay connected, or keep reconnecting, and still deliver nothing.
+// - Every object passes a transform before it is cached, and the cache answers get/list.
+// - Handlers are isolated: a throw or a rejected promise is reported, the watch goes on.
 // The watch request is read here rather than through client-node's Watch: its single 30 s
 // timeout covers both the wait for the response and the gaps between bytes, so it cuts a
 // quiet, healthy watch before the API server's first bookmark, and every quiet watch cost
 // a request per 30 s.
-// - Every object passes a transform before it is cached, and the cache answers get/list.
-// - Handlers are isolated: a throw or a rejected promise is reported, the watch goes on.
 import {
   HttpMethod,
   RequestContext,
