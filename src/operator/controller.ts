@@ -11,6 +11,7 @@ import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type ApiRouteStatus } from '
 import { errorFields, type Logger } from '../common/logger.js';
 import type { Readiness } from '../common/admin-server.js';
 import { describeApiError } from '../common/api-error.js';
+import type { RelistReason } from '../common/watch.js';
 import { APIROUTE_LABEL, OWNED_KINDS } from './desired-state/index.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
@@ -243,6 +244,15 @@ export class Operator {
         error: describeApiError(error),
       });
     };
+    const relistHandler = (kind: string) => (reason: RelistReason) => {
+      if (reason === 'expired') {
+        this.log.debug('informer relisting: its resourceVersion expired (410 Gone)', { kind });
+        return;
+      }
+      // A watch that delivers nothing, not even bookmarks, has failed as surely as one that broke.
+      this.options.metrics.informerRestarts.inc({ kind });
+      this.log.warn('informer watch silent, not even a bookmark; relisting', { kind });
+    };
     const handlerError = (error: unknown) => {
       this.log.error('informer handler failed', errorFields(error));
     };
@@ -261,6 +271,7 @@ export class Operator {
             this.enqueue(obj.metadata.namespace, obj.metadata.name);
           },
           onRestart: restartHandler(KIND),
+          onRelist: relistHandler(KIND),
           onHandlerError: handlerError,
         }),
       );
@@ -270,7 +281,7 @@ export class Operator {
           kubeConfig: kc,
           path: namespace ? kind.path(namespace) : kind.clusterPath,
           labelSelector: APIROUTE_LABEL,
-          list: () =>
+          list: ({ labelSelector }) =>
             objects.list(
               kind.apiVersion,
               kind.kind,
@@ -279,13 +290,14 @@ export class Operator {
               undefined,
               undefined,
               undefined,
-              APIROUTE_LABEL,
+              labelSelector,
             ),
           onEvent: (_event, obj) => {
             // Drift, deletion or a status change of an owned object: reconcile its ApiRoute.
             this.enqueue(obj.metadata?.namespace, obj.metadata?.labels?.[APIROUTE_LABEL]);
           },
           onRestart: restartHandler(kind.kind),
+          onRelist: relistHandler(kind.kind),
           onHandlerError: handlerError,
         });
         const list = this.ownedInformers.get(kind.kind) ?? [];
