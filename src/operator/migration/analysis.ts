@@ -164,16 +164,20 @@ function waiting(needs: number | undefined): string {
 /** The verdict on a step; see the header comment for the rule. */
 export function analyze(settings: AnalysisSettings, observations: StepObservations): Analysis {
   const requests = observations.newService.requests;
+  const latency = observations.latency;
+  // Shown only when both sides have latencies, and finite: status is JSON.
+  const shownLatency =
+    settings.maxLatencyRatio !== undefined &&
+    latency !== undefined &&
+    latency.newService.count > 0 &&
+    latency.monolith.count > 0
+      ? latencyRatio(latency.newService, latency.monolith)
+      : Number.NaN;
   const base = {
     requests,
     newErrorRatio: errorRatio(observations.newService),
     monolithErrorRatio: errorRatio(observations.monolith),
-    ...(settings.maxLatencyRatio !== undefined &&
-      observations.latency !== undefined &&
-      observations.latency.newService.count > 0 &&
-      observations.latency.monolith.count > 0 && {
-        latencyRatio: latencyRatio(observations.latency.newService, observations.latency.monolith),
-      }),
+    ...(Number.isFinite(shownLatency) && { latencyRatio: shownLatency }),
     ...(settings.maxShadowMismatchRatio !== undefined &&
       observations.shadow !== undefined &&
       shadowCompared(observations.shadow) > 0 && {

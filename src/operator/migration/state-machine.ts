@@ -27,31 +27,20 @@
 //   a fresh clock. A RolledBack migration restarts from Pending.
 // - the route's new-service backends (another service): everything known is about the
 //   old one, so the migration restarts from Pending at 0%.
-import {
-  analyze,
-  type Analysis,
-  type AnalysisSettings,
-  type StepObservations,
-} from './analysis.js';
+import type {
+  MIGRATION_FAILURE_ACTIONS,
+  MIGRATION_PAUSE_CAUSES,
+  MIGRATION_PHASES,
+  RouteMigrationStatus,
+} from '../../api/index.js';
+import { analyze, type AnalysisSettings, type StepObservations } from './analysis.js';
 
-export const MIGRATION_PHASES = [
-  'Pending',
-  'Progressing',
-  'WaitingForTraffic',
-  'Paused',
-  'Promoted',
-  'RolledBack',
-] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
-
-export const PAUSE_CAUSES = ['user', 'failure', 'observations'] as const;
-export type PauseCause = (typeof PAUSE_CAUSES)[number];
+export type PauseCause = (typeof MIGRATION_PAUSE_CAUSES)[number];
+export type FailureAction = (typeof MIGRATION_FAILURE_ACTIONS)[number];
 
 export const MIGRATION_COMMANDS = ['promote', 'pause', 'resume', 'abort'] as const;
 export type MigrationCommand = (typeof MIGRATION_COMMANDS)[number];
-
-export const FAILURE_ACTIONS = ['Rollback', 'Pause'] as const;
-export type FailureAction = (typeof FAILURE_ACTIONS)[number];
 
 /** A route's migration plan: the API's `migration`, durations in ms, defaults applied. */
 export interface MigrationPlan {
@@ -66,30 +55,13 @@ export interface MigrationPlan {
 }
 
 /** What a state was computed for: a plan edit is detected against it. */
-export interface PlanBasis {
-  steps: number[];
-  newBackends: string[];
-}
+export type PlanBasis = MigrationState['plan'];
 
-/** One route's migration state: exactly what status.routes[].migration holds. */
-export interface MigrationState {
-  phase: MigrationPhase;
-  /** Index into the plan's steps (0-based); 0 while Pending or RolledBack. */
-  step: number;
-  /** The new-service share in force. */
-  weight: number;
-  /** When the current step (or phase) began: the start of the analysis window. */
-  since: string;
-  /** When observations were last asked for. */
-  checkedAt?: string | undefined;
-  pausedBy?: PauseCause | undefined;
-  /** Why the migration is where it is, in a sentence. */
-  message: string;
-  lastAnalysis?: (Analysis & { at: string }) | undefined;
-  plan: PlanBasis;
-  /** The last manual command consumed (the annotation's value), so it acts only once. */
-  command?: string | undefined;
-}
+/**
+ * One route's migration state: exactly what status.routes[].migration holds (the API's
+ * schema is its single definition), so a state read back from status continues as it was.
+ */
+export type MigrationState = RouteMigrationStatus;
 
 /** What the observation source returned for the current step window. */
 export type ObservationResult =
