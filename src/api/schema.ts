@@ -440,6 +440,18 @@ export function headerModifierSchema(what: string) {
     .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
 }
 
+/**
+ * The annotation through which `figway migration promote|pause|resume|abort` commands a
+ * route's migration: `migration.figway.dev/<route>: "<verb> <unique id>"`. The operator
+ * records the last value it acted on in status, so each command acts once and spec (and
+ * GitOps) never changes.
+ */
+export const MIGRATION_COMMAND_ANNOTATION_PREFIX = 'migration.figway.dev/';
+
+export function migrationCommandAnnotation(route: string): string {
+  return `${MIGRATION_COMMAND_ANNOTATION_PREFIX}${route}`;
+}
+
 /** The shortest migration interval: a step must span a few scrapes to be judged at all. */
 export const MIN_MIGRATION_INTERVAL = '10s';
 export const MIGRATION_FAILURE_ACTIONS = ['Rollback', 'Pause'] as const;
@@ -650,7 +662,10 @@ export const ApiRouteSpecSchema = z
 
 export const ConditionSchema = z
   .object({
-    type: z.string().max(316).meta({ description: 'Accepted, Ready, Progressing or Degraded.' }),
+    type: z
+      .string()
+      .max(316)
+      .meta({ description: 'Accepted, Ready, Progressing, Degraded or Migrating.' }),
     status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
     observedGeneration: z
       .int()
@@ -754,7 +769,8 @@ export const ApiRouteStatusSchema = z
       .array(ConditionSchema)
       .optional()
       .meta({
-        description: 'Accepted, Ready, Progressing and Degraded.',
+        description:
+          'Accepted, Ready, Progressing and Degraded; Migrating on an ApiRoute with a migration (True while the autopilot moves traffic).',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),

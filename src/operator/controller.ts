@@ -17,6 +17,7 @@ import { ResilientInformer, type InformerEvent } from './informer.js';
 import { KubeClusterWriter, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { ObservationSource } from './migration/source.js';
 import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
 import type { OperatorSettings } from './settings.js';
@@ -43,6 +44,8 @@ export interface OperatorOptions {
   resyncMs: number;
   logger: Logger;
   metrics: OperatorMetrics;
+  /** Where migrations read their observations (--prometheus-url); none: they wait. */
+  observations?: ObservationSource;
   /** Test seams. */
   writer?: ClusterWriter;
   lease?: LeaseClient;
@@ -104,6 +107,10 @@ export class Operator {
       logger: this.log,
       onStatus: (key, status) => {
         this.recordStatus(key, status);
+      },
+      ...(options.observations !== undefined && { observations: options.observations }),
+      requeueAfter: (key, delayMs) => {
+        this.queue.addAfter(key, delayMs);
       },
     });
     const le = options.leaderElection;
@@ -223,6 +230,7 @@ export class Operator {
     for (const { condition, status: s, count } of this.tracker.counts()) {
       this.options.metrics.apiRoutes.set({ condition, status: s }, count);
     }
+    this.options.metrics.recordMigrations(key, status);
   }
 
   private enqueue(namespace: string | undefined, name: string | undefined): void {
