@@ -55,6 +55,10 @@ const commands: Record<string, { run: Command; help: string }> = {
     run: async (args) => (await import('./gateway/command.js')).gatewayCommand(args),
     help: "gateway --config F  run one ApiRoute's gateway (--help for options)",
   },
+  migration: {
+    run: async (args) => (await import('./operator/migration/cli.js')).migrationCommand(args),
+    help: 'migration VERB NAME  status, promote, pause, resume or abort a migration (--help)',
+  },
   dev: {
     run: async (args) => (await import('./gateway/dev.js')).devCommand(args),
     help: 'dev                 demo: monolith, new service and gateway on loopback',
