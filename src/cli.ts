@@ -60,7 +60,14 @@ const commands: Record<string, { run: Command; help: string }> = {
     help: 'migration VERB NAME  status, promote, pause, resume or abort a migration (--help)',
   },
   dev: {
-    run: async (args) => (await import('./gateway/dev.js')).devCommand(args),
+    // The autopilot is the operator's; the gateway's demo gets it only when asked for.
+    run: async (args) =>
+      (await import('./gateway/dev.js')).devCommand(
+        args,
+        args.includes('--migrate')
+          ? (await import('./operator/migration/demo.js')).runDemoMigration
+          : undefined,
+      ),
     help: 'dev                 demo: monolith, new service and gateway on loopback',
   },
 };
