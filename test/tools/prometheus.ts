@@ -24,6 +24,8 @@ export interface ScrapeTarget {
   target: string;
   /** Target labels, as a ServiceMonitor or PodMonitor would give them. */
   labels: Record<string, string>;
+  /** The scraped series' own labels win over the target's (the chart's ServiceMonitor). */
+  honorLabels?: boolean;
 }
 
 export interface PromSample {
@@ -66,6 +68,7 @@ export async function startPrometheus(options: {
     rule_files: ruleFiles,
     scrape_configs: options.targets.map((t) => ({
       job_name: t.job,
+      ...(t.honorLabels === true && { honor_labels: true }),
       static_configs: [{ targets: [t.target], labels: t.labels }],
     })),
   };

@@ -187,6 +187,8 @@ function enter(
     plan: from.plan,
     ...(from.command !== undefined && { command: from.command }),
     ...(from.checkedAt !== undefined && { checkedAt: from.checkedAt }),
+    // The verdict that led here (or the last one before a user's command) stays visible.
+    ...(from.lastAnalysis !== undefined && { lastAnalysis: from.lastAnalysis }),
     phase,
     step,
     weight: weightOf(plan, phase, step),
