@@ -474,8 +474,8 @@ export const MigrationAnalysisSchema = z
       description:
         "Largest new-service p99 latency as a multiple of the monolith's (1.5: at most 50% slower), compared once each side has 100 requests in the step. Not judged when omitted.",
     }),
-    // Issue 12 (shadow) adds route.shadow; a route without it never has shadow counts, so
-    // its steps wait here until the operator refuses the combination at admission.
+    // Without route.shadow (issue 12 adds it) a step never has comparisons and waits. Once
+    // the schema has shadow, RouteSchema refuses this field on a route without it.
     maxShadowMismatchRatio: ratio('', 0, 1).optional().meta({
       description:
         'Largest share of shadow comparisons whose noise-cancelled responses differ (0.001: one in a thousand), at the given confidence. Needs shadow on the route. Not judged when omitted.',

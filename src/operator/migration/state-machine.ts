@@ -492,12 +492,11 @@ function judge(
     state: next.state,
     events: [...events, ...next.events],
   });
-  const keep = { lastAnalysis: judged.lastAnalysis, checkedAt: judged.checkedAt };
   if (analysis.verdict === 'fail') {
     return prefixed(
       plan.onFailure === 'Rollback'
-        ? rollBack(plan, running, now, analysis.reason, keep)
-        : pause(plan, running, now, 'failure', analysis.reason, keep),
+        ? rollBack(plan, running, now, analysis.reason)
+        : pause(plan, running, now, 'failure', analysis.reason),
     );
   }
   const elapsed = now - time(state.since, now);
@@ -507,8 +506,7 @@ function judge(
       events: [],
     });
   }
-  if (analysis.verdict === 'pass')
-    return prefixed(stepUp(plan, running, now, analysis.reason, keep));
+  if (analysis.verdict === 'pass') return prefixed(stepUp(plan, running, now, analysis.reason));
   return prefixed({
     state: {
       ...running,
@@ -532,7 +530,12 @@ export function advance(
   command?: string,
 ): MigrationResult {
   const events: MigrationEvent[] = [];
-  let state = current ?? pending(plan, now, 'waiting for the observation source to see the route');
+  // A new migration takes the annotation as already consumed: a command left over from an
+  // earlier migration of the route must not abort (or promote) this one.
+  let state = current ?? {
+    ...pending(plan, now, 'waiting for the observation source to see the route'),
+    ...(command !== undefined && { command }),
+  };
   const basis = basisOf(plan);
   if (
     !sameList(state.plan.steps, basis.steps) ||

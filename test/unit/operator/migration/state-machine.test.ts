@@ -230,6 +230,12 @@ describe('commands (the annotation figway migration writes)', () => {
     }
   });
 
+  test('a command left over from an earlier migration does not act on a new one', () => {
+    const fresh = advance(PLAN, undefined, seen(0), T0, 'abort old');
+    expect(fresh.state).toMatchObject({ phase: 'Progressing', weight: 5, command: 'abort old' });
+    expect(fresh.events.map((e) => e.reason)).toEqual(['MigrationStarted']);
+  });
+
   test('resume after a rollback starts again from Pending', () => {
     const rolledBack = advance(PLAN, at(1), undefined, T0, 'abort x').state;
     const again = advance(PLAN, rolledBack, undefined, T0 + SECOND, 'resume y');
