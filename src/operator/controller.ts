@@ -198,6 +198,8 @@ export class Operator {
   private stopLeading(): void {
     this.leading = false;
     this.options.metrics.leader.set(0);
+    // The new leader exports them; stale copies here would double (or keep) an alert.
+    this.options.metrics.forgetMigrations();
     this.queue.pause();
     if (!this.stopping)
       this.log.warn('stopped leading: reconciling paused', { identity: this.identity });

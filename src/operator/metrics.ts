@@ -112,4 +112,9 @@ export class OperatorMetrics {
     if (now.size > 0) this.migrating.set(key, now);
     else this.migrating.delete(key);
   }
+
+  /** Drops every migration series: a replica that stops leading no longer knows them. */
+  forgetMigrations(): void {
+    for (const key of [...this.migrating.keys()]) this.recordMigrations(key, undefined);
+  }
 }
