@@ -123,6 +123,12 @@ export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['a
 export interface CompileOptions {
   /** Access log settings for ApiRoutes that set none (the operator's chart-wide default). */
   defaultAccessLog?: CompiledAccessLog;
+  /**
+   * The effective new-service weight of each route with a migration, by route name (the
+   * operator's migration state). A migrating route missing here gets 0: traffic moves
+   * only when the autopilot says so.
+   */
+  migrationWeights?: ReadonlyMap<string, number>;
 }
 
 function trimSlash(url: string): string {
@@ -134,6 +140,13 @@ function serviceUrl(service: string, port: number, namespace: string): string {
   return `http://${service}.${namespace}.svc:${port}`;
 }
 
+/** A backend's name in the table and in metrics: monolith, its Service, or its URL's host. */
+export function backendName(backend: Backend): string {
+  if (backend.monolith === true) return MONOLITH_BACKEND;
+  if (backend.url !== undefined) return new URL(backend.url).host;
+  return backend.service as string;
+}
+
 function compileBackend(
   backend: Backend,
   monolith: CompiledBackend,
@@ -142,7 +155,7 @@ function compileBackend(
   if (backend.monolith === true) return { ...monolith, weight: backend.weight };
   if (backend.url !== undefined) {
     return {
-      name: new URL(backend.url).host,
+      name: backendName(backend),
       url: trimSlash(backend.url),
       weight: backend.weight,
       monolith: false,
@@ -160,8 +173,62 @@ function compileBackend(
   };
 }
 
-function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
-  const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
+/**
+ * Splits `total` percent in proportion to `shares` in whole percents (largest remainder,
+ * ties to the earlier entry), equally when every share is 0.
+ */
+export function apportion(total: number, shares: readonly number[]): number[] {
+  const sum = shares.reduce((a, b) => a + b, 0);
+  const exact = shares.map((w) => (sum > 0 ? (total * w) / sum : total / shares.length));
+  const whole = exact.map(Math.floor);
+  let left = total - whole.reduce((a, b) => a + b, 0);
+  const byRemainder = exact
+    .map((value, index) => ({ index, remainder: value - Math.floor(value) }))
+    .sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  for (const { index } of byRemainder) {
+    if (left <= 0) break;
+    whole[index] = (whole[index] as number) + 1;
+    left -= 1;
+  }
+  return whole;
+}
+
+/**
+ * A migrating route's backends at the autopilot's weight: the new-service backends share
+ * it in proportion to their spec weights, the monolith takes the rest (and is added when
+ * the spec lists the new services only).
+ */
+function migrationBackends(
+  backends: readonly CompiledBackend[],
+  weight: number,
+  monolith: CompiledBackend,
+): CompiledBackend[] {
+  const newOnes = backends.filter((b) => !b.monolith);
+  const split = apportion(
+    weight,
+    newOnes.map((b) => b.weight),
+  );
+  let index = 0;
+  const firstMonolith = backends.findIndex((b) => b.monolith);
+  const out = backends.map((b, i) =>
+    b.monolith
+      ? { ...b, weight: i === firstMonolith ? 100 - weight : 0 }
+      : { ...b, weight: split[index++] as number },
+  );
+  return firstMonolith >= 0 ? out : [...out, { ...monolith, weight: 100 - weight }];
+}
+
+function compileRoute(
+  route: Route,
+  monolith: CompiledBackend,
+  namespace: string,
+  migrationWeights: ReadonlyMap<string, number> | undefined,
+): CompiledRoute {
+  const specBackends = route.backends.map((b) => compileBackend(b, monolith, namespace));
+  const backends =
+    route.migration === undefined
+      ? specBackends
+      : migrationBackends(specBackends, migrationWeights?.get(route.name) ?? 0, monolith);
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
     m && { set: m.set ?? {}, add: m.add ?? {}, remove: m.remove ?? [] };
@@ -230,7 +297,9 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
+    routes: apiRoute.spec.routes.map((r) =>
+      compileRoute(r, monolith, namespace, options.migrationWeights),
+    ),
   };
   return { ...content, hash: routeTableHash(content) };
 }

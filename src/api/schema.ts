@@ -7,6 +7,7 @@ import {
   cidr,
   dnsLabel,
   duration,
+  durationToMs,
   headerName,
   httpUrl,
   port,
@@ -464,6 +465,125 @@ export function headerModifierSchema(what: string) {
     .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
 }
 
+/**
+ * The annotation through which `figway migration promote|pause|resume|abort` commands a
+ * route's migration: `migration.figway.dev/<route>: "<verb> <unique id>"`. The operator
+ * records the last value it acted on in status, so each command acts once and spec (and
+ * GitOps) never changes.
+ */
+export const MIGRATION_COMMAND_ANNOTATION_PREFIX = 'migration.figway.dev/';
+
+export function migrationCommandAnnotation(route: string): string {
+  return `${MIGRATION_COMMAND_ANNOTATION_PREFIX}${route}`;
+}
+
+/** The shortest migration interval: a step must span a few scrapes to be judged at all. */
+export const MIN_MIGRATION_INTERVAL = '10s';
+export const MIGRATION_FAILURE_ACTIONS = ['Rollback', 'Pause'] as const;
+
+const ratio = (what: string, min: number, max: number) =>
+  z
+    .number({ error: (i) => `must be a number, got ${JSON.stringify(i.input)}` })
+    .min(min, { error: (i) => `must be between ${min} and ${max}${what}, got ${String(i.input)}` })
+    .max(max, { error: (i) => `must be between ${min} and ${max}${what}, got ${String(i.input)}` });
+
+export const MigrationAnalysisSchema = z
+  .strictObject({
+    maxErrorRatioIncrease: ratio(' (a ratio: 0.01 is one percentage point)', 0, 1)
+      .default(0.01)
+      .meta({
+        description:
+          "How much higher the new service's 5xx ratio may be than the monolith's on the same route, as a ratio (0.01: one percentage point). A step fails when the new service is worse beyond this at the given confidence, passes when it is within it at that confidence. Default 0.01.",
+      }),
+    maxLatencyRatio: ratio('', 0.01, 100).optional().meta({
+      description:
+        "Largest new-service p99 latency as a multiple of the monolith's (1.5: at most 50% slower), compared once each side has 100 requests in the step. Not judged when omitted.",
+    }),
+    // Without route.shadow (issue 12 adds it) a step never has comparisons and waits. Once
+    // the schema has shadow, RouteSchema refuses this field on a route without it.
+    maxShadowMismatchRatio: ratio('', 0, 1).optional().meta({
+      description:
+        'Largest share of shadow comparisons whose noise-cancelled responses differ (0.001: one in a thousand), at the given confidence. Needs shadow on the route. Not judged when omitted.',
+    }),
+    confidence: ratio('', 0.5, 0.9999).default(0.95).meta({
+      description:
+        'Confidence of each verdict, 0.5 to 0.9999 (default 0.95). Higher needs more requests per step.',
+    }),
+    minRequests: z
+      .int({ error: (i) => `must be an integer, got ${JSON.stringify(i.input)}` })
+      .min(1, { error: (i) => `must be between 1 and 1000000, got ${String(i.input)}` })
+      .max(1_000_000, { error: (i) => `must be between 1 and 1000000, got ${String(i.input)}` })
+      .default(100)
+      .meta({
+        description:
+          'Least new-service requests in a step before any verdict (default 100). Below it the step waits for traffic, and status says how many more it needs.',
+      }),
+  })
+  .meta({
+    description:
+      'How each step is judged. Queries are built in: figway reads the gateway metrics from Prometheus, users write no PromQL.',
+  });
+
+export const MigrationSchema = z
+  .strictObject({
+    steps: z
+      .array(
+        z
+          .int({ error: (i) => `must be an integer percentage, got ${JSON.stringify(i.input)}` })
+          .min(1, { error: (i) => `must be between 1 and 100 (percent), got ${String(i.input)}` })
+          .max(100, {
+            error: (i) => `must be between 1 and 100 (percent), got ${String(i.input)}`,
+          }),
+      )
+      .min(2, { error: 'must list at least two steps: a first share to judge and the last one' })
+      .max(20, { error: 'must list at most 20 steps' })
+      .superRefine((steps, ctx) => {
+        steps.forEach((step, index) => {
+          const previous = steps[index - 1];
+          if (previous !== undefined && step <= previous) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index],
+              message: `must be above the step before it (${previous}): steps are strictly ascending, got ${step}`,
+            });
+          }
+        });
+      })
+      .meta({
+        description:
+          'New-service weight (percent) at each step, strictly ascending, e.g. [5, 25, 50, 100]. The migration starts at the first step, and is Promoted when the step before the last passes.',
+        'x-kubernetes-list-type': 'set',
+        'x-kubernetes-validations': [
+          { rule: 'self.isSorted()', message: 'steps must be strictly ascending' },
+        ],
+      }),
+    interval: duration(
+      `Least time at a step before it is promoted, at least ${MIN_MIGRATION_INTERVAL} (e.g. 5m, the default). A failing step is acted on earlier, at the next check (every interval, at most every 30s).`,
+    )
+      .default('5m')
+      .refine((value) => durationToMs(value) >= durationToMs(MIN_MIGRATION_INTERVAL), {
+        error: (i) =>
+          `must be at least ${MIN_MIGRATION_INTERVAL}: a shorter step spans too few Prometheus scrapes to be judged, got ${JSON.stringify(i.input)}`,
+      })
+      .meta({
+        'x-kubernetes-validations': [
+          {
+            rule: `duration(self) >= duration('${MIN_MIGRATION_INTERVAL}')`,
+            message: `must be at least ${MIN_MIGRATION_INTERVAL}`,
+          },
+        ],
+      }),
+    analysis: MigrationAnalysisSchema.prefault({}),
+    onFailure: z.enum(MIGRATION_FAILURE_ACTIONS).default('Rollback').meta({
+      description:
+        'What a failed step does: Rollback (the default) sends all traffic back to the monolith; Pause holds the weight of the failing step until `figway migration resume`, `promote` or `abort`.',
+    }),
+  })
+  .meta({
+    description:
+      "Migration autopilot: moves the new-service weight through steps, judging each on the gateway metrics (new service vs monolith), and rolls back on its own. With it, the backends say where traffic goes (their weights only split the step's share among several new services) and the steps say how fast. The state is in status.routes[].migration; `figway migration` pauses, resumes, promotes and aborts.",
+  });
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -495,8 +615,17 @@ export const RouteSchema = z
     rewrite: RewriteSchema.optional(),
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
+    migration: MigrationSchema.optional(),
   })
   .superRefine((route, ctx) => {
+    if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['migration'],
+        message:
+          'needs a new-service backend (service and port, or url) in backends to move traffic to',
+      });
+    }
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);
     if (sum !== 100) {
       ctx.addIssue({
@@ -513,7 +642,16 @@ export const RouteSchema = z
       });
     }
   })
-  .meta({ description: 'A path (or set of requests) being strangled out of the monolith.' });
+  .meta({
+    description: 'A path (or set of requests) being strangled out of the monolith.',
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.migration) || self.backends.exists(b, !has(b.monolith) || !b.monolith)',
+        message: 'migration needs a new-service backend (service and port, or url) in backends',
+        fieldPath: '.migration',
+      },
+    ],
+  });
 
 export const ApiRouteSpecSchema = z
   .strictObject({
@@ -549,7 +687,10 @@ export const ApiRouteSpecSchema = z
 
 export const ConditionSchema = z
   .object({
-    type: z.string().max(316).meta({ description: 'Accepted, Ready, Progressing or Degraded.' }),
+    type: z
+      .string()
+      .max(316)
+      .meta({ description: 'Accepted, Ready, Progressing, Degraded or Migrating.' }),
     status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
     observedGeneration: z
       .int()
@@ -564,6 +705,85 @@ export const ConditionSchema = z
   })
   .meta({ description: 'A metav1.Condition.' });
 
+export const MIGRATION_PHASES = [
+  'Pending',
+  'Progressing',
+  'WaitingForTraffic',
+  'Paused',
+  'Promoted',
+  'RolledBack',
+] as const;
+export const MIGRATION_PAUSE_CAUSES = ['user', 'failure', 'observations'] as const;
+export const MIGRATION_VERDICTS = ['pass', 'fail', 'inconclusive'] as const;
+
+export const MigrationAnalysisStatusSchema = z
+  .object({
+    at: z.string().meta({ description: 'When the step was judged.', format: 'date-time' }),
+    requests: z.int().min(0).meta({ description: 'New-service requests in the step.' }),
+    newErrorRatio: z
+      .number()
+      .meta({ description: "The new service's 5xx ratio in the step (fallbacks count as 5xx)." }),
+    monolithErrorRatio: z
+      .number()
+      .meta({ description: "The monolith's 5xx ratio on this route in the step." }),
+    latencyRatio: z
+      .number()
+      .optional()
+      .meta({ description: "New-service p99 / the monolith's (with maxLatencyRatio)." }),
+    mismatchRatio: z
+      .number()
+      .optional()
+      .meta({ description: 'Shadow mismatch ratio (with maxShadowMismatchRatio).' }),
+    verdict: z
+      .enum(MIGRATION_VERDICTS)
+      .meta({ description: 'pass, fail or inconclusive (waiting for traffic).' }),
+    reason: z.string().max(4096).meta({
+      description:
+        'The verdict with its counts, e.g. "inconclusive: waiting for 40 more requests (60 of minRequests 100 on the new service)".',
+    }),
+  })
+  .meta({ description: 'The latest verdict on the current step.' });
+
+export const MigrationStatusSchema = z
+  .object({
+    phase: z.enum(MIGRATION_PHASES).meta({
+      description: 'Pending, Progressing, WaitingForTraffic, Paused, Promoted or RolledBack.',
+    }),
+    step: z
+      .int()
+      .min(0)
+      .meta({ description: 'Index of the current step in migration.steps (0-based).' }),
+    weight: z.int().min(0).max(100).meta({
+      description: 'The new-service weight the route table carries now (the effective weight).',
+    }),
+    since: z.string().meta({
+      description: 'When the current step began: the start of the window it is judged on.',
+      format: 'date-time',
+    }),
+    checkedAt: z
+      .string()
+      .optional()
+      .meta({ description: 'When observations were last read.', format: 'date-time' }),
+    pausedBy: z
+      .enum(MIGRATION_PAUSE_CAUSES)
+      .optional()
+      .meta({ description: 'Paused: by a user, by a failed step, or by missing observations.' }),
+    message: z.string().max(4096).meta({ description: 'Where the migration is and why.' }),
+    lastAnalysis: MigrationAnalysisStatusSchema.optional(),
+    plan: z
+      .object({
+        steps: z.array(z.int()).meta({ description: 'The steps this state was computed for.' }),
+        newBackends: z
+          .array(z.string())
+          .meta({ description: 'The new-service backends this state was computed for.' }),
+      })
+      .meta({ description: 'What the state was computed for, to detect edits of the plan.' }),
+    command: z.string().max(256).optional().meta({
+      description: 'The last `figway migration` command applied (the annotation value).',
+    }),
+  })
+  .meta({ description: 'Migration autopilot state of the route; the operator resumes from it.' });
+
 export const ApiRouteStatusSchema = z
   .object({
     observedGeneration: z
@@ -574,7 +794,8 @@ export const ApiRouteStatusSchema = z
       .array(ConditionSchema)
       .optional()
       .meta({
-        description: 'Accepted, Ready, Progressing and Degraded.',
+        description:
+          'Accepted, Ready, Progressing and Degraded; Migrating on an ApiRoute with a migration (True while the autopilot moves traffic).',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
@@ -594,9 +815,11 @@ export const ApiRouteStatusSchema = z
         z
           .object({
             name: z.string().meta({ description: 'Route name.' }),
-            newServicePercent: z
-              .int()
-              .meta({ description: 'Configured share of traffic for the new service.' }),
+            newServicePercent: z.int().meta({
+              description:
+                'Share of traffic for the new service in the route table (with a migration: its effective weight).',
+            }),
+            migration: MigrationStatusSchema.optional(),
           })
           .meta({ description: 'Migration progress of one route.' }),
       )
@@ -652,3 +875,5 @@ export type Route = ApiRouteSpec['routes'][number];
 export type Backend = Route['backends'][number];
 export type Monolith = ApiRouteSpec['monolith'];
 export type Condition = z.output<typeof ConditionSchema>;
+export type Migration = NonNullable<Route['migration']>;
+export type RouteMigrationStatus = z.output<typeof MigrationStatusSchema>;

@@ -22,13 +22,33 @@ Runs a demo monolith, a demo new service and a gateway splitting traffic between
   --monolith-port N     demo monolith (default 3002, or a free one)
   --service-port N      demo new service (default 3001, or a free one)
   --report-seconds N    how often the served counts are printed when they change (default 3)
+  --migrate             run the migration autopilot on the demo: steps of seconds, judged on
+                        the gateway's own metrics, each printed with its verdict and counts
+  --new-error-ratio F   share of requests the demo new service fails with 500 (0 to 1, default 0)
 `;
 
-/** A config source for a fixed YAML text: loads once, never changes. */
+/** What `--migrate` needs from the running demo; cli.ts plugs in the operator's autopilot. */
+export interface DevMigrationContext {
+  apiRouteYaml: string;
+  gatewayUrl: string;
+  metricsUrl: string;
+  publish(table: RouteTable): void;
+  out(line: string): void;
+}
+
+export type DevMigration = (context: DevMigrationContext) => { stop(): Promise<void> };
+
+/** A config source for a fixed YAML text: loads once, changes only when published to. */
 class StaticConfigSource implements ConfigSource {
   readonly description = 'built-in demo (examples/dev/apiroute.yaml)';
+  private onConfig: ((table: RouteTable) => void) | undefined;
   constructor(private readonly yaml: string) {}
+  /** Serves another table (the autopilot's next weight). */
+  publish(table: RouteTable): void {
+    this.onConfig?.(table);
+  }
   start(onConfig: (table: RouteTable) => void, onError: (err: Error) => void): Promise<void> {
+    this.onConfig = onConfig;
     try {
       onConfig(routeTableFromYaml(this.yaml, 'examples/dev/apiroute.yaml'));
     } catch (error) {
@@ -47,14 +67,24 @@ interface DemoServer {
   port: number;
 }
 
-/** A stand-in backend that says who it is, so every answer shows which side served. */
-function demoServer(label: string, flavour: string): DemoServer {
+/**
+ * A stand-in backend that says who it is, so every answer shows which side served. It
+ * answers 500 to `failRatio` of its requests, spread evenly (every fifth at 0.2).
+ */
+function demoServer(label: string, flavour: string, failRatio = 0): DemoServer {
   const demo: DemoServer = {
     served: 0,
     port: 0,
     server: createServer((req: IncomingMessage, res: ServerResponse) => {
       req.resume();
       demo.served += 1;
+      if (Math.floor(demo.served * failRatio) > Math.floor((demo.served - 1) * failRatio)) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(
+          `${JSON.stringify({ servedBy: label, error: 'demo failure (--new-error-ratio)' })}\n`,
+        );
+        return;
+      }
       const body = `${JSON.stringify({
         servedBy: label,
         note: flavour,
@@ -73,7 +103,7 @@ function demoServer(label: string, flavour: string): DemoServer {
   return demo;
 }
 
-export async function devCommand(args: string[]): Promise<number> {
+export async function devCommand(args: string[], migration?: DevMigration): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -85,6 +115,8 @@ export async function devCommand(args: string[]): Promise<number> {
         'monolith-port': { type: 'string' },
         'service-port': { type: 'string' },
         'report-seconds': { type: 'string' },
+        migrate: { type: 'boolean' },
+        'new-error-ratio': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -116,21 +148,33 @@ export async function devCommand(args: string[]): Promise<number> {
     process.stderr.write(`figway dev: ${(error as Error).message}\n`);
     return 2;
   }
+  const failRatio = Number(values['new-error-ratio'] ?? 0);
+  if (values['new-error-ratio']?.trim() === '' || !(failRatio >= 0 && failRatio <= 1)) {
+    process.stderr.write(
+      `figway dev: --new-error-ratio must be a number from 0 to 1, got ${JSON.stringify(values['new-error-ratio'])}\n`,
+    );
+    return 2;
+  }
+  if (values.migrate === true && (values.config !== undefined || migration === undefined)) {
+    process.stderr.write(
+      `figway dev: --migrate runs the built-in demo${values.config !== undefined ? ': it cannot be combined with --config' : ', which this build lacks'}\n`,
+    );
+    return 2;
+  }
 
   const host = '127.0.0.1';
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const monolith = demoServer('monolith', 'legacy-shop: the monolith being strangled');
-  const service = demoServer('orders', 'the new orders microservice');
+  const service = demoServer('orders', 'the new orders microservice', failRatio);
   monolith.port = await listenPreferred(monolith.server, ports.monolith, host);
   service.port = await listenPreferred(service.server, ports.service, host);
 
   // The demo ApiRoute names Services; point them at the demo servers. With --config,
   // every Service in the file goes to the new-service demo except the monolith's.
   const yaml = DEV_APIROUTE_YAML;
+  const demo = new StaticConfigSource(yaml);
   const source: ConfigSource =
-    values.config !== undefined
-      ? new FileConfigSource(values.config)
-      : new StaticConfigSource(yaml);
+    values.config !== undefined ? new FileConfigSource(values.config) : demo;
   const overrides = new Map<string, string>();
   let logged = false;
   const serviceUrl = `http://${host}:${service.port}`;
@@ -204,6 +248,19 @@ export async function devCommand(args: string[]): Promise<number> {
   out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
   out('');
   out('The x-figway-backend response header names the side that served. Ctrl-C stops.');
+  let autopilot: { stop(): Promise<void> } | undefined;
+  if (values.migrate === true && migration !== undefined) {
+    out('');
+    autopilot = migration({
+      apiRouteYaml: yaml,
+      gatewayUrl: gw,
+      metricsUrl: `${admin}/metrics`,
+      publish: (t) => {
+        demo.publish(t);
+      },
+      out,
+    });
+  }
 
   let last = '';
   const report = setInterval(() => {
@@ -219,6 +276,7 @@ export async function devCommand(args: string[]): Promise<number> {
       clearInterval(report);
       out('stopping…');
       void (async () => {
+        await autopilot?.stop();
         await running.stop(2000);
         monolith.server.closeAllConnections();
         service.server.closeAllConnections();

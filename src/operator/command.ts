@@ -10,6 +10,7 @@ import { SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
 import { DEFAULT_SETTINGS } from './settings.js';
 import { loadKubeConfig } from '../common/kube-config.js';
 import { OperatorMetrics } from './metrics.js';
+import { PrometheusSource } from './migration/prometheus-source.js';
 
 export const OPERATOR_USAGE = `usage: figway operator [flags]
 
@@ -32,6 +33,8 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --renew-deadline-seconds N        default 10
   --retry-period-seconds N          default 2
   --identity ID                     leader election identity (default hostname_pid)
+  --prometheus-url URL              Prometheus the migration autopilot reads the gateway metrics from
+                                    (default: none, so migrations wait at 0% saying so)
   --log-level LEVEL                 ${LOG_LEVELS.join(', ')} (default info)`;
 
 function inClusterNamespace(): string | undefined {
@@ -78,8 +81,15 @@ export function parseOperatorFlags(
       'retry-period-seconds': { type: 'string' },
       identity: { type: 'string' },
       'log-level': { type: 'string' },
+      'prometheus-url': { type: 'string' },
     },
   });
+  const prometheusUrl = values['prometheus-url'];
+  if (prometheusUrl !== undefined && !/^https?:\/\/[^\s/?#]+/.test(prometheusUrl)) {
+    throw new Error(
+      `--prometheus-url must be an http:// or https:// URL such as http://prometheus.monitoring:9090, got ${JSON.stringify(prometheusUrl)}`,
+    );
+  }
   const logLevel = logLevelFlag(values['log-level']) ?? 'info';
   const leaderElect = values['leader-elect'] ?? 'true';
   if (leaderElect !== 'true' && leaderElect !== 'false') {
@@ -122,6 +132,9 @@ export function parseOperatorFlags(
     options: {
       ...(namespaces && namespaces.length > 0 && { namespaces }),
       concurrency: intFlag('concurrency', values.concurrency, 4, 1, 64),
+      ...(prometheusUrl !== undefined && {
+        observations: new PrometheusSource({ url: prometheusUrl }),
+      }),
       settings: settingsFromValues(values),
       identity: values.identity ?? defaultIdentity(),
       resyncMs: intFlag('resync-seconds', values['resync-seconds'], 300, 0, 86_400) * 1000,
@@ -176,6 +189,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
     namespaces: parsed.options.namespaces ?? 'all',
     concurrency: parsed.options.concurrency,
     image: parsed.options.settings.image,
+    migrationObservations: parsed.options.observations?.description ?? 'none',
     leaderElection: parsed.options.leaderElection.enabled
       ? `${parsed.options.leaderElection.namespace}/${parsed.options.leaderElection.name}`
       : 'disabled',

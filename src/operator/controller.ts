@@ -18,6 +18,7 @@ import { ResilientInformer, type InformerEvent } from './informer.js';
 import { KubeClusterWriter, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { ObservationSource } from './migration/source.js';
 import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
 import type { OperatorSettings } from './settings.js';
@@ -44,6 +45,8 @@ export interface OperatorOptions {
   resyncMs: number;
   logger: Logger;
   metrics: OperatorMetrics;
+  /** Where migrations read their observations (--prometheus-url); none: they wait. */
+  observations?: ObservationSource;
   /** Test seams. */
   writer?: ClusterWriter;
   lease?: LeaseClient;
@@ -105,6 +108,10 @@ export class Operator {
       logger: this.log,
       onStatus: (key, status) => {
         this.recordStatus(key, status);
+      },
+      ...(options.observations !== undefined && { observations: options.observations }),
+      requeueAfter: (key, delayMs) => {
+        this.queue.addAfter(key, delayMs);
       },
     });
     const le = options.leaderElection;
@@ -192,6 +199,8 @@ export class Operator {
   private stopLeading(): void {
     this.leading = false;
     this.options.metrics.leader.set(0);
+    // The new leader exports them; stale copies here would double (or keep) an alert.
+    this.options.metrics.forgetMigrations();
     this.queue.pause();
     if (!this.stopping)
       this.log.warn('stopped leading: reconciling paused', { identity: this.identity });
@@ -224,6 +233,7 @@ export class Operator {
     for (const { condition, status: s, count } of this.tracker.counts()) {
       this.options.metrics.apiRoutes.set({ condition, status: s }, count);
     }
+    this.options.metrics.recordMigrations(key, status);
   }
 
   private enqueue(namespace: string | undefined, name: string | undefined): void {

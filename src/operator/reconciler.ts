@@ -29,6 +29,9 @@ import {
   OWNED_KINDS,
 } from './desired-state/index.js';
 import { EVENT_REASONS, type EventRecorder } from './events.js';
+import { advanceMigrations, storedState } from './migration/autopilot.js';
+import { NoObservationSource, type ObservationSource } from './migration/source.js';
+import type { MigrationState } from './migration/state-machine.js';
 import { describeObject, type ClusterWriter } from './kube.js';
 import { TerminalError } from './queue.js';
 import type { OperatorSettings } from './settings.js';
@@ -76,7 +79,14 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** The status this operator last wrote for an ApiRoute (undefined: deleted). */
   onStatus?(key: string, status: ApiRouteStatus | undefined): void;
+  /** Where migrations read their observations (default: none, so every one waits). */
+  observations?: ObservationSource;
+  /** Reconcile `key` again after `delayMs`: a migration wants to be judged then. */
+  requeueAfter?(key: string, delayMs: number): void;
 }
+
+/** The least delay of a migration requeue, so a check that is due never spins. */
+const MIN_REQUEUE_MS = 1000;
 
 export function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.indexOf('/');
@@ -119,11 +129,27 @@ function ownedKey(obj: KubernetesObject): string {
 
 export class Reconciler {
   private readonly now: () => Date;
+  private readonly observations: ObservationSource;
   /** Per ApiRoute key: owned key → fingerprint of the desired object last applied. */
   private readonly lastApplied = new Map<string, Map<string, string>>();
+  /**
+   * Per ApiRoute key: the migration states this operator wrote to status, and the
+   * resourceVersion of the ApiRoute they were computed from. A reconcile that still sees
+   * that resourceVersion runs on a cache that has not caught up with the write, and
+   * continues from these states instead, so no step is taken twice.
+   */
+  private readonly migrationWrites = new Map<
+    string,
+    { basedOn: string | undefined; states: ReadonlyMap<string, MigrationState> }
+  >();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.observations =
+      deps.observations ??
+      new NoObservationSource(
+        'no observation source: start the operator with --prometheus-url (chart value prometheus.url)',
+      );
   }
 
   /**
@@ -133,6 +159,7 @@ export class Reconciler {
    */
   forgetApplied(): void {
     this.lastApplied.clear();
+    this.migrationWrites.clear();
   }
 
   async reconcile(key: string): Promise<void> {
@@ -141,6 +168,7 @@ export class Reconciler {
     if (!raw) {
       // Deleted: the garbage collector removes its objects through their ownerReferences.
       this.lastApplied.delete(key);
+      this.migrationWrites.delete(key);
       this.deps.onStatus?.(key, undefined);
       return;
     }
@@ -205,7 +233,17 @@ export class Reconciler {
     uid: string,
     log: Logger,
   ): Promise<void> {
-    const { config, objects } = desiredState(apiRoute, this.deps.settings);
+    const now = this.now();
+    const written = this.migrationWrites.get(key);
+    const lagging = written !== undefined && written.basedOn === raw.metadata.resourceVersion;
+    const migration = await advanceMigrations(
+      apiRoute,
+      (route) =>
+        (lagging ? written.states.get(route) : undefined) ?? storedState(raw.status, route),
+      this.observations,
+      now.getTime(),
+    );
+    const { config, objects } = desiredState(apiRoute, this.deps.settings, migration.weights);
     // Check every object before writing any, so a conflict leaves the gateway as it was.
     const current = await Promise.all(objects.map((obj) => this.current(obj, uid)));
     const existing = new Map<KubernetesObject, KubernetesObject | undefined>();
@@ -257,9 +295,16 @@ export class Reconciler {
         table: config.table,
         deployment,
         monolith: monolithColumn(apiRoute),
+        ...(migration.states.size > 0 && { migrations: migration.states }),
       },
       log,
     );
+    if (migration.states.size > 0)
+      this.migrationWrites.set(key, {
+        basedOn: raw.metadata.resourceVersion,
+        states: migration.states,
+      });
+    else this.migrationWrites.delete(key);
     if (!before('Deployment')) {
       log.info('gateway created', { configHash: config.hash });
       await this.deps.events.emit(
@@ -284,6 +329,19 @@ export class Reconciler {
         EVENT_REASONS.pruned,
         `deleted ${describeObject(obj)}: no longer needed`,
       );
+    }
+    // Only now that status holds the new states: an Event never announces a step that a
+    // failed write would take again.
+    for (const event of migration.events) {
+      const message = `route ${event.route}: ${event.message}`;
+      log.log(event.type === 'Warning' ? 'warn' : 'info', `migration: ${message}`, {
+        route: event.route,
+        reason: event.reason,
+      });
+      await this.deps.events.emit(raw, event.type, event.reason, message);
+    }
+    if (migration.wakeAt !== undefined) {
+      this.deps.requeueAfter?.(key, Math.max(MIN_REQUEUE_MS, migration.wakeAt - now.getTime()));
     }
   }
 

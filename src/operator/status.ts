@@ -10,10 +10,17 @@ import {
   type ApiRouteStatus,
   type Condition,
   type FieldError,
+  type RouteMigrationStatus,
   type RouteTable,
 } from '../api/index.js';
 
-export const CONDITION_TYPES = ['Accepted', 'Ready', 'Progressing', 'Degraded'] as const;
+export const CONDITION_TYPES = [
+  'Accepted',
+  'Ready',
+  'Progressing',
+  'Degraded',
+  'Migrating',
+] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 export type ConditionStatus = Condition['status'];
 
@@ -31,6 +38,8 @@ export type Observation =
       monolith: string;
       /** The Deployment as the API server returned it from the apply (with its status). */
       deployment: V1Deployment;
+      /** Route name → migration state, for the routes with a migration. */
+      migrations?: ReadonlyMap<string, RouteMigrationStatus>;
     };
 
 /** The parts of an ApiRoute status computation reads. */
@@ -91,6 +100,52 @@ export function rollout(deployment: V1Deployment): Rollout {
     // Old pods gone (total == desired) and every pod updated and available.
     complete: observed && updated >= desired && total <= desired && available >= desired,
     stuck,
+  };
+}
+
+/** A migration's need for attention, least first; the condition reports the greatest. */
+function concern(state: RouteMigrationStatus): { rank: number; reason: string; ok: boolean } {
+  switch (state.phase) {
+    case 'Promoted':
+      return { rank: 0, reason: 'Promoted', ok: false };
+    case 'Progressing':
+      return { rank: 1, reason: 'Progressing', ok: true };
+    case 'WaitingForTraffic':
+      return { rank: 2, reason: 'WaitingForTraffic', ok: true };
+    case 'Pending':
+      return { rank: 3, reason: 'Pending', ok: true };
+    case 'Paused':
+      return state.pausedBy === 'user'
+        ? { rank: 4, reason: 'PausedByUser', ok: false }
+        : state.pausedBy === 'observations'
+          ? { rank: 5, reason: 'ObservationsUnavailable', ok: false }
+          : { rank: 6, reason: 'PausedOnFailure', ok: false };
+    case 'RolledBack':
+      return { rank: 7, reason: 'RolledBack', ok: false };
+  }
+}
+
+/**
+ * The Migrating condition: True while the autopilot moves traffic (Pending, Progressing,
+ * WaitingForTraffic), False when it stopped (promoted, paused, rolled back), with the
+ * reason of the route that needs attention most and every route's message.
+ */
+export function migratingCondition(
+  migrations: ReadonlyMap<string, RouteMigrationStatus>,
+): DesiredCondition | undefined {
+  let worst: ReturnType<typeof concern> | undefined;
+  const messages: string[] = [];
+  for (const [route, state] of migrations) {
+    const c = concern(state);
+    if (worst === undefined || c.rank > worst.rank) worst = c;
+    messages.push(`${route}: ${state.message}`);
+  }
+  if (worst === undefined) return undefined;
+  return {
+    type: 'Migrating',
+    status: worst.ok ? 'True' : 'False',
+    reason: worst.reason,
+    message: truncate(messages.join('; ')),
   };
 }
 
@@ -176,7 +231,14 @@ function desiredConditions(
       const degraded = r.stuck
         ? c('Degraded', 'True', 'RolloutStuck', r.stuck)
         : c('Degraded', 'False', 'AsExpected', 'all owned objects are applied');
-      return [c('Accepted', 'True', 'Accepted', 'the spec is valid'), ready, progressing, degraded];
+      const migrating = observation.migrations && migratingCondition(observation.migrations);
+      return [
+        c('Accepted', 'True', 'Accepted', 'the spec is valid'),
+        ready,
+        progressing,
+        degraded,
+        ...(migrating ? [migrating] : []),
+      ];
     }
   }
 }
@@ -208,15 +270,22 @@ export function computeStatus(
   const foreign = previousConditions.filter(
     (p) => !(CONDITION_TYPES as readonly string[]).includes(p.type),
   );
+  // Not applied: the migration did not move, so its condition stays as it was.
+  const kept =
+    observation.kind === 'applied' ? [] : previousConditions.filter((p) => p.type === 'Migrating');
   const status: ApiRouteStatus = {
     ...(generation !== undefined && { observedGeneration: generation }),
-    conditions: [...ours, ...foreign],
+    conditions: [...ours, ...kept, ...foreign],
   };
   if (observation.kind === 'applied') {
-    const routes = observation.table.routes.map((r) => ({
-      name: r.name,
-      newServicePercent: r.newServicePercent,
-    }));
+    const routes = observation.table.routes.map((r) => {
+      const migration = observation.migrations?.get(r.name);
+      return {
+        name: r.name,
+        newServicePercent: r.newServicePercent,
+        ...(migration !== undefined && { migration }),
+      };
+    });
     status.gateway = {
       service: observation.gatewayService,
       readyReplicas: observation.deployment.status?.readyReplicas ?? 0,

@@ -291,6 +291,39 @@ describeCluster('the test control plane', () => {
         /CIDR/,
       ],
       [
+        'migration steps not ascending',
+        (s) => (s.routes[0].migration = { steps: [5, 50, 25, 100] }),
+        'spec.routes[0].migration.steps',
+        /strictly ascending/,
+      ],
+      [
+        'repeated migration steps',
+        (s) => (s.routes[0].migration = { steps: [5, 5, 100] }),
+        'spec.routes[0].migration.steps[1]',
+        /Duplicate value/,
+      ],
+      [
+        'a migration step above 100',
+        (s) => (s.routes[0].migration = { steps: [5, 150] }),
+        'spec.routes[0].migration.steps[1]',
+        /less than or equal to 100/,
+      ],
+      [
+        'a migration interval too short to judge',
+        (s) => (s.routes[0].migration = { steps: [5, 100], interval: '5s' }),
+        'spec.routes[0].migration.interval',
+        /at least 10s/,
+      ],
+      [
+        'a migration on a route with only the monolith',
+        (s) => {
+          s.routes[0].backends = [{ monolith: true, weight: 100 }];
+          s.routes[0].migration = { steps: [5, 100] };
+        },
+        'spec.routes[0].migration',
+        /needs a new-service backend/,
+      ],
+      [
         'an unknown path match type',
         (s) => (s.routes[0].match.path.type = 'Glob'),
         'spec.routes[0].match.path.type',

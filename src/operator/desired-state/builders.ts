@@ -43,12 +43,18 @@ export interface CompiledConfig {
   json: string;
 }
 
+/**
+ * The route table of an ApiRoute. `migrationWeights`: the effective new-service weight of
+ * each migrating route, from its migration state (absent: 0, nothing has moved yet).
+ */
 export function compileConfig(
   apiRoute: ApiRoute,
   settings: Pick<OperatorSettings, 'defaultAccessLog'> = DEFAULT_SETTINGS,
+  migrationWeights?: ReadonlyMap<string, number>,
 ): CompiledConfig {
   const table = compileRouteTable(apiRoute, {
     ...(settings.defaultAccessLog !== undefined && { defaultAccessLog: settings.defaultAccessLog }),
+    ...(migrationWeights !== undefined && { migrationWeights }),
   });
   return { table, hash: table.hash, json: serializeRouteTable(table) };
 }

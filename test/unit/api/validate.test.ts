@@ -50,6 +50,18 @@ describe('validateApiRoute', () => {
     expect(route.fallbackToMonolith).toBe(false);
   });
 
+  it('fills in a migration plan from its steps alone', () => {
+    const result = validateApiRoute(
+      variant((r) => (r.spec.routes[0].migration = { steps: [5, 100] })),
+    );
+    expect(result.ok && result.value.spec.routes[0]?.migration).toEqual({
+      steps: [5, 100],
+      interval: '5m',
+      analysis: { maxErrorRatioIncrease: 0.01, confidence: 0.95, minRequests: 100 },
+      onFailure: 'Rollback',
+    });
+  });
+
   it('accepts a monolith outside the cluster by URL', () => {
     expect(
       errorsOf(variant((r) => (r.spec.monolith = { url: 'https://legacy.example.com' }))),
@@ -356,6 +368,49 @@ describe('validateApiRoute', () => {
       'unknown method',
       (r) => (r.spec.routes[0].match.methods = ['FETCH']),
       'spec.routes[0].match.methods[0]: must be one of GET, HEAD',
+    ],
+    [
+      'migration steps not ascending',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 50, 25, 100] }),
+      'spec.routes[0].migration.steps[2]: must be above the step before it (50): steps are strictly ascending, got 25',
+    ],
+    [
+      'a migration step above 100',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 150] }),
+      'spec.routes[0].migration.steps[1]: must be between 1 and 100 (percent), got 150',
+    ],
+    [
+      'a migration step of 0',
+      (r) => (r.spec.routes[0].migration = { steps: [0, 100] }),
+      'spec.routes[0].migration.steps[0]: must be between 1 and 100 (percent), got 0',
+    ],
+    [
+      'a migration of one step',
+      (r) => (r.spec.routes[0].migration = { steps: [100] }),
+      'spec.routes[0].migration.steps: must list at least two steps',
+    ],
+    [
+      'a migration interval too short to judge',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 100], interval: '2s' }),
+      'spec.routes[0].migration.interval: must be at least 10s: a shorter step spans too few Prometheus scrapes to be judged, got "2s"',
+    ],
+    [
+      'a migration on a route with only the monolith',
+      (r) => {
+        r.spec.routes[0].backends = [{ monolith: true, weight: 100 }];
+        r.spec.routes[0].migration = { steps: [5, 100] };
+      },
+      'spec.routes[0].migration: needs a new-service backend (service and port, or url) in backends to move traffic to',
+    ],
+    [
+      'a confidence of 1',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 100], analysis: { confidence: 1 } }),
+      'spec.routes[0].migration.analysis.confidence: must be between 0.5 and 0.9999, got 1',
+    ],
+    [
+      'an unknown failure action',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 100], onFailure: 'Retry' }),
+      'spec.routes[0].migration.onFailure: must be one of Rollback, Pause, got string "Retry"',
     ],
     [
       'weight not an integer',
