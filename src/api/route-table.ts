@@ -37,6 +37,19 @@ const HeaderModifierSchema = z.object({
   remove: z.array(z.string()),
 });
 
+/** A CORS policy as the gateway applies it (schema.ts CorsSchema, with maxAge in seconds). */
+export const CompiledCorsSchema = z.object({
+  /** Exact origins, `*`, or `scheme://*.domain` wildcard subdomains, lower-case. */
+  allowOrigins: z.array(z.string()),
+  allowMethods: z.array(z.string()),
+  /** Lower-cased. */
+  allowHeaders: z.array(z.string()),
+  /** Lower-cased. */
+  exposeHeaders: z.array(z.string()),
+  maxAgeSeconds: z.number().optional(),
+  allowCredentials: z.boolean(),
+});
+
 export const CompiledBackendSchema = z.object({
   /** Label value in metrics and the backend response header: "monolith", a Service name, or a URL host. */
   name: z.string(),
@@ -81,6 +94,7 @@ export const CompiledRouteSchema = z.object({
     .optional(),
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
+  cors: CompiledCorsSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -118,6 +132,7 @@ export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
+export type CompiledCors = z.output<typeof CompiledCorsSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
 export interface CompileOptions {
@@ -160,6 +175,19 @@ function compileBackend(
   };
 }
 
+function compileCors(cors: NonNullable<Route['cors']>): CompiledCors {
+  return {
+    allowOrigins: cors.allowOrigins,
+    allowMethods: cors.allowMethods,
+    allowHeaders: cors.allowHeaders.map((h) => h.toLowerCase()),
+    exposeHeaders: cors.exposeHeaders.map((h) => h.toLowerCase()),
+    ...(cors.maxAge !== undefined && {
+      maxAgeSeconds: Math.floor(durationToMs(cors.maxAge) / 1000),
+    }),
+    allowCredentials: cors.allowCredentials,
+  };
+}
+
 function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
   const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
@@ -198,6 +226,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.rewrite?.fullPath !== undefined && { rewrite: { fullPath: route.rewrite.fullPath } }),
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
+    ...(route.cors !== undefined && { cors: compileCors(route.cors) }),
   };
 }
 

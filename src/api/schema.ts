@@ -464,6 +464,74 @@ export function headerModifierSchema(what: string) {
     .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
 }
 
+/** How a CORS origin is written: `*`, an exact origin, or a wildcard subdomain. */
+const CORS_ORIGIN =
+  /^(\*|https?:\/\/(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?)$/;
+
+export const CorsSchema = z
+  .strictObject({
+    allowOrigins: z
+      .array(
+        z
+          .string()
+          .max(256)
+          .regex(CORS_ORIGIN, {
+            error: (i) =>
+              `must be an origin such as https://shop.example.com, a wildcard subdomain such as https://*.example.com, or *; lowercase, without a path, got ${JSON.stringify(i.input)}`,
+          })
+          .meta({
+            description:
+              'An origin (scheme://host[:port]), https://*.example.com for any subdomain of example.com, or * for any origin.',
+          }),
+      )
+      .min(1, { error: 'must list at least one origin' })
+      .max(64, { error: 'must list at most 64 origins; use a wildcard subdomain' })
+      .meta({ description: 'Origins whose browsers may call this route.' }),
+    allowMethods: z
+      .array(z.enum(HTTP_METHODS))
+      .min(1)
+      .max(HTTP_METHODS.length)
+      .default(['GET', 'HEAD', 'POST'])
+      .meta({ description: 'Methods a preflight allows. Default: GET, HEAD, POST.' }),
+    allowHeaders: z.array(headerName('A request header name.')).max(64).default([]).meta({
+      description:
+        'Request headers a preflight allows besides the CORS-safelisted ones, e.g. content-type, authorization.',
+    }),
+    exposeHeaders: z
+      .array(headerName('A response header name.'))
+      .max(64)
+      .default([])
+      .meta({ description: 'Response headers scripts may read, e.g. x-request-id.' }),
+    maxAge: duration('How long a browser may cache a preflight answer, e.g. 10m.').optional(),
+    allowCredentials: z.boolean().default(false).meta({
+      description:
+        'true: browsers may send cookies and Authorization. Not with the origin *, which the Fetch standard forbids with credentials.',
+    }),
+  })
+  .superRefine((c, ctx) => {
+    const star = c.allowOrigins.indexOf('*');
+    if (c.allowCredentials && star >= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowOrigins', star],
+        message:
+          'cannot be * with allowCredentials: true (the Fetch standard forbids it); list the origins, or set allowCredentials: false',
+      });
+    }
+  })
+  .meta({
+    description:
+      'Cross-origin resource sharing. The gateway answers preflights itself (they never reach an upstream) and adds the CORS headers to actual requests from an allowed origin; other origins get no CORS headers.',
+    'x-kubernetes-validations': [
+      {
+        rule: "!(has(self.allowCredentials) && self.allowCredentials && self.allowOrigins.exists(o, o == '*'))",
+        fieldPath: '.allowOrigins',
+        message:
+          'cannot contain * with allowCredentials: true (the Fetch standard forbids it); list the origins',
+      },
+    ],
+  });
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -495,6 +563,7 @@ export const RouteSchema = z
     rewrite: RewriteSchema.optional(),
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
+    cors: CorsSchema.optional(),
   })
   .superRefine((route, ctx) => {
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);

@@ -17,6 +17,7 @@ import type { Logger } from '../common/logger.js';
 import type { ProxyPlan } from './plan.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
+import { corsStage } from './stages/cors.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
@@ -91,11 +92,13 @@ export type StageBuilder = (
 ) => Stage | undefined;
 
 /**
- * The order stages run in. Request headers are changed first so that later stages (auth,
- * rate limits) see what the upstream will see; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * The order stages run in. CORS first, so preflights are answered without credentials;
+ * auth before rate limits, so a claim or an API key can key a limit; request headers are
+ * changed after those, just before the upstream call; the access log is last so it
+ * records what every other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
+  corsStage,
   requestHeadersStage,
   responseHeadersStage,
   accessLogStage,
