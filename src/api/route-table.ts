@@ -11,6 +11,7 @@ import { parseCidr } from './ip.js';
 import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
+  JWT_ALGORITHMS,
   PATH_MATCH_TYPES,
   RETRY_CONDITIONS,
   VALUE_MATCH_TYPES,
@@ -48,6 +49,19 @@ export const CompiledCorsSchema = z.object({
   exposeHeaders: z.array(z.string()),
   maxAgeSeconds: z.number().optional(),
   allowCredentials: z.boolean(),
+});
+
+/** A JWT policy as the gateway applies it (schema.ts JwtSchema, clock skew in seconds). */
+export const CompiledJwtSchema = z.object({
+  issuer: z.string(),
+  audiences: z.array(z.string()),
+  jwksUri: z.string(),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)),
+  clockSkewSeconds: z.number(),
+  /** Header names lower-cased. */
+  claimsToHeaders: z.array(z.object({ claim: z.string(), header: z.string() })),
+  requiredClaims: z.array(z.object({ claim: z.string(), values: z.array(z.string()) })),
+  optional: z.boolean(),
 });
 
 export const CompiledBackendSchema = z.object({
@@ -95,6 +109,7 @@ export const CompiledRouteSchema = z.object({
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
   cors: CompiledCorsSchema.optional(),
+  jwt: CompiledJwtSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -132,6 +147,7 @@ export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
+export type CompiledJwt = z.output<typeof CompiledJwtSchema>;
 export type CompiledCors = z.output<typeof CompiledCorsSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
@@ -188,6 +204,21 @@ function compileCors(cors: NonNullable<Route['cors']>): CompiledCors {
   };
 }
 
+type Jwt = NonNullable<NonNullable<Route['auth']>['jwt']>;
+
+function compileJwt(jwt: Jwt): CompiledJwt {
+  return {
+    issuer: jwt.issuer,
+    audiences: jwt.audiences,
+    jwksUri: jwt.jwksUri,
+    algorithms: jwt.algorithms,
+    clockSkewSeconds: Math.floor(durationToMs(jwt.clockSkew) / 1000),
+    claimsToHeaders: jwt.claimsToHeaders.map((c) => ({ ...c, header: c.header.toLowerCase() })),
+    requiredClaims: jwt.requiredClaims,
+    optional: jwt.optional,
+  };
+}
+
 function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
   const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
@@ -227,6 +258,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
     ...(route.cors !== undefined && { cors: compileCors(route.cors) }),
+    ...(route.auth?.jwt !== undefined && { jwt: compileJwt(route.auth.jwt) }),
   };
 }
 

@@ -7,6 +7,8 @@ import {
   cidr,
   dnsLabel,
   duration,
+  DURATION,
+  durationToMs,
   headerName,
   httpUrl,
   port,
@@ -532,6 +534,94 @@ export const CorsSchema = z
     ],
   });
 
+/** Signature algorithms a JWT may use: asymmetric only, so a public JWKS can verify them. */
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+
+export const JwtSchema = z
+  .strictObject({
+    issuer: httpUrl('The token issuer (the iss claim must equal it), e.g. https://id.example.com.'),
+    audiences: z
+      .array(z.string().min(1).max(256))
+      .min(1, { error: 'must list at least one audience (the aud claim must hold one of them)' })
+      .max(16)
+      .meta({ description: 'Accepted audiences: the aud claim must hold one of them.' }),
+    jwksUri: httpUrl(
+      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json.",
+    ),
+    algorithms: z
+      .array(z.enum(JWT_ALGORITHMS))
+      .min(1)
+      .max(JWT_ALGORITHMS.length)
+      .default([...JWT_ALGORITHMS])
+      .meta({
+        description:
+          'Signature algorithms accepted. Default: every asymmetric one (RS*, PS*, ES*, EdDSA); none, HS* and keys of another type are refused.',
+      }),
+    clockSkew: duration(
+      'Leeway for exp and nbf against the gateway clock, at most 5m. Default 30s.',
+    ).default('30s'),
+    claimsToHeaders: z
+      .array(
+        z.strictObject({
+          claim: z.string().min(1).max(256).meta({ description: 'Claim name, e.g. sub.' }),
+          header: headerName('Request header for the upstream, e.g. x-user-id.'),
+        }),
+      )
+      .max(16)
+      .default([])
+      .meta({
+        description:
+          'Claims sent upstream as request headers. A header of the same name from the client is always removed, so it cannot be forged.',
+      }),
+    requiredClaims: z
+      .array(
+        z.strictObject({
+          claim: z.string().min(1).max(256).meta({ description: 'Claim name, e.g. scope.' }),
+          values: z.array(z.string().min(1).max(256)).min(1).max(16).meta({
+            description:
+              'Accepted values: the claim (a string, a space-separated scope string or an array) must hold one.',
+          }),
+        }),
+      )
+      .max(8)
+      .default([])
+      .meta({ description: 'Claims a valid token must also carry, else 403.' }),
+    optional: z.boolean().default(false).meta({
+      description:
+        'true: requests without a token go through anonymously; a token that is present is still checked.',
+    }),
+  })
+  .superRefine((j, ctx) => {
+    if (DURATION.test(j.clockSkew) && durationToMs(j.clockSkew) > 300_000) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clockSkew'],
+        message: `must be at most 5m, got ${j.clockSkew}; fix the clocks instead`,
+      });
+    }
+  })
+  .meta({
+    description:
+      'JSON Web Tokens (Authorization: Bearer) checked with the issuer JWKS: signature, iss, aud, exp and nbf. 401 for a missing or invalid token, 403 when requiredClaims are not met.',
+  });
+
+export const AuthSchema = z.strictObject({ jwt: JwtSchema.optional() }).meta({
+  description:
+    'Who may call. On a route, auth replaces spec.defaults.auth as a whole (auth: {} turns it off).',
+});
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -563,6 +653,7 @@ export const RouteSchema = z
     rewrite: RewriteSchema.optional(),
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
+    auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
   })
   .superRefine((route, ctx) => {
