@@ -112,6 +112,12 @@ export const CompiledRouteSchema = z.object({
   jwt: CompiledJwtSchema.optional(),
 });
 
+/** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
+export const CompiledDefaultsSchema = z.object({
+  cors: CompiledCorsSchema.optional(),
+  jwt: CompiledJwtSchema.optional(),
+});
+
 export const RouteTableSchema = z.object({
   version: z.literal(ROUTE_TABLE_VERSION),
   /**
@@ -139,6 +145,7 @@ export const RouteTableSchema = z.object({
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
   routes: z.array(CompiledRouteSchema),
+  defaults: CompiledDefaultsSchema.optional(),
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
@@ -219,7 +226,27 @@ function compileJwt(jwt: Jwt): CompiledJwt {
   };
 }
 
-function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
+type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
+
+/** The policies of spec.defaults (or of a route, with spec.defaults filling what it leaves out). */
+function compilePolicies(
+  own: Pick<Route, 'auth' | 'cors'>,
+  defaults: Defaults | undefined,
+): { cors?: CompiledCors; jwt?: CompiledJwt } {
+  const cors = own.cors ?? defaults?.cors;
+  const jwt = (own.auth ?? defaults?.auth)?.jwt;
+  return {
+    ...(cors !== undefined && { cors: compileCors(cors) }),
+    ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
+  };
+}
+
+function compileRoute(
+  route: Route,
+  monolith: CompiledBackend,
+  namespace: string,
+  defaults: Defaults | undefined,
+): CompiledRoute {
   const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
@@ -257,8 +284,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.rewrite?.fullPath !== undefined && { rewrite: { fullPath: route.rewrite.fullPath } }),
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
-    ...(route.cors !== undefined && { cors: compileCors(route.cors) }),
-    ...(route.auth?.jwt !== undefined && { jwt: compileJwt(route.auth.jwt) }),
+    ...compilePolicies(route, defaults),
   };
 }
 
@@ -267,6 +293,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
+  const defaults = apiRoute.spec.defaults;
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
@@ -291,7 +318,8 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
+    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, defaults)),
+    ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
   };
   return { ...content, hash: routeTableHash(content) };
 }

@@ -675,10 +675,21 @@ export const RouteSchema = z
   })
   .meta({ description: 'A path (or set of requests) being strangled out of the monolith.' });
 
+export const DefaultsSchema = z
+  .strictObject({
+    auth: AuthSchema.optional(),
+    cors: CorsSchema.optional(),
+  })
+  .meta({
+    description:
+      'Policies for every route that does not set its own (per key: a route with auth or cors replaces that one), and for unmatched traffic on its way to the monolith.',
+  });
+
 export const ApiRouteSpecSchema = z
   .strictObject({
     monolith: MonolithSchema,
     gateway: GatewaySpecSchema.prefault({}),
+    defaults: DefaultsSchema.optional(),
     routes: z
       .array(RouteSchema)
       .max(MAX_ROUTES, { error: `must list at most ${MAX_ROUTES} routes` })

@@ -129,8 +129,9 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export const corsStage: StageBuilder = (route) => {
-  const cors = route?.cors;
+export const corsStage: StageBuilder = (route, services) => {
+  // Unmatched traffic (no route) follows spec.defaults.
+  const cors = route !== undefined ? route.cors : services.table.defaults?.cors;
   if (cors === undefined) return undefined;
   const policy = compileCors(cors);
   return {

@@ -14,6 +14,7 @@ import {
 } from 'jose';
 import type { CompiledJwt } from '../../api/index.js';
 import type { CounterSeries } from '../../common/metrics.js';
+import { UNMATCHED_ROUTE } from '../metrics.js';
 import type { Answer, StageBuilder, StageContext } from '../pipeline.js';
 
 /** Longest token accepted (RFC 7519 sets none; 8 KiB covers every real identity provider). */
@@ -295,9 +296,10 @@ class JwtCheck {
 }
 
 export const jwtStage: StageBuilder = (route, services) => {
-  const jwt = route?.jwt;
+  // Unmatched traffic (no route) follows spec.defaults.
+  const jwt = route !== undefined ? route.jwt : services.table.defaults?.jwt;
   if (jwt === undefined) return undefined;
-  const name = route?.name ?? '';
+  const name = route?.name ?? UNMATCHED_ROUTE;
   const { logger, metrics } = services;
   const keys = keySourceFor(jwt.jwksUri, (error: unknown) => {
     logger.warn('JWKS refresh failed; the last good keys stay in use', {

@@ -82,7 +82,8 @@ describe('JWT auth', () => {
     orders = await startUpstream('orders');
     const jwt = `{ issuer: ${ISSUER}, audiences: [orders], jwksUri: http://127.0.0.1:${port}/jwks.json`;
     gw = await startTestGateway(
-      apiRoute(`
+      apiRoute(
+        `
     - name: orders
       match: { path: { type: PathPrefix, value: /api/orders } }
       backends: [{ service: orders, port: 80, weight: 100 }]
@@ -98,7 +99,13 @@ describe('JWT auth', () => {
       backends: [{ service: orders, port: 80, weight: 100 }]
       auth:
         jwt: ${jwt}, optional: true, claimsToHeaders: [{ claim: sub, header: x-user-id }] }
-`),
+    - name: public
+      match: { path: { type: PathPrefix, value: /public } }
+      backends: [{ service: orders, port: 80, weight: 100 }]
+      auth: {}
+`,
+        `  defaults:\n    auth:\n      jwt: ${jwt} }\n`,
+      ),
       { legacy: legacy.url, orders: orders.url },
     );
   });
@@ -202,6 +209,14 @@ describe('JWT auth', () => {
       expect(await authCount('orders', result)).toBe(before + 1);
     },
   );
+
+  it('applies spec.defaults to unmatched traffic, and auth: {} turns it off on a route', async () => {
+    const before = await authCount('(unmatched)', 'missing');
+    expect((await get('/legacy/page')).status).toBe(401);
+    expect(await authCount('(unmatched)', 'missing')).toBe(before + 1);
+    expect((await get('/legacy/page', await sign(ec))).status).toBe(200);
+    expect((await get('/public/page')).status).toBe(200);
+  });
 
   it('answers 403 when the requiredClaims are not met, 200 when they are', async () => {
     const denied = await get('/admin', await sign(rsa, { scope: 'orders:read' }));
