@@ -11,6 +11,7 @@ import { parseCidr } from './ip.js';
 import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
+  JWT_ALGORITHMS,
   PATH_MATCH_TYPES,
   RETRY_CONDITIONS,
   VALUE_MATCH_TYPES,
@@ -35,6 +36,32 @@ const HeaderModifierSchema = z.object({
   set: z.record(z.string(), z.string()),
   add: z.record(z.string(), z.string()),
   remove: z.array(z.string()),
+});
+
+/** A CORS policy as the gateway applies it (schema.ts CorsSchema, with maxAge in seconds). */
+export const CompiledCorsSchema = z.object({
+  /** Exact origins, `*`, or `scheme://*.domain` wildcard subdomains, lower-case. */
+  allowOrigins: z.array(z.string()),
+  allowMethods: z.array(z.string()),
+  /** Lower-cased. */
+  allowHeaders: z.array(z.string()),
+  /** Lower-cased. */
+  exposeHeaders: z.array(z.string()),
+  maxAgeSeconds: z.number().optional(),
+  allowCredentials: z.boolean(),
+});
+
+/** A JWT policy as the gateway applies it (schema.ts JwtSchema, clock skew in seconds). */
+export const CompiledJwtSchema = z.object({
+  issuer: z.string(),
+  audiences: z.array(z.string()),
+  jwksUri: z.string(),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)),
+  clockSkewSeconds: z.number(),
+  /** Header names lower-cased. */
+  claimsToHeaders: z.array(z.object({ claim: z.string(), header: z.string() })),
+  requiredClaims: z.array(z.object({ claim: z.string(), values: z.array(z.string()) })),
+  optional: z.boolean(),
 });
 
 export const CompiledBackendSchema = z.object({
@@ -81,6 +108,14 @@ export const CompiledRouteSchema = z.object({
     .optional(),
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
+  cors: CompiledCorsSchema.optional(),
+  jwt: CompiledJwtSchema.optional(),
+});
+
+/** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
+export const CompiledDefaultsSchema = z.object({
+  cors: CompiledCorsSchema.optional(),
+  jwt: CompiledJwtSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -110,6 +145,7 @@ export const RouteTableSchema = z.object({
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
   routes: z.array(CompiledRouteSchema),
+  defaults: CompiledDefaultsSchema.optional(),
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
@@ -118,6 +154,8 @@ export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
+export type CompiledJwt = z.output<typeof CompiledJwtSchema>;
+export type CompiledCors = z.output<typeof CompiledCorsSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
 export interface CompileOptions {
@@ -218,11 +256,55 @@ function migrationBackends(
   return firstMonolith >= 0 ? out : [...out, { ...monolith, weight: 100 - weight }];
 }
 
+function compileCors(cors: NonNullable<Route['cors']>): CompiledCors {
+  return {
+    allowOrigins: cors.allowOrigins,
+    allowMethods: cors.allowMethods,
+    allowHeaders: cors.allowHeaders.map((h) => h.toLowerCase()),
+    exposeHeaders: cors.exposeHeaders.map((h) => h.toLowerCase()),
+    ...(cors.maxAge !== undefined && {
+      maxAgeSeconds: Math.floor(durationToMs(cors.maxAge) / 1000),
+    }),
+    allowCredentials: cors.allowCredentials,
+  };
+}
+
+type Jwt = NonNullable<NonNullable<Route['auth']>['jwt']>;
+
+function compileJwt(jwt: Jwt): CompiledJwt {
+  return {
+    issuer: jwt.issuer,
+    audiences: jwt.audiences,
+    jwksUri: jwt.jwksUri,
+    algorithms: jwt.algorithms,
+    clockSkewSeconds: Math.floor(durationToMs(jwt.clockSkew) / 1000),
+    claimsToHeaders: jwt.claimsToHeaders.map((c) => ({ ...c, header: c.header.toLowerCase() })),
+    requiredClaims: jwt.requiredClaims,
+    optional: jwt.optional,
+  };
+}
+
+type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
+
+/** The policies of spec.defaults (or of a route, with spec.defaults filling what it leaves out). */
+function compilePolicies(
+  own: Pick<Route, 'auth' | 'cors'>,
+  defaults: Defaults | undefined,
+): { cors?: CompiledCors; jwt?: CompiledJwt } {
+  const cors = own.cors ?? defaults?.cors;
+  const jwt = (own.auth ?? defaults?.auth)?.jwt;
+  return {
+    ...(cors !== undefined && { cors: compileCors(cors) }),
+    ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
+  };
+}
+
 function compileRoute(
   route: Route,
   monolith: CompiledBackend,
   namespace: string,
   migrationWeights: ReadonlyMap<string, number> | undefined,
+  defaults: Defaults | undefined,
 ): CompiledRoute {
   const specBackends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const backends =
@@ -265,6 +347,7 @@ function compileRoute(
     ...(route.rewrite?.fullPath !== undefined && { rewrite: { fullPath: route.rewrite.fullPath } }),
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
+    ...compilePolicies(route, defaults),
   };
 }
 
@@ -273,6 +356,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
+  const defaults = apiRoute.spec.defaults;
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
@@ -298,8 +382,9 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
     routes: apiRoute.spec.routes.map((r) =>
-      compileRoute(r, monolith, namespace, options.migrationWeights),
+      compileRoute(r, monolith, namespace, options.migrationWeights, defaults),
     ),
+    ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
   };
   return { ...content, hash: routeTableHash(content) };
 }

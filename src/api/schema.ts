@@ -7,6 +7,7 @@ import {
   cidr,
   dnsLabel,
   duration,
+  DURATION,
   durationToMs,
   headerName,
   httpUrl,
@@ -584,6 +585,162 @@ export const MigrationSchema = z
       "Migration autopilot: moves the new-service weight through steps, judging each on the gateway metrics (new service vs monolith), and rolls back on its own. With it, the backends say where traffic goes (their weights only split the step's share among several new services) and the steps say how fast. The state is in status.routes[].migration; `figway migration` pauses, resumes, promotes and aborts.",
   });
 
+/** How a CORS origin is written: `*`, an exact origin, or a wildcard subdomain. */
+const CORS_ORIGIN =
+  /^(\*|https?:\/\/(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?)$/;
+
+export const CorsSchema = z
+  .strictObject({
+    allowOrigins: z
+      .array(
+        z
+          .string()
+          .max(256)
+          .regex(CORS_ORIGIN, {
+            error: (i) =>
+              `must be an origin such as https://shop.example.com, a wildcard subdomain such as https://*.example.com, or *; lowercase, without a path, got ${JSON.stringify(i.input)}`,
+          })
+          .meta({
+            description:
+              'An origin (scheme://host[:port]), https://*.example.com for any subdomain of example.com, or * for any origin.',
+          }),
+      )
+      .min(1, { error: 'must list at least one origin' })
+      .max(64, { error: 'must list at most 64 origins; use a wildcard subdomain' })
+      .meta({ description: 'Origins whose browsers may call this route.' }),
+    allowMethods: z
+      .array(z.enum(HTTP_METHODS))
+      .min(1)
+      .max(HTTP_METHODS.length)
+      .default(['GET', 'HEAD', 'POST'])
+      .meta({ description: 'Methods a preflight allows. Default: GET, HEAD, POST.' }),
+    allowHeaders: z.array(headerName('A request header name.')).max(64).default([]).meta({
+      description:
+        'Request headers a preflight allows besides the CORS-safelisted ones, e.g. content-type, authorization.',
+    }),
+    exposeHeaders: z
+      .array(headerName('A response header name.'))
+      .max(64)
+      .default([])
+      .meta({ description: 'Response headers scripts may read, e.g. x-request-id.' }),
+    maxAge: duration('How long a browser may cache a preflight answer, e.g. 10m.').optional(),
+    allowCredentials: z.boolean().default(false).meta({
+      description:
+        'true: browsers may send cookies and Authorization. Not with the origin *, which the Fetch standard forbids with credentials.',
+    }),
+  })
+  .superRefine((c, ctx) => {
+    const star = c.allowOrigins.indexOf('*');
+    if (c.allowCredentials && star >= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowOrigins', star],
+        message:
+          'cannot be * with allowCredentials: true (the Fetch standard forbids it); list the origins, or set allowCredentials: false',
+      });
+    }
+  })
+  .meta({
+    description:
+      'Cross-origin resource sharing. The gateway answers preflights itself (they never reach an upstream) and adds the CORS headers to actual requests from an allowed origin; other origins get no CORS headers.',
+    'x-kubernetes-validations': [
+      {
+        rule: "!(has(self.allowCredentials) && self.allowCredentials && self.allowOrigins.exists(o, o == '*'))",
+        fieldPath: '.allowOrigins',
+        message:
+          'cannot contain * with allowCredentials: true (the Fetch standard forbids it); list the origins',
+      },
+    ],
+  });
+
+/** Signature algorithms a JWT may use: asymmetric only, so a public JWKS can verify them. */
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+
+export const JwtSchema = z
+  .strictObject({
+    issuer: httpUrl('The token issuer (the iss claim must equal it), e.g. https://id.example.com.'),
+    audiences: z
+      .array(z.string().min(1).max(256))
+      .min(1, { error: 'must list at least one audience (the aud claim must hold one of them)' })
+      .max(16)
+      .meta({ description: 'Accepted audiences: the aud claim must hold one of them.' }),
+    jwksUri: httpUrl(
+      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json.",
+    ),
+    algorithms: z
+      .array(z.enum(JWT_ALGORITHMS))
+      .min(1)
+      .max(JWT_ALGORITHMS.length)
+      .default([...JWT_ALGORITHMS])
+      .meta({
+        description:
+          'Signature algorithms accepted. Default: every asymmetric one (RS*, PS*, ES*, EdDSA); none, HS* and keys of another type are refused.',
+      }),
+    clockSkew: duration(
+      'Leeway for exp and nbf against the gateway clock, at most 5m. Default 30s.',
+    ).default('30s'),
+    claimsToHeaders: z
+      .array(
+        z.strictObject({
+          claim: z.string().min(1).max(256).meta({ description: 'Claim name, e.g. sub.' }),
+          header: headerName('Request header for the upstream, e.g. x-user-id.'),
+        }),
+      )
+      .max(16)
+      .default([])
+      .meta({
+        description:
+          'Claims sent upstream as request headers. A header of the same name from the client is always removed, so it cannot be forged.',
+      }),
+    requiredClaims: z
+      .array(
+        z.strictObject({
+          claim: z.string().min(1).max(256).meta({ description: 'Claim name, e.g. scope.' }),
+          values: z.array(z.string().min(1).max(256)).min(1).max(16).meta({
+            description:
+              'Accepted values: the claim (a string, a space-separated scope string or an array) must hold one.',
+          }),
+        }),
+      )
+      .max(8)
+      .default([])
+      .meta({ description: 'Claims a valid token must also carry, else 403.' }),
+    optional: z.boolean().default(false).meta({
+      description:
+        'true: requests without a token go through anonymously; a token that is present is still checked.',
+    }),
+  })
+  .superRefine((j, ctx) => {
+    if (DURATION.test(j.clockSkew) && durationToMs(j.clockSkew) > 300_000) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clockSkew'],
+        message: `must be at most 5m, got ${j.clockSkew}; fix the clocks instead`,
+      });
+    }
+  })
+  .meta({
+    description:
+      'JSON Web Tokens (Authorization: Bearer) checked with the issuer JWKS: signature, iss, aud, exp and nbf. 401 for a missing or invalid token, 403 when requiredClaims are not met.',
+  });
+
+export const AuthSchema = z.strictObject({ jwt: JwtSchema.optional() }).meta({
+  description:
+    'Who may call. On a route, auth replaces spec.defaults.auth as a whole (auth: {} turns it off).',
+});
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -616,6 +773,8 @@ export const RouteSchema = z
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
     migration: MigrationSchema.optional(),
+    auth: AuthSchema.optional(),
+    cors: CorsSchema.optional(),
   })
   .superRefine((route, ctx) => {
     if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
@@ -653,10 +812,21 @@ export const RouteSchema = z
     ],
   });
 
+export const DefaultsSchema = z
+  .strictObject({
+    auth: AuthSchema.optional(),
+    cors: CorsSchema.optional(),
+  })
+  .meta({
+    description:
+      'Policies for every route that does not set its own (per key: a route with auth or cors replaces that one), and for unmatched traffic on its way to the monolith.',
+  });
+
 export const ApiRouteSpecSchema = z
   .strictObject({
     monolith: MonolithSchema,
     gateway: GatewaySpecSchema.prefault({}),
+    defaults: DefaultsSchema.optional(),
     routes: z
       .array(RouteSchema)
       .max(MAX_ROUTES, { error: `must list at most ${MAX_ROUTES} routes` })

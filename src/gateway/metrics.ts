@@ -70,6 +70,12 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'Requests that failed on the new-service backend `backend` and were served by the monolith instead (fallbackToMonolith).',
   },
   {
+    name: 'figway_gateway_auth_results_total',
+    type: 'counter',
+    labels: ['route', 'policy', 'result'],
+    help: 'Authentication results by route, policy (jwt) and result: ok, anonymous (optional auth, no token), missing, oversized (over 8 KiB), malformed, expired, not-yet-valid, wrong-issuer, wrong-audience, algorithm-not-allowed, bad-signature, unknown-key, invalid, forbidden (403: requiredClaims not met), jwks-unavailable (503: no keys were ever fetched).',
+  },
+  {
     name: 'figway_gateway_config_reloads_total',
     type: 'counter',
     labels: ['result'],
@@ -182,6 +188,7 @@ export class GatewayMetrics {
   readonly retries: FastCounter<'route' | 'backend'>;
   readonly fallbacks: FastCounter<'route' | 'backend'>;
   readonly reloads: FastCounter<'result'>;
+  readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
   private readonly weight: Gauge<'route'>;
@@ -243,6 +250,12 @@ export class GatewayMetrics {
       name: 'figway_gateway_fallbacks_total',
       help: doc('figway_gateway_fallbacks_total'),
       labelNames: ['route', 'backend'],
+    });
+    this.authResults = new FastCounter({
+      registry,
+      name: 'figway_gateway_auth_results_total',
+      help: doc('figway_gateway_auth_results_total'),
+      labelNames: ['route', 'policy', 'result'],
     });
     this.reloads = new FastCounter({
       registry,
@@ -315,6 +328,9 @@ export class GatewayMetrics {
           family.removeMatching({ route: labels.route, backend: labels.backend });
         }
       }
+    }
+    for (const labels of this.authResults.labelSets()) {
+      if (!keep.has(labels.route)) this.authResults.removeMatching({ route: labels.route });
     }
     for (const route of [...this.shares.keys()]) {
       if (!keep.has(route)) {

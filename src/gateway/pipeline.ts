@@ -14,9 +14,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
+import { corsStage } from './stages/cors.js';
+import { jwtStage } from './stages/jwt.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
@@ -34,6 +37,8 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /** The claims of a verified JWT (set by the jwt stage), for later stages and the cohort. */
+  claims?: Record<string, unknown>;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */
@@ -82,6 +87,7 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
+  readonly metrics: GatewayMetrics;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -91,11 +97,14 @@ export type StageBuilder = (
 ) => Stage | undefined;
 
 /**
- * The order stages run in. Request headers are changed first so that later stages (auth,
- * rate limits) see what the upstream will see; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * The order stages run in. CORS first, so preflights are answered without credentials;
+ * auth before rate limits, so a claim or an API key can key a limit; request headers are
+ * changed after those, just before the upstream call; the access log is last so it
+ * records what every other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
+  corsStage,
+  jwtStage,
   requestHeadersStage,
   responseHeadersStage,
   accessLogStage,

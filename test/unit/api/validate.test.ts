@@ -359,6 +359,21 @@ describe('validateApiRoute', () => {
       'spec.gateway.trustedProxies: must list at most 64 ranges; cover them with wider CIDRs',
     ],
     [
+      'CORS origin * with credentials (the Fetch standard forbids it)',
+      (r) => (r.spec.routes[0].cors = { allowOrigins: ['*'], allowCredentials: true }),
+      'spec.routes[0].cors.allowOrigins[0]: cannot be * with allowCredentials: true',
+    ],
+    [
+      'a CORS origin with a path',
+      (r) => (r.spec.routes[0].cors = { allowOrigins: ['https://shop.example.com/'] }),
+      'spec.routes[0].cors.allowOrigins[0]: must be an origin such as https://shop.example.com',
+    ],
+    [
+      'no CORS origins',
+      (r) => (r.spec.routes[0].cors = { allowOrigins: [] }),
+      'spec.routes[0].cors.allowOrigins: must list at least one origin',
+    ],
+    [
       'wrong apiVersion',
       (r) => (r.apiVersion = 'figway.dev/v1'),
       'apiVersion: must be figway.dev/v1alpha1, got "figway.dev/v1"',
