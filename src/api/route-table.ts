@@ -16,6 +16,7 @@ import {
   VALUE_MATCH_TYPES,
   type ApiRoute,
   type Backend,
+  type RateLimit,
   type Route,
 } from './schema.js';
 
@@ -35,6 +36,19 @@ const HeaderModifierSchema = z.object({
   set: z.record(z.string(), z.string()),
   add: z.record(z.string(), z.string()),
   remove: z.array(z.string()),
+});
+
+export const CompiledRateLimitSchema = z.object({
+  requestsPerSecond: z.number(),
+  burst: z.number(),
+  /** Header names lower-cased, as Node presents them. */
+  key: z.union([
+    z.object({ type: z.literal('clientIp') }),
+    z.object({ type: z.literal('apiKey') }),
+    z.object({ type: z.literal('header'), name: z.string() }),
+    z.object({ type: z.literal('claim'), name: z.string() }),
+  ]),
+  shared: z.boolean(),
 });
 
 export const CompiledBackendSchema = z.object({
@@ -81,6 +95,7 @@ export const CompiledRouteSchema = z.object({
     .optional(),
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
+  rateLimit: CompiledRateLimitSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -109,6 +124,8 @@ export const RouteTableSchema = z.object({
   accessLog: z
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
+  /** Policies of requests no route claims (spec.defaults). */
+  defaults: z.object({ rateLimit: CompiledRateLimitSchema.optional() }).optional(),
   routes: z.array(CompiledRouteSchema),
 });
 
@@ -118,6 +135,7 @@ export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
+export type CompiledRateLimit = z.output<typeof CompiledRateLimitSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
 export interface CompileOptions {
@@ -160,7 +178,34 @@ function compileBackend(
   };
 }
 
-function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
+/** Splits the key's `type:name` spelling, so the gateway never parses it per request. */
+export function compileRateLimit(limit: RateLimit): CompiledRateLimit {
+  const colon = limit.key.indexOf(':');
+  const kind = colon === -1 ? limit.key : limit.key.slice(0, colon);
+  const name = limit.key.slice(colon + 1);
+  const key: CompiledRateLimit['key'] =
+    kind === 'header'
+      ? { type: 'header', name: name.toLowerCase() }
+      : kind === 'claim'
+        ? { type: 'claim', name }
+        : kind === 'apiKey'
+          ? { type: 'apiKey' }
+          : { type: 'clientIp' };
+  return {
+    requestsPerSecond: limit.requestsPerSecond,
+    burst: limit.burst ?? Math.ceil(limit.requestsPerSecond),
+    key,
+    shared: limit.shared,
+  };
+}
+
+function compileRoute(
+  route: Route,
+  monolith: CompiledBackend,
+  namespace: string,
+  defaults: ApiRoute['spec']['defaults'],
+): CompiledRoute {
+  const rateLimit = route.rateLimit ?? defaults?.rateLimit;
   const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
@@ -198,6 +243,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.rewrite?.fullPath !== undefined && { rewrite: { fullPath: route.rewrite.fullPath } }),
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
+    ...(rateLimit !== undefined && { rateLimit: compileRateLimit(rateLimit) }),
   };
 }
 
@@ -206,6 +252,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
+  const defaults = apiRoute.spec.defaults;
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
@@ -230,7 +277,10 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
+    ...(defaults?.rateLimit !== undefined && {
+      defaults: { rateLimit: compileRateLimit(defaults.rateLimit) },
+    }),
+    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, defaults)),
   };
   return { ...content, hash: routeTableHash(content) };
 }

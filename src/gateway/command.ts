@@ -10,6 +10,7 @@ import { LOG_LEVELS } from '../common/log-level.js';
 import { onStopSignal } from '../common/signals.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
+import type { RedisSettings } from './rate-limits.js';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 
 export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
@@ -45,6 +46,8 @@ export interface StartGatewayOptions {
   /** Where access log lines go (spec.gateway.accessLog); default: logger. */
   accessLogger?: Logger;
   limits?: Partial<ConnectionLimits>;
+  /** The Redis of shared rate limits (--redis-url). */
+  redis?: RedisSettings;
   /** Called after each config is applied (the dev command prints it). */
   onApplied?: (table: RouteTable) => void;
 }
@@ -60,6 +63,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
     ...(options.accessLogger !== undefined && { accessLogger: options.accessLogger }),
     ...(options.limits !== undefined && { limits: options.limits }),
+    ...(options.redis !== undefined && { redis: options.redis }),
   });
   const overrides = options.overrides ?? new Map<string, string>();
   const host = options.host ?? '0.0.0.0';

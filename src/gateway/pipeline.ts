@@ -14,10 +14,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
+import type { RateLimits } from './rate-limits.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
+import { rateLimitStage } from './stages/rate-limit.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
 export interface Answer {
@@ -34,6 +37,10 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /** The verified JWT's claims, set by the jwt stage. */
+  claims?: Record<string, unknown>;
+  /** The API-key consumer's name, set by the api-key stage. */
+  consumer?: string;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */
@@ -82,6 +89,9 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
+  readonly metrics: GatewayMetrics;
+  /** The rate-limit budgets, kept across configs. */
+  readonly rateLimits: RateLimits;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -91,11 +101,13 @@ export type StageBuilder = (
 ) => Stage | undefined;
 
 /**
- * The order stages run in. Request headers are changed first so that later stages (auth,
- * rate limits) see what the upstream will see; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * The order stages run in: CORS preflight, auth, then rate limits (so a claim or an API-key
+ * consumer can be the rate-limit key, and a refused token spends no budget), then the
+ * route's header changes; the access log is last so it records what every other stage
+ * did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
+  rateLimitStage,
   requestHeadersStage,
   responseHeadersStage,
   accessLogStage,
