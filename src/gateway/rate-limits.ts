@@ -12,7 +12,7 @@ import type { CounterSeries } from '../common/metrics.js';
 import type { GatewayMetrics } from './metrics.js';
 
 /** Longest a request waits for Redis before the per-replica budget decides instead. */
-export const REDIS_COMMAND_TIMEOUT_MS = 50;
+export const REDIS_COMMAND_TIMEOUT_MS = 100;
 /** After a failed command, how long requests use the per-replica budget before Redis is tried again. */
 export const REDIS_RETRY_AFTER_MS = 1000;
 /** Reconnect backoff ceiling; ioredis reconnects for as long as the gateway runs. */
