@@ -239,6 +239,10 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
+}
+
 function gatewayConfig(): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
@@ -610,7 +614,7 @@ async function main(): Promise<void> {
     `a per-replica rate limit costs ≤ 5% (issue 14): ${(100 * (limited.cpuUs / gw.cpuUs - 1)).toFixed(1)}% by CPU per request`,
   );
   log(
-    `        (shared limit, local Redis: +${(shared.p50 - gw.p50).toFixed(2)} ms p50, +${(shared.p99 - gw.p99).toFixed(2)} ms p99, ${(100 * (shared.cpuUs / gw.cpuUs - 1)).toFixed(1)}% CPU per request over the plain route)`,
+    `        (shared limit, local Redis: ${signed(shared.p50 - gw.p50)} ms p50, ${signed(shared.p99 - gw.p99)} ms p99, ${signed(100 * (shared.cpuUs / gw.cpuUs - 1))}% CPU per request over the plain route)`,
   );
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);
