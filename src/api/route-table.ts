@@ -17,6 +17,7 @@ import {
   VALUE_MATCH_TYPES,
   type ApiRoute,
   type Backend,
+  type RateLimit,
   type Route,
 } from './schema.js';
 
@@ -36,6 +37,19 @@ const HeaderModifierSchema = z.object({
   set: z.record(z.string(), z.string()),
   add: z.record(z.string(), z.string()),
   remove: z.array(z.string()),
+});
+
+export const CompiledRateLimitSchema = z.object({
+  requestsPerSecond: z.number(),
+  burst: z.number(),
+  /** Header names lower-cased, as Node presents them. */
+  key: z.union([
+    z.object({ type: z.literal('clientIp') }),
+    z.object({ type: z.literal('apiKey') }),
+    z.object({ type: z.literal('header'), name: z.string() }),
+    z.object({ type: z.literal('claim'), name: z.string() }),
+  ]),
+  shared: z.boolean(),
 });
 
 /** A CORS policy as the gateway applies it (schema.ts CorsSchema, with maxAge in seconds). */
@@ -109,12 +123,14 @@ export const CompiledRouteSchema = z.object({
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
   cors: CompiledCorsSchema.optional(),
+  rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
 });
 
 /** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
 export const CompiledDefaultsSchema = z.object({
   cors: CompiledCorsSchema.optional(),
+  rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
 });
 
@@ -156,6 +172,7 @@ export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
 export type CompiledJwt = z.output<typeof CompiledJwtSchema>;
 export type CompiledCors = z.output<typeof CompiledCorsSchema>;
+export type CompiledRateLimit = z.output<typeof CompiledRateLimitSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
 export interface CompileOptions {
@@ -284,18 +301,41 @@ function compileJwt(jwt: Jwt): CompiledJwt {
   };
 }
 
+/** Splits the key's `type:name` spelling, so the gateway never parses it per request. */
+export function compileRateLimit(limit: RateLimit): CompiledRateLimit {
+  const colon = limit.key.indexOf(':');
+  const kind = colon === -1 ? limit.key : limit.key.slice(0, colon);
+  const name = limit.key.slice(colon + 1);
+  const key: CompiledRateLimit['key'] =
+    kind === 'header'
+      ? { type: 'header', name: name.toLowerCase() }
+      : kind === 'claim'
+        ? { type: 'claim', name }
+        : kind === 'apiKey'
+          ? { type: 'apiKey' }
+          : { type: 'clientIp' };
+  return {
+    requestsPerSecond: limit.requestsPerSecond,
+    burst: limit.burst ?? Math.ceil(limit.requestsPerSecond),
+    key,
+    shared: limit.shared,
+  };
+}
+
 type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
 
 /** The policies of spec.defaults (or of a route, with spec.defaults filling what it leaves out). */
 function compilePolicies(
-  own: Pick<Route, 'auth' | 'cors'>,
+  own: Pick<Route, 'auth' | 'cors' | 'rateLimit'>,
   defaults: Defaults | undefined,
-): { cors?: CompiledCors; jwt?: CompiledJwt } {
+): { cors?: CompiledCors; jwt?: CompiledJwt; rateLimit?: CompiledRateLimit } {
   const cors = own.cors ?? defaults?.cors;
   const jwt = (own.auth ?? defaults?.auth)?.jwt;
+  const rateLimit = own.rateLimit ?? defaults?.rateLimit;
   return {
     ...(cors !== undefined && { cors: compileCors(cors) }),
     ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
+    ...(rateLimit !== undefined && { rateLimit: compileRateLimit(rateLimit) }),
   };
 }
 

@@ -741,6 +741,70 @@ export const AuthSchema = z.strictObject({ jwt: JwtSchema.optional() }).meta({
     'Who may call. On a route, auth replaces spec.defaults.auth as a whole (auth: {} turns it off).',
 });
 
+/** Largest rate a rate limit can state, per second; far above what one gateway serves. */
+export const MAX_REQUESTS_PER_SECOND = 1_000_000;
+
+/** A rate-limit key: whose budget a request spends. */
+export const RATE_LIMIT_KEY =
+  /^(clientIp|apiKey|header:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}|claim:[!-~]{1,256})$/;
+
+export const RateLimitSchema = z
+  .strictObject({
+    requestsPerSecond: z
+      .number({ error: (i) => `must be a number greater than 0, got ${JSON.stringify(i.input)}` })
+      .positive({ error: (i) => `must be greater than 0, got ${String(i.input)}` })
+      .max(MAX_REQUESTS_PER_SECOND, {
+        error: (i) => `must be at most ${MAX_REQUESTS_PER_SECOND}, got ${String(i.input)}`,
+      })
+      .meta({
+        description: 'Sustained rate each key may send, e.g. 100 (fractions allowed: 0.5).',
+      }),
+    burst: z
+      .int({ error: (i) => `must be a whole number of requests, got ${JSON.stringify(i.input)}` })
+      .positive({ error: (i) => `must be greater than 0, got ${String(i.input)}` })
+      .max(MAX_REQUESTS_PER_SECOND * 3600, { error: 'must be at most 3600 × the maximum rate' })
+      .optional()
+      .meta({
+        description:
+          'Most requests a key may send at once; the budget is burst requests per burst/requestsPerSecond seconds. At least requestsPerSecond; default: requestsPerSecond rounded up.',
+      }),
+    key: z
+      .string()
+      .max(263)
+      .regex(RATE_LIMIT_KEY, {
+        error: (i) =>
+          `must be clientIp, apiKey, header:<header name> or claim:<claim name>, got ${JSON.stringify(i.input)}`,
+      })
+      .default('clientIp')
+      .meta({
+        description:
+          "Whose budget a request spends: clientIp (the client address under trustedProxies), header:<name>, claim:<name> (a JWT claim, with auth.jwt) or apiKey (the consumer, with auth.apiKey). Requests without the key spend their client address's budget. Default: clientIp.",
+      }),
+    shared: z.boolean().default(false).meta({
+      description:
+        "false: each gateway replica keeps its own budget. true: one budget across all replicas, kept in Redis (the operator's gateway.redis settings); while Redis is unreachable each replica falls back to its own budget.",
+    }),
+  })
+  .superRefine((limit, ctx) => {
+    // A burst that is already refused (0, negative) needs no second message.
+    if (limit.burst !== undefined && limit.burst > 0 && limit.burst < limit.requestsPerSecond) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['burst'],
+        message: `must be at least requestsPerSecond (${limit.requestsPerSecond}), got ${limit.burst}`,
+      });
+    }
+  })
+  .meta({
+    description: 'Rate limit: answered with 429, Retry-After and the RateLimit headers.',
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.burst) || double(self.burst) >= double(self.requestsPerSecond)',
+        message: 'burst must be at least requestsPerSecond',
+      },
+    ],
+  });
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -775,6 +839,7 @@ export const RouteSchema = z
     migration: MigrationSchema.optional(),
     auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
+    rateLimit: RateLimitSchema.optional(),
   })
   .superRefine((route, ctx) => {
     if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
@@ -816,10 +881,11 @@ export const DefaultsSchema = z
   .strictObject({
     auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
+    rateLimit: RateLimitSchema.optional(),
   })
   .meta({
     description:
-      'Policies for every route that does not set its own (per key: a route with auth or cors replaces that one), and for unmatched traffic on its way to the monolith.',
+      'Policies for every route that does not set its own (per key: a route with auth, cors or rateLimit replaces that one), and for unmatched traffic on its way to the monolith.',
   });
 
 export const ApiRouteSpecSchema = z
@@ -1046,4 +1112,5 @@ export type Backend = Route['backends'][number];
 export type Monolith = ApiRouteSpec['monolith'];
 export type Condition = z.output<typeof ConditionSchema>;
 export type Migration = NonNullable<Route['migration']>;
+export type RateLimit = NonNullable<Route['rateLimit']>;
 export type RouteMigrationStatus = z.output<typeof MigrationStatusSchema>;

@@ -10,6 +10,10 @@ import { LOG_LEVELS } from '../common/log-level.js';
 import { onStopSignal } from '../common/signals.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
+import { REDIS_COMMAND_TIMEOUT_MS, type RedisSettings } from './rate-limits.js';
+
+/** Where the gateway reads the Redis password (from a Secret), so it never shows in its args. */
+export const REDIS_PASSWORD_ENV = 'FIGWAY_REDIS_PASSWORD';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 
 export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
@@ -22,6 +26,9 @@ export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
   --resolve NAME=URL        send Service NAME's traffic to URL (repeatable; local runs)
   --log-level LEVEL         ${LOG_LEVELS.join('|')} (default: the ApiRoute's gateway.logLevel)
   --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default ${GATEWAY_DEFAULTS.drainSeconds})
+  --redis-url URL           Redis for shared rate limits (redis://host:port[/db], rediss:// for TLS);
+                            its password comes from the environment variable ${REDIS_PASSWORD_ENV}
+  --redis-timeout-ms N      longest a request waits for Redis before its replica decides (default ${REDIS_COMMAND_TIMEOUT_MS})
 `;
 
 export interface RunningGateway {
@@ -45,6 +52,8 @@ export interface StartGatewayOptions {
   /** Where access log lines go (spec.gateway.accessLog); default: logger. */
   accessLogger?: Logger;
   limits?: Partial<ConnectionLimits>;
+  /** The Redis of shared rate limits (--redis-url). */
+  redis?: RedisSettings;
   /** Called after each config is applied (the dev command prints it). */
   onApplied?: (table: RouteTable) => void;
 }
@@ -60,6 +69,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
     ...(options.accessLogger !== undefined && { accessLogger: options.accessLogger }),
     ...(options.limits !== undefined && { limits: options.limits }),
+    ...(options.redis !== undefined && { redis: options.redis }),
   });
   const overrides = options.overrides ?? new Map<string, string>();
   const host = options.host ?? '0.0.0.0';
@@ -119,6 +129,21 @@ async function configMapSource(name: string, namespace: string | undefined): Pro
   return new ConfigMapConfigSource({ name, namespace });
 }
 
+function redisSettings(url: string, timeout: string | undefined): RedisSettings {
+  if (!/^rediss?:\/\/[^\s/]+/.test(url) || !URL.canParse(url)) {
+    throw new Error(`--redis-url must be redis://host:port or rediss://host:port, got ${url}`);
+  }
+  if (new URL(url).password !== '') {
+    throw new Error(`--redis-url must not hold a password: set ${REDIS_PASSWORD_ENV} instead`);
+  }
+  const password = process.env[REDIS_PASSWORD_ENV];
+  return {
+    url,
+    ...(password !== undefined && password !== '' && { password }),
+    commandTimeoutMs: intFlag('redis-timeout-ms', timeout, REDIS_COMMAND_TIMEOUT_MS, 1, 10_000),
+  };
+}
+
 /** `figway gateway …`; resolves with the exit code once the gateway has stopped. */
 export async function gatewayCommand(args: string[]): Promise<number> {
   let values;
@@ -135,6 +160,8 @@ export async function gatewayCommand(args: string[]): Promise<number> {
         resolve: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         'drain-seconds': { type: 'string' },
+        'redis-url': { type: 'string' },
+        'redis-timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -170,6 +197,9 @@ export async function gatewayCommand(args: string[]): Promise<number> {
         intFlag('drain-seconds', values['drain-seconds'], GATEWAY_DEFAULTS.drainSeconds, 0, 3600) *
         1000,
       level,
+      ...(values['redis-url'] !== undefined && {
+        redis: redisSettings(values['redis-url'], values['redis-timeout-ms']),
+      }),
     };
   } catch (error) {
     process.stderr.write(`figway gateway: ${(error as Error).message}\n`);

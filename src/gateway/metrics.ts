@@ -105,6 +105,24 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     labels: ['route'],
     help: "Observed share (percent) of the route's requests served by a new-service backend since its weight last changed: the migration as it happens. For a windowed share, use rate() of figway_gateway_requests_total by backend.",
   },
+  {
+    name: 'figway_gateway_rate_limit_decisions_total',
+    type: 'counter',
+    labels: ['route', 'decision'],
+    help: "Requests a route's rateLimit judged: allowed, or limited (answered 429).",
+  },
+  {
+    name: 'figway_gateway_rate_limit_fallback_decisions_total',
+    type: 'counter',
+    labels: ['route'],
+    help: 'Decisions of a shared rate limit made by the per-replica budget because Redis was unreachable, too slow, or not configured (--redis-url): while this grows, each replica allows the whole budget.',
+  },
+  {
+    name: 'figway_gateway_rate_limit_redis_up',
+    type: 'gauge',
+    labels: [],
+    help: 'Whether the Redis behind shared rate limits answers: 1 yes, 0 no (or not configured, or not used yet).',
+  },
 ];
 
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]));
@@ -189,6 +207,9 @@ export class GatewayMetrics {
   readonly fallbacks: FastCounter<'route' | 'backend'>;
   readonly reloads: FastCounter<'result'>;
   readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
+  readonly rateLimitDecisions: FastCounter<'route' | 'decision'>;
+  readonly rateLimitFallbacks: FastCounter<'route'>;
+  readonly redisUp: Gauge;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
   private readonly weight: Gauge<'route'>;
@@ -263,6 +284,23 @@ export class GatewayMetrics {
       help: doc('figway_gateway_config_reloads_total'),
       labelNames: ['result'],
     });
+    this.rateLimitDecisions = new FastCounter({
+      registry,
+      name: 'figway_gateway_rate_limit_decisions_total',
+      help: doc('figway_gateway_rate_limit_decisions_total'),
+      labelNames: ['route', 'decision'],
+    });
+    this.rateLimitFallbacks = new FastCounter({
+      registry,
+      name: 'figway_gateway_rate_limit_fallback_decisions_total',
+      help: doc('figway_gateway_rate_limit_fallback_decisions_total'),
+      labelNames: ['route'],
+    });
+    this.redisUp = new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_rate_limit_redis_up',
+      help: doc('figway_gateway_rate_limit_redis_up'),
+    });
     // Present from the start so a dashboard shows 0 invalid reloads rather than no data.
     for (const result of ['success', 'unchanged', 'invalid']) this.reloads.labels({ result });
     this.configInfo = new Gauge({
@@ -329,8 +367,10 @@ export class GatewayMetrics {
         }
       }
     }
-    for (const labels of this.authResults.labelSets()) {
-      if (!keep.has(labels.route)) this.authResults.removeMatching({ route: labels.route });
+    for (const family of [this.authResults, this.rateLimitDecisions, this.rateLimitFallbacks]) {
+      for (const labels of family.labelSets()) {
+        if (!keep.has(labels.route)) family.removeMatching({ route: labels.route });
+      }
     }
     for (const route of [...this.shares.keys()]) {
       if (!keep.has(route)) {

@@ -16,11 +16,13 @@ import type { CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
+import type { RateLimits } from './rate-limits.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
+import { rateLimitStage } from './stages/rate-limit.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
 export interface Answer {
@@ -37,8 +39,10 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
-  /** The claims of a verified JWT (set by the jwt stage), for later stages and the cohort. */
+  /** The verified JWT's claims, set by the jwt stage. */
   claims?: Record<string, unknown>;
+  /** The API-key consumer's name, set by the api-key stage. */
+  consumer?: string;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */
@@ -88,6 +92,8 @@ export interface StageServices {
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
   readonly metrics: GatewayMetrics;
+  /** The rate-limit budgets, kept across configs. */
+  readonly rateLimits: RateLimits;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -105,6 +111,7 @@ export type StageBuilder = (
 export const STAGE_ORDER: readonly StageBuilder[] = [
   corsStage,
   jwtStage,
+  rateLimitStage,
   requestHeadersStage,
   responseHeadersStage,
   accessLogStage,

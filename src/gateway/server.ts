@@ -18,6 +18,7 @@ import { Exchange, type ExchangeHost } from './exchange.js';
 import { GatewayMetrics, GATEWAY_BACKEND, UNMATCHED_ROUTE, type BackendSeries } from './metrics.js';
 import { runDoneStages, type Answer } from './pipeline.js';
 import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
+import { RateLimits, type RedisSettings } from './rate-limits.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { requestId, type Headers } from './transforms.js';
 import { isWebsocketUpgrade, WebsocketProxy } from './websocket.js';
@@ -64,6 +65,8 @@ export interface GatewayOptions {
   /** Most upstream-error log lines per second; the rest are counted and summarised. */
   errorLogsPerSecond?: number;
   limits?: Partial<ConnectionLimits>;
+  /** The Redis of shared rate limits; without it they are kept per replica. */
+  redis?: RedisSettings;
 }
 
 export type ApplyResult = 'success' | 'unchanged';
@@ -97,6 +100,7 @@ export class Gateway implements ExchangeHost {
   private readonly accessLogger: Logger;
   private readonly noConfigSeries: BackendSeries;
   private readonly errorLog: ErrorLogLimiter;
+  private readonly rateLimits: RateLimits;
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger;
@@ -111,6 +115,11 @@ export class Gateway implements ExchangeHost {
       defaultMetrics: options.defaultMetrics ?? true,
     });
     this.noConfigSeries = this.metrics.series(UNMATCHED_ROUTE, 'none');
+    this.rateLimits = new RateLimits({
+      logger: this.logger,
+      metrics: this.metrics,
+      ...(options.redis !== undefined && { redis: options.redis }),
+    });
     const limits = this.limits;
     this.server = createServer(
       {
@@ -194,8 +203,10 @@ export class Gateway implements ExchangeHost {
       {
         logger: this.logger,
         accessLogger: this.accessLogger,
+        rateLimits: this.rateLimits,
       },
     );
+    this.rateLimits.configApplied();
     this.runtime = next;
     this.metrics.configApplied(
       hash,
@@ -433,6 +444,7 @@ export class Gateway implements ExchangeHost {
     await closed;
     const pools = this.runtime?.pools ?? new Map<string, UpstreamPool>();
     await Promise.allSettled([...pools.values()].map((p) => p.close()));
+    await this.rateLimits.close();
     return drained;
   }
 }

@@ -18,6 +18,7 @@ import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
+import type { RedisSettings } from '../../../src/gateway/rate-limits.js';
 import type { ConnectionLimits } from '../../../src/gateway/server.js';
 
 export interface Upstream {
@@ -130,6 +131,8 @@ export interface TestGatewayOptions {
   accessLogStream?: NodeJS.WritableStream;
   /** Short limits keep tests of timeouts fast. */
   limits?: Partial<ConnectionLimits>;
+  /** The Redis of shared rate limits. */
+  redis?: RedisSettings;
 }
 
 /** A gateway serving `yaml` from a watched temp file, with Service names resolved locally. */
@@ -141,7 +144,7 @@ export async function startTestGateway(
   const dir = mkdtempSync(join(tmpdir(), 'figway-gw-'));
   const configFile = join(dir, 'apiroute.yaml');
   writeFileSync(configFile, yaml);
-  const { logStream, accessLogStream, limits } = options;
+  const { logStream, accessLogStream, limits, redis } = options;
   const running = await startGateway({
     source: new FileConfigSource(configFile, { debounceMs: 20 }),
     port: 0,
@@ -156,6 +159,7 @@ export async function startTestGateway(
       accessLogger: createLogger({ component: 'gateway', stream: accessLogStream }),
     }),
     ...(limits !== undefined && { limits }),
+    ...(redis !== undefined && { redis }),
     fixedLogLevel: true,
   });
   return {

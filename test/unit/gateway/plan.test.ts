@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
 import type { ProxyEngine } from '../../../src/gateway/engine.js';
+import { RateLimits } from '../../../src/gateway/rate-limits.js';
 import { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import {
   planRequest,
@@ -41,14 +42,16 @@ const engine: ProxyEngine = {
 };
 const logger = createLogger({ component: 'test', silent: true });
 const table = routeTableFromYaml(YAML, 'plan.yaml');
-const runtime = buildRuntime(
-  table,
-  table.hash,
-  engine,
-  new GatewayMetrics({ inFlight: () => 0, websockets: () => 0, defaultMetrics: false }),
-  new Map(),
-  { logger, accessLogger: logger },
-);
+const metrics = new GatewayMetrics({
+  inFlight: () => 0,
+  websockets: () => 0,
+  defaultMetrics: false,
+});
+const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
+  logger,
+  accessLogger: logger,
+  rateLimits: new RateLimits({ logger, metrics }),
+});
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {
   const all = { host: 'shop.example', ...headers };
