@@ -15,6 +15,7 @@ import {
   RETRY_CONDITIONS,
   VALUE_MATCH_TYPES,
   type ApiRoute,
+  type ApiRouteSpec,
   type Backend,
   type Route,
 } from './schema.js';
@@ -36,6 +37,15 @@ const HeaderModifierSchema = z.object({
   add: z.record(z.string(), z.string()),
   remove: z.array(z.string()),
 });
+
+/**
+ * An apiKey policy as the gateway runs it: the header (lower-cased) and the Secret the keys
+ * come from. Only the Secret's name is here: the keys never enter the route table.
+ */
+const CompiledApiKeySchema = z.object({ header: z.string(), secretName: z.string() });
+
+/** The policies spec.defaults gives unmatched traffic (and every route that sets none). */
+const CompiledDefaultsSchema = z.object({ apiKey: CompiledApiKeySchema.optional() });
 
 export const CompiledBackendSchema = z.object({
   /** Label value in metrics and the backend response header: "monolith", a Service name, or a URL host. */
@@ -81,6 +91,7 @@ export const CompiledRouteSchema = z.object({
     .optional(),
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
+  apiKey: CompiledApiKeySchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -109,6 +120,8 @@ export const RouteTableSchema = z.object({
   accessLog: z
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
+  /** Absent when spec.defaults sets no policy. */
+  defaults: CompiledDefaultsSchema.optional(),
   routes: z.array(CompiledRouteSchema),
 });
 
@@ -117,6 +130,8 @@ export type RouteTable = z.output<typeof RouteTableSchema>;
 export type RouteTableContent = Omit<RouteTable, 'hash'>;
 export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
+export type CompiledApiKey = z.output<typeof CompiledApiKeySchema>;
+export type CompiledDefaults = z.output<typeof CompiledDefaultsSchema>;
 
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
@@ -160,12 +175,31 @@ function compileBackend(
   };
 }
 
-function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
+type Auth = NonNullable<Route['auth']>;
+
+function compileApiKey(apiKey: NonNullable<Auth['apiKey']>): CompiledApiKey {
+  return { header: apiKey.header.toLowerCase(), secretName: apiKey.secretRef.name };
+}
+
+function compileDefaults(defaults: ApiRouteSpec['defaults']): CompiledDefaults | undefined {
+  const apiKey = defaults?.auth?.apiKey;
+  return apiKey !== undefined ? { apiKey: compileApiKey(apiKey) } : undefined;
+}
+
+function compileRoute(
+  route: Route,
+  monolith: CompiledBackend,
+  namespace: string,
+  defaults: CompiledDefaults | undefined,
+): CompiledRoute {
   const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
     m && { set: m.set ?? {}, add: m.add ?? {}, remove: m.remove ?? [] };
   const cohort = route.cohort;
+  // A route's own policy replaces the default one, field by field of spec.defaults.
+  const apiKey =
+    route.auth?.apiKey !== undefined ? compileApiKey(route.auth.apiKey) : defaults?.apiKey;
   return {
     name: route.name,
     match: {
@@ -198,6 +232,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.rewrite?.fullPath !== undefined && { rewrite: { fullPath: route.rewrite.fullPath } }),
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
+    ...(apiKey !== undefined && { apiKey }),
   };
 }
 
@@ -206,6 +241,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
+  const defaults = compileDefaults(apiRoute.spec.defaults);
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
@@ -230,9 +266,24 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
+    ...(defaults !== undefined && { defaults }),
+    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace, defaults)),
   };
   return { ...content, hash: routeTableHash(content) };
+}
+
+/**
+ * The Secrets a table's gateway reads API keys from, sorted and without duplicates: what its
+ * Role names and what its Secret watches follow.
+ */
+export function apiKeySecretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
+  const names = new Set<string>();
+  const defaultName = table.defaults?.apiKey?.secretName;
+  if (defaultName !== undefined) names.add(defaultName);
+  for (const route of table.routes) {
+    if (route.apiKey !== undefined) names.add(route.apiKey.secretName);
+  }
+  return [...names].sort();
 }
 
 /** JSON with object keys sorted, so equal tables always serialise to equal bytes. */

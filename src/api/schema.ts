@@ -6,6 +6,7 @@ import { LOG_LEVELS } from '../common/log-level.js';
 import {
   cidr,
   dnsLabel,
+  dnsSubdomain,
   duration,
   headerName,
   httpUrl,
@@ -464,6 +465,31 @@ export function headerModifierSchema(what: string) {
     .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
 }
 
+/** The header API keys travel in when an apiKey policy names none. */
+export const DEFAULT_API_KEY_HEADER = 'x-api-key';
+
+export const ApiKeySchema = z
+  .strictObject({
+    header: headerName('Request header that carries the API key.').default(DEFAULT_API_KEY_HEADER),
+    secretRef: z
+      .strictObject({
+        name: dnsSubdomain(
+          'Secret in the ApiRoute namespace whose data maps each consumer name to its key. The gateway reads only the Secrets its ApiRoute names and follows their changes without a restart.',
+        ),
+      })
+      .meta({ description: 'The Secret holding the keys.' }),
+  })
+  .meta({
+    description:
+      "API keys: a request must carry one of the Secret's keys in the header, or it gets 401. The consumer (the key's name in the Secret) goes upstream in x-figway-consumer and into the access log; the key never does.",
+  });
+
+export const AuthSchema = z
+  .strictObject({
+    apiKey: ApiKeySchema.optional(),
+  })
+  .meta({ description: 'Who may call: requests without valid credentials get 401.' });
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
@@ -495,6 +521,7 @@ export const RouteSchema = z
     rewrite: RewriteSchema.optional(),
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
+    auth: AuthSchema.optional(),
   })
   .superRefine((route, ctx) => {
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);
@@ -515,10 +542,20 @@ export const RouteSchema = z
   })
   .meta({ description: 'A path (or set of requests) being strangled out of the monolith.' });
 
+export const DefaultsSchema = z
+  .strictObject({
+    auth: AuthSchema.optional(),
+  })
+  .meta({
+    description:
+      'Policies for every route that does not set its own, and for unmatched (monolith) traffic.',
+  });
+
 export const ApiRouteSpecSchema = z
   .strictObject({
     monolith: MonolithSchema,
     gateway: GatewaySpecSchema.prefault({}),
+    defaults: DefaultsSchema.optional(),
     routes: z
       .array(RouteSchema)
       .max(MAX_ROUTES, { error: `must list at most ${MAX_ROUTES} routes` })

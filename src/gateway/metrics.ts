@@ -99,7 +99,17 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     labels: ['route'],
     help: "Observed share (percent) of the route's requests served by a new-service backend since its weight last changed: the migration as it happens. For a windowed share, use rate() of figway_gateway_requests_total by backend.",
   },
+  {
+    name: 'figway_gateway_auth_results_total',
+    type: 'counter',
+    labels: ['route', 'policy', 'result'],
+    help: `Authentication decisions by route (${UNMATCHED_ROUTE} for spec.defaults on unmatched traffic), policy (apiKey) and result: ok, missing (no credential), unknown (a key no consumer has), unavailable (the Secret has not been read yet; 503).`,
+  },
 ];
+
+/** The results figway_gateway_auth_results_total counts for the apiKey policy. */
+export const API_KEY_RESULTS = ['ok', 'missing', 'unknown', 'unavailable'] as const;
+export type ApiKeyResult = (typeof API_KEY_RESULTS)[number];
 
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]));
 const METHOD_LABELS = [...HTTP_METHODS, 'OTHER'];
@@ -182,6 +192,7 @@ export class GatewayMetrics {
   readonly retries: FastCounter<'route' | 'backend'>;
   readonly fallbacks: FastCounter<'route' | 'backend'>;
   readonly reloads: FastCounter<'result'>;
+  readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
   private readonly weight: Gauge<'route'>;
@@ -250,6 +261,12 @@ export class GatewayMetrics {
       help: doc('figway_gateway_config_reloads_total'),
       labelNames: ['result'],
     });
+    this.authResults = new FastCounter({
+      registry,
+      name: 'figway_gateway_auth_results_total',
+      help: doc('figway_gateway_auth_results_total'),
+      labelNames: ['route', 'policy', 'result'],
+    });
     // Present from the start so a dashboard shows 0 invalid reloads rather than no data.
     for (const result of ['success', 'unchanged', 'invalid']) this.reloads.labels({ result });
     this.configInfo = new Gauge({
@@ -285,6 +302,18 @@ export class GatewayMetrics {
     if (options.defaultMetrics !== false) collectCleanDefaultMetrics(registry);
   }
 
+  /** A route's apiKey series, one per result, resolved once per config. */
+  apiKeySeries(route: string): Record<ApiKeyResult, CounterSeries<string>> {
+    const series = (result: ApiKeyResult) =>
+      this.authResults.labels({ route, policy: 'apiKey', result });
+    return {
+      ok: series('ok'),
+      missing: series('missing'),
+      unknown: series('unknown'),
+      unavailable: series('unavailable'),
+    };
+  }
+
   /**
    * Records a newly applied config: the hash in use, each route's weight (restarting
    * its observed share when the weight changed), and drops every series of routes and
@@ -315,6 +344,9 @@ export class GatewayMetrics {
           family.removeMatching({ route: labels.route, backend: labels.backend });
         }
       }
+    }
+    for (const labels of this.authResults.labelSets()) {
+      if (!keep.has(labels.route)) this.authResults.removeMatching({ route: labels.route });
     }
     for (const route of [...this.shares.keys()]) {
       if (!keep.has(route)) {

@@ -14,9 +14,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { ApiKeyStore } from './api-keys.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
+import { apiKeyStage } from './stages/api-key.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
@@ -34,6 +37,8 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /** Who called, once the api-key stage has recognised the key (a Secret's consumer name). */
+  consumer?: string;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */
@@ -82,6 +87,9 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
+  /** The API keys of the Secrets the table names, kept current by the gateway's key source. */
+  readonly apiKeys: ApiKeyStore;
+  readonly metrics: GatewayMetrics;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -91,11 +99,12 @@ export type StageBuilder = (
 ) => Stage | undefined;
 
 /**
- * The order stages run in. Request headers are changed first so that later stages (auth,
- * rate limits) see what the upstream will see; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * The order stages run in: authentication first, on what the client sent (so no header
+ * modifier can supply a credential); then request headers, changed before the upstream call;
+ * the access log last, so it records what every other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
+  apiKeyStage,
   requestHeadersStage,
   responseHeadersStage,
   accessLogStage,

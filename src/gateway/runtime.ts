@@ -87,9 +87,9 @@ export function buildRuntime(
   engine: ProxyEngine,
   metrics: GatewayMetrics,
   pools: ReadonlyMap<string, UpstreamPool>,
-  services: Omit<StageServices, 'table'>,
+  services: Omit<StageServices, 'table' | 'metrics'>,
 ): Runtime {
-  const stageServices: StageServices = { ...services, table };
+  const stageServices: StageServices = { ...services, table, metrics };
   const used = new Map<string, UpstreamPool>();
   const poolFor = (url: URL): UpstreamPool => {
     const origin = url.origin;

@@ -1,3 +1,4 @@
+import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
@@ -47,7 +48,7 @@ const runtime = buildRuntime(
   engine,
   new GatewayMetrics({ inFlight: () => 0, websockets: () => 0, defaultMetrics: false }),
   new Map(),
-  { logger, accessLogger: logger },
+  { logger, accessLogger: logger, apiKeys: new ApiKeyStore() },
 );
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {
