@@ -65,7 +65,7 @@ export function desiredState(apiRoute: ApiRoute, settings: OperatorSettings): De
   const pdb = buildPodDisruptionBudget(apiRoute);
   const objects: KubernetesObject[] = [
     buildServiceAccount(apiRoute),
-    buildRole(apiRoute),
+    buildRole(apiRoute, config),
     buildRoleBinding(apiRoute),
     buildConfigMap(apiRoute, config),
     buildService(apiRoute, settings),
