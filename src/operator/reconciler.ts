@@ -216,6 +216,8 @@ export class Reconciler {
     const names = apiKeySecretNames(table);
     const found = await Promise.all(
       names.map((name) =>
+        // client-node's V1ObjectMeta is a behaviourless class; the API takes plain JSON.
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
         this.deps.writer.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } }),
       ),
     );
