@@ -7,6 +7,9 @@ import { QUANTITY } from './quantity.js';
 /** DNS-1123 label: Kubernetes Service names, route names. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** DNS-1123 subdomain: Secret and ConfigMap names (dot-separated labels). */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /** An RFC 9110 token: header and cookie names. */
 export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -23,6 +26,17 @@ export function dnsLabel(description: string) {
     .regex(DNS_LABEL, {
       error: (i) =>
         `must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit), got ${JSON.stringify(i.input)}`,
+    })
+    .meta({ description });
+}
+
+export function dnsSubdomain(description: string) {
+  return z
+    .string()
+    .max(253, { error: (i) => `must be at most 253 characters, got ${(i.input as string).length}` })
+    .regex(DNS_SUBDOMAIN, {
+      error: (i) =>
+        `must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(i.input)}`,
     })
     .meta({ description });
 }

@@ -52,6 +52,12 @@ export const CompiledRateLimitSchema = z.object({
   shared: z.boolean(),
 });
 
+/**
+ * An apiKey policy as the gateway runs it: the header (lower-cased) and the Secret the keys
+ * come from. Only the Secret's name is here: the keys never enter the route table.
+ */
+export const CompiledApiKeySchema = z.object({ header: z.string(), secretName: z.string() });
+
 /** A CORS policy as the gateway applies it (schema.ts CorsSchema, with maxAge in seconds). */
 export const CompiledCorsSchema = z.object({
   /** Exact origins, `*`, or `scheme://*.domain` wildcard subdomains, lower-case. */
@@ -125,6 +131,7 @@ export const CompiledRouteSchema = z.object({
   cors: CompiledCorsSchema.optional(),
   rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
+  apiKey: CompiledApiKeySchema.optional(),
 });
 
 /** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
@@ -132,6 +139,7 @@ export const CompiledDefaultsSchema = z.object({
   cors: CompiledCorsSchema.optional(),
   rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
+  apiKey: CompiledApiKeySchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -172,6 +180,7 @@ export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 
 export type CompiledJwt = z.output<typeof CompiledJwtSchema>;
 export type CompiledCors = z.output<typeof CompiledCorsSchema>;
+export type CompiledApiKey = z.output<typeof CompiledApiKeySchema>;
 export type CompiledRateLimit = z.output<typeof CompiledRateLimitSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
@@ -328,13 +337,23 @@ type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
 function compilePolicies(
   own: Pick<Route, 'auth' | 'cors' | 'rateLimit'>,
   defaults: Defaults | undefined,
-): { cors?: CompiledCors; jwt?: CompiledJwt; rateLimit?: CompiledRateLimit } {
+): {
+  cors?: CompiledCors;
+  jwt?: CompiledJwt;
+  apiKey?: CompiledApiKey;
+  rateLimit?: CompiledRateLimit;
+} {
   const cors = own.cors ?? defaults?.cors;
-  const jwt = (own.auth ?? defaults?.auth)?.jwt;
+  const auth = own.auth ?? defaults?.auth;
+  const jwt = auth?.jwt;
+  const apiKey = auth?.apiKey;
   const rateLimit = own.rateLimit ?? defaults?.rateLimit;
   return {
     ...(cors !== undefined && { cors: compileCors(cors) }),
     ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
+    ...(apiKey !== undefined && {
+      apiKey: { header: apiKey.header.toLowerCase(), secretName: apiKey.secretRef.name },
+    }),
     ...(rateLimit !== undefined && { rateLimit: compileRateLimit(rateLimit) }),
   };
 }
@@ -427,6 +446,20 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
   };
   return { ...content, hash: routeTableHash(content) };
+}
+
+/**
+ * The Secrets a table's gateway reads API keys from, sorted and without duplicates: what its
+ * Role names and what its Secret watches follow.
+ */
+export function apiKeySecretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
+  const names = new Set<string>();
+  const defaultName = table.defaults?.apiKey?.secretName;
+  if (defaultName !== undefined) names.add(defaultName);
+  for (const route of table.routes) {
+    if (route.apiKey !== undefined) names.add(route.apiKey.secretName);
+  }
+  return [...names].sort();
 }
 
 /** JSON with object keys sorted, so equal tables always serialise to equal bytes. */

@@ -6,6 +6,7 @@ import { LOG_LEVELS } from '../common/log-level.js';
 import {
   cidr,
   dnsLabel,
+  dnsSubdomain,
   duration,
   DURATION,
   durationToMs,
@@ -736,10 +737,31 @@ export const JwtSchema = z
       'JSON Web Tokens (Authorization: Bearer) checked with the issuer JWKS: signature, iss, aud, exp and nbf. 401 for a missing or invalid token, 403 when requiredClaims are not met.',
   });
 
-export const AuthSchema = z.strictObject({ jwt: JwtSchema.optional() }).meta({
-  description:
-    'Who may call. On a route, auth replaces spec.defaults.auth as a whole (auth: {} turns it off).',
-});
+/** The header API keys travel in when an apiKey policy names none. */
+export const DEFAULT_API_KEY_HEADER = 'x-api-key';
+
+export const ApiKeySchema = z
+  .strictObject({
+    header: headerName('Request header that carries the API key.').default(DEFAULT_API_KEY_HEADER),
+    secretRef: z
+      .strictObject({
+        name: dnsSubdomain(
+          'Secret in the ApiRoute namespace whose data maps each consumer name to its key. The gateway reads only the Secrets its ApiRoute names and follows their changes without a restart.',
+        ),
+      })
+      .meta({ description: 'The Secret holding the keys.' }),
+  })
+  .meta({
+    description:
+      "API keys: a request must carry one of the Secret's keys in the header, or it gets 401. The consumer (the key's name in the Secret) goes upstream in x-figway-consumer and into the access log; the key never does.",
+  });
+
+export const AuthSchema = z
+  .strictObject({ jwt: JwtSchema.optional(), apiKey: ApiKeySchema.optional() })
+  .meta({
+    description:
+      'Who may call: requests without valid credentials get 401. On a route, auth replaces spec.defaults.auth as a whole (auth: {} turns it off).',
+  });
 
 /** Largest rate a rate limit can state, per second; far above what one gateway serves. */
 export const MAX_REQUESTS_PER_SECOND = 1_000_000;

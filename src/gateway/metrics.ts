@@ -125,6 +125,10 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
   },
 ];
 
+/** The results figway_gateway_auth_results_total counts for the apiKey policy. */
+export const API_KEY_RESULTS = ['ok', 'missing', 'unknown', 'unavailable'] as const;
+export type ApiKeyResult = (typeof API_KEY_RESULTS)[number];
+
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]));
 const METHOD_LABELS = [...HTTP_METHODS, 'OTHER'];
 const CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx', ABORTED_CLASS];
@@ -334,6 +338,18 @@ export class GatewayMetrics {
       },
     });
     if (options.defaultMetrics !== false) collectCleanDefaultMetrics(registry);
+  }
+
+  /** A route's apiKey series, one per result, resolved once per config. */
+  apiKeySeries(route: string): Record<ApiKeyResult, CounterSeries<string>> {
+    const series = (result: ApiKeyResult) =>
+      this.authResults.labels({ route, policy: 'apiKey', result });
+    return {
+      ok: series('ok'),
+      missing: series('missing'),
+      unknown: series('unknown'),
+      unavailable: series('unavailable'),
+    };
   }
 
   /**

@@ -14,6 +14,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { ApiKeyStore } from './api-keys.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { RateLimits } from './rate-limits.js';
@@ -21,6 +22,7 @@ import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
+import { apiKeyStage } from './stages/api-key.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 import { rateLimitStage } from './stages/rate-limit.js';
 
@@ -91,6 +93,8 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
+  /** The API keys of the Secrets the table names, kept current by the gateway's key source. */
+  readonly apiKeys: ApiKeyStore;
   readonly metrics: GatewayMetrics;
   /** The rate-limit budgets, kept across configs. */
   readonly rateLimits: RateLimits;
@@ -111,6 +115,7 @@ export type StageBuilder = (
 export const STAGE_ORDER: readonly StageBuilder[] = [
   corsStage,
   jwtStage,
+  apiKeyStage,
   rateLimitStage,
   requestHeadersStage,
   responseHeadersStage,

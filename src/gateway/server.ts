@@ -11,6 +11,7 @@ import type { Readiness } from '../common/admin-server.js';
 import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
 import { answerBody, writeAnswer, writeRawAnswer } from './answer.js';
+import { ApiKeyStore } from './api-keys.js';
 import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
@@ -67,6 +68,8 @@ export interface GatewayOptions {
   limits?: Partial<ConnectionLimits>;
   /** The Redis of shared rate limits; without it they are kept per replica. */
   redis?: RedisSettings;
+  /** Where the api-key stage finds each Secret's keys; default: an empty store. */
+  apiKeys?: ApiKeyStore;
 }
 
 export type ApplyResult = 'success' | 'unchanged';
@@ -92,6 +95,8 @@ export class Gateway implements ExchangeHost {
   readonly engine: ProxyEngine;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
+  /** The keys of the Secrets the config names; filled by a key source (api-key-source.ts). */
+  readonly apiKeys: ApiKeyStore;
   draining = false;
   private runtime: Runtime | undefined;
   private inFlight = 0;
@@ -107,6 +112,7 @@ export class Gateway implements ExchangeHost {
     this.accessLogger = options.accessLogger ?? options.logger;
     this.engine = options.engine ?? new UndiciEngine();
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.apiKeys = options.apiKeys ?? new ApiKeyStore();
     this.errorLog = new ErrorLogLimiter(this.logger, options.errorLogsPerSecond ?? 20);
     this.websockets = new WebsocketProxy(this.logger);
     this.metrics = new GatewayMetrics({
@@ -204,6 +210,7 @@ export class Gateway implements ExchangeHost {
         logger: this.logger,
         accessLogger: this.accessLogger,
         rateLimits: this.rateLimits,
+        apiKeys: this.apiKeys,
       },
     );
     this.rateLimits.configApplied();

@@ -10,6 +10,7 @@ import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/c
 import type { Logger } from '../common/logger.js';
 import { errorFields } from '../common/logger.js';
 import {
+  apiKeySecretNames,
   DEFAULT_NAMESPACE,
   formatErrors,
   formatFieldError,
@@ -17,6 +18,7 @@ import {
   type ApiRoute,
   type ApiRouteStatus,
   type FieldError,
+  type RouteTable,
 } from '../api/index.js';
 import {
   APIROUTE_LABEL,
@@ -25,11 +27,12 @@ import {
   desiredFingerprint,
   desiredState,
   gatewayName,
+  type DesiredState,
   operatorFieldErrors,
   OWNED_KINDS,
 } from './desired-state/index.js';
 import { EVENT_REASONS, type EventRecorder } from './events.js';
-import { advanceMigrations, storedState } from './migration/autopilot.js';
+import { advanceMigrations, storedState, type MigrationStep } from './migration/autopilot.js';
 import { NoObservationSource, type ObservationSource } from './migration/source.js';
 import type { MigrationState } from './migration/state-machine.js';
 import { describeObject, type ClusterWriter } from './kube.js';
@@ -182,8 +185,20 @@ export class Reconciler {
     const apiRoute = validated.value;
     const uid = raw.metadata.uid;
     if (uid === undefined) throw new Error(`ApiRoute ${key} has no uid`);
+    const now = this.now();
+    const migration = await this.advance(key, raw, apiRoute, now);
+    const desired = desiredState(apiRoute, this.deps.settings, migration.weights);
+    const missing = await this.missingSecrets(namespace, desired.config.table);
+    if (missing.length > 0) {
+      await this.waitForSecrets(key, raw, namespace, missing, log);
+      // Retried with the queue's backoff: the operator does not watch Secrets (it may only
+      // get them), so a retry is how it notices that one was created.
+      throw new Error(
+        `ApiRoute ${key} names missing Secrets ${missing.join(', ')}; retrying until they exist`,
+      );
+    }
     try {
-      await this.apply(key, raw, apiRoute, uid, log);
+      await this.apply(key, raw, apiRoute, desired, migration, now, uid, log);
     } catch (error) {
       if (error instanceof NotLeaderError) throw error;
       const conflict = error instanceof ConflictError;
@@ -226,24 +241,67 @@ export class Reconciler {
     await this.deps.events.emit(raw, 'Warning', EVENT_REASONS.invalid, formatErrors(errors, '; '));
   }
 
-  private async apply(
+  /** The Secrets the ApiRoute takes API keys from that do not exist (a get per Secret). */
+  private async missingSecrets(namespace: string, table: RouteTable): Promise<string[]> {
+    const names = apiKeySecretNames(table);
+    const found = await Promise.all(
+      names.map((name) =>
+        // client-node's V1ObjectMeta is a behaviourless class; the API takes plain JSON.
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+        this.deps.writer.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } }),
+      ),
+    );
+    return names.filter((_name, index) => found[index] === undefined);
+  }
+
+  /** A Secret is missing: say so on the ApiRoute and leave every existing object as it is. */
+  private async waitForSecrets(
+    key: string,
+    raw: RawApiRoute,
+    namespace: string,
+    names: readonly string[],
+    log: Logger,
+  ): Promise<void> {
+    log.warn('ApiRoute names Secrets that do not exist; its gateway keeps the last good config', {
+      secrets: names,
+    });
+    await this.writeStatus(key, raw, { kind: 'missing-secrets', namespace, names }, log);
+    await this.deps.events.emit(
+      raw,
+      'Warning',
+      EVENT_REASONS.secretNotFound,
+      `Secret ${names.map((n) => `${namespace}/${n}`).join(', ')} not found; auth.apiKey needs it`,
+    );
+  }
+
+  /** The autopilot's next states of this ApiRoute's migrating routes, and their weights. */
+  private async advance(
     key: string,
     raw: RawApiRoute,
     apiRoute: ApiRoute,
-    uid: string,
-    log: Logger,
-  ): Promise<void> {
-    const now = this.now();
+    now: Date,
+  ): Promise<MigrationStep> {
     const written = this.migrationWrites.get(key);
     const lagging = written !== undefined && written.basedOn === raw.metadata.resourceVersion;
-    const migration = await advanceMigrations(
+    return advanceMigrations(
       apiRoute,
       (route) =>
         (lagging ? written.states.get(route) : undefined) ?? storedState(raw.status, route),
       this.observations,
       now.getTime(),
     );
-    const { config, objects } = desiredState(apiRoute, this.deps.settings, migration.weights);
+  }
+
+  private async apply(
+    key: string,
+    raw: RawApiRoute,
+    apiRoute: ApiRoute,
+    { config, objects }: DesiredState,
+    migration: MigrationStep,
+    now: Date,
+    uid: string,
+    log: Logger,
+  ): Promise<void> {
     // Check every object before writing any, so a conflict leaves the gateway as it was.
     const current = await Promise.all(objects.map((obj) => this.current(obj, uid)));
     const existing = new Map<KubernetesObject, KubernetesObject | undefined>();

@@ -27,6 +27,8 @@ export type ConditionStatus = Condition['status'];
 /** What a reconcile found, in the order it can go wrong. */
 export type Observation =
   | { kind: 'invalid'; errors: readonly FieldError[] }
+  /** Secrets the ApiRoute names (auth.apiKey.secretRef) that do not exist. */
+  | { kind: 'missing-secrets'; namespace: string; names: readonly string[] }
   | { kind: 'conflict'; message: string }
   | { kind: 'failed'; message: string }
   | {
@@ -179,6 +181,26 @@ function desiredConditions(
           'False',
           'Invalid',
           `invalid input does not affect the running gateway; ${lastGood}`,
+        ),
+      ];
+    }
+    case 'missing-secrets': {
+      const list = observation.names.map((n) => `${observation.namespace}/${n}`).join(', ');
+      const message = `${observation.names.length === 1 ? 'Secret' : 'Secrets'} ${list} not found: create ${observation.names.length === 1 ? 'it' : 'them'} with the API keys (data: consumer name → key) that auth.apiKey.secretRef names`;
+      return [
+        c('Accepted', 'False', 'SecretNotFound', message),
+        c('Ready', 'False', 'SecretNotFound', `waiting for ${list}; ${lastGood}`),
+        c(
+          'Progressing',
+          'False',
+          'SecretNotFound',
+          'nothing is rolled out until the Secret exists',
+        ),
+        c(
+          'Degraded',
+          'False',
+          'SecretNotFound',
+          `the running gateway keeps its last good route table and API keys; ${lastGood}`,
         ),
       ];
     }

@@ -17,6 +17,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
+  apiKeySecretNames,
   canonicalQuantity,
   compileRouteTable,
   DEFAULT_NAMESPACE,
@@ -90,10 +91,12 @@ export function buildServiceAccount(apiRoute: ApiRoute): V1ServiceAccount {
 }
 
 /**
- * Lets the gateway read its own ConfigMap and nothing else. list and watch are authorised
- * by resourceNames because the gateway always sends fieldSelector=metadata.name=<name>.
+ * Lets the gateway read its own ConfigMap and the Secrets its route table takes API keys
+ * from, and nothing else. list and watch are authorised by resourceNames because the gateway
+ * always sends fieldSelector=metadata.name=<name>, one watch per object.
  */
-export function buildRole(apiRoute: ApiRoute): V1Role {
+export function buildRole(apiRoute: ApiRoute, config: Pick<CompiledConfig, 'table'>): V1Role {
+  const secrets = apiKeySecretNames(config.table);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -105,6 +108,16 @@ export function buildRole(apiRoute: ApiRoute): V1Role {
         resourceNames: [gatewayName(apiRoute)],
         verbs: ['get', 'list', 'watch'],
       },
+      ...(secrets.length > 0
+        ? [
+            {
+              apiGroups: [''],
+              resources: ['secrets'],
+              resourceNames: secrets,
+              verbs: ['get', 'list', 'watch'],
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -72,7 +72,7 @@ export function desiredState(
   const pdb = buildPodDisruptionBudget(apiRoute);
   const objects: KubernetesObject[] = [
     buildServiceAccount(apiRoute),
-    buildRole(apiRoute),
+    buildRole(apiRoute, config),
     buildRoleBinding(apiRoute),
     buildConfigMap(apiRoute, config),
     buildService(apiRoute, settings),

@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
+import { FileKeySource } from '../../../src/gateway/api-key-source.js';
+import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
 import type { RedisSettings } from '../../../src/gateway/rate-limits.js';
 import type { ConnectionLimits } from '../../../src/gateway/server.js';
@@ -133,6 +135,8 @@ export interface TestGatewayOptions {
   limits?: Partial<ConnectionLimits>;
   /** The Redis of shared rate limits. */
   redis?: RedisSettings;
+  /** API keys as `figway gateway --api-keys-file` takes them: secret name → consumer → key. */
+  apiKeys?: Record<string, Record<string, string>>;
 }
 
 /** A gateway serving `yaml` from a watched temp file, with Service names resolved locally. */
@@ -145,8 +149,17 @@ export async function startTestGateway(
   const configFile = join(dir, 'apiroute.yaml');
   writeFileSync(configFile, yaml);
   const { logStream, accessLogStream, limits, redis } = options;
+  const apiKeys = new ApiKeyStore();
+  let keySource: FileKeySource | undefined;
+  if (options.apiKeys !== undefined) {
+    const keysFile = join(dir, 'api-keys.yaml');
+    writeFileSync(keysFile, JSON.stringify(options.apiKeys));
+    keySource = await FileKeySource.load(keysFile, apiKeys);
+  }
   const running = await startGateway({
     source: new FileConfigSource(configFile, { debounceMs: 20 }),
+    apiKeys,
+    ...(keySource !== undefined && { keySource }),
     port: 0,
     adminPort: 0,
     host: '127.0.0.1',

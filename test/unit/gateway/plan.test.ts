@@ -1,3 +1,4 @@
+import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
@@ -51,6 +52,7 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   logger,
   accessLogger: logger,
   rateLimits: new RateLimits({ logger, metrics }),
+  apiKeys: new ApiKeyStore(),
 });
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {

@@ -173,6 +173,49 @@ describe('Reconciler', () => {
     },
   );
 
+  test('a missing Secret: Accepted=False naming it, an Event, nothing applied, retried until it exists', async () => {
+    const withKeys = (generation: number): RawApiRoute => {
+      const route = apiRoute({ generation });
+      (route.spec as { routes: { auth?: unknown }[] }).routes[0]!.auth = {
+        apiKey: { secretRef: { name: 'orders-keys' } },
+      };
+      return route;
+    };
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    const configMapBefore = structuredClone(cluster.objects.get('ConfigMap/shop/orders-gateway'));
+    cluster.writes = [];
+    cluster.apiRoutes.set('shop/orders', {
+      ...withKeys(2),
+      status: cluster.apiRoutes.get('shop/orders')?.status,
+    });
+    const failure = reconciler.reconcile('shop/orders');
+    await expect(failure).rejects.toThrow('names missing Secrets orders-keys');
+    await expect(failure).rejects.not.toBeInstanceOf(TerminalError);
+    expect(cluster.writes).toEqual(['status shop/orders']);
+    const accepted = cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Accepted');
+    expect(accepted).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+    expect(accepted?.message).toMatch('Secret shop/orders-keys not found');
+    expect(cluster.objects.get('ConfigMap/shop/orders-gateway')).toEqual(configMapBefore);
+    expect(cluster.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'SecretNotFound' });
+
+    cluster.objects.set('Secret/shop/orders-keys', {
+      kind: 'Secret',
+      metadata: { name: 'orders-keys', namespace: 'shop' },
+    });
+    await reconciler.reconcile('shop/orders');
+    const role = cluster.objects.get('Role/shop/orders-gateway') as { rules: unknown[] };
+    expect(role.rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['orders-keys'],
+      verbs: ['get', 'list', 'watch'],
+    });
+    expect(cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Accepted')).toMatchObject({
+      status: 'True',
+    });
+  });
+
   test('a name too long for its Service is invalid input, not an API error', async () => {
     const long = apiRoute();
     long.metadata.name = 'a'.repeat(60);
