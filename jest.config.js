@@ -28,6 +28,7 @@ export default {
       testMatch: [
         '<rootDir>/test/integration/gateway/**/*.test.ts',
         '<rootDir>/test/integration/cli/**/*.test.ts',
+        '<rootDir>/test/integration/migration/**/*.test.ts',
       ],
     },
     // A real kube-apiserver, etcd, controller-manager, scheduler and kwok, plus helm,

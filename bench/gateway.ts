@@ -257,6 +257,10 @@ const BENCH_SHADOWS = [
   },
 ] as const;
 
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
+}
+
 function gatewayConfig(shadow?: string): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
@@ -278,7 +282,18 @@ ${filler}
       backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
       cohort: { header: x-user-id }
       timeout: 5s
-${shadow === undefined ? '' : `      shadow: ${shadow}\n`}`;
+${shadow === undefined ? '' : `      shadow: ${shadow}\n`}${['rl', 'rls']
+    .map(
+      (prefix) => `    - name: orders-${prefix}
+      match: { path: { type: PathPrefix, value: /${prefix}/api/orders }, methods: [GET, POST] }
+      backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
+      cohort: { header: x-user-id }
+      timeout: 5s
+      # A budget no run reaches: the bench measures what deciding costs, not refusals.
+      rateLimit: { requestsPerSecond: 1000000, burst: 1000000, shared: ${prefix === 'rls'} }`,
+    )
+    .join('\n')}
+`;
 }
 
 function summarizeProfile(dir: string): void {
@@ -344,6 +359,7 @@ async function main(): Promise<void> {
     gatewayAdmin: await freePort(),
     baseline: await freePort(),
     baselineAdmin: await freePort(),
+    redis: await freePort(),
   };
   const shadowPorts = await Promise.all(
     BENCH_SHADOWS.map(async () => ({ port: await freePort(), admin: await freePort() })),
@@ -420,6 +436,8 @@ async function main(): Promise<void> {
     'warn',
     '--drain-seconds',
     '2',
+    '--redis-url',
+    `redis://127.0.0.1:${ports.redis}`,
   ];
 
   log(
@@ -430,6 +448,17 @@ async function main(): Promise<void> {
     join(work, 'up'),
     '-c',
     join(work, 'up', 'nginx.conf'),
+  ]);
+  // The Redis of the shared rate limit, on the upstream's CPU as a sidecar-free Redis would be.
+  start('redis-server', '1', '/usr/bin/redis-server', [
+    '--port',
+    String(ports.redis),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
   ]);
   const nginxProc = start('nginx', '0', nginxBin, [
     '-p',
@@ -510,6 +539,18 @@ async function main(): Promise<void> {
             rss: true,
           },
         ]),
+    {
+      name: 'gateway + rate limit',
+      url: `http://127.0.0.1:${ports.gateway}/rl${path}`,
+      pid: pidOf(gateway),
+      rss: false,
+    },
+    {
+      name: 'gateway + shared limit',
+      url: `http://127.0.0.1:${ports.gateway}/rls${path}`,
+      pid: pidOf(gateway),
+      rss: false,
+    },
   ];
   await waitForHttp(`${upstreamUrl}/`);
   for (const t of targets) {
@@ -636,6 +677,15 @@ async function main(): Promise<void> {
   );
   log(
     `        (results at 10%: ${JSON.stringify(ten.requests ?? {})}; at 100%: ${JSON.stringify(hundred.requests ?? {})})`,
+  );
+  const limited = summary.get('gateway + rate limit') as Result;
+  const shared = summary.get('gateway + shared limit') as Result;
+  check(
+    limited.cpuUs <= gw.cpuUs * 1.05,
+    `a per-replica rate limit costs ≤ 5% (issue 14): ${(100 * (limited.cpuUs / gw.cpuUs - 1)).toFixed(1)}% by CPU per request`,
+  );
+  log(
+    `        (shared limit, local Redis: ${signed(shared.p50 - gw.p50)} ms p50, ${signed(shared.p99 - gw.p99)} ms p99, ${signed(100 * (shared.cpuUs / gw.cpuUs - 1))}% CPU per request over the plain route)`,
   );
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);

@@ -55,8 +55,19 @@ const commands: Record<string, { run: Command; help: string }> = {
     run: async (args) => (await import('./gateway/command.js')).gatewayCommand(args),
     help: "gateway --config F  run one ApiRoute's gateway (--help for options)",
   },
+  migration: {
+    run: async (args) => (await import('./operator/migration/cli.js')).migrationCommand(args),
+    help: 'migration VERB NAME  status, promote, pause, resume or abort a migration (--help)',
+  },
   dev: {
-    run: async (args) => (await import('./gateway/dev.js')).devCommand(args),
+    // The autopilot is the operator's; the gateway's demo gets it only when asked for.
+    run: async (args) =>
+      (await import('./gateway/dev.js')).devCommand(
+        args,
+        args.includes('--migrate')
+          ? (await import('./operator/migration/demo.js')).runDemoMigration
+          : undefined,
+      ),
     help: 'dev                 demo: monolith, new service and gateway on loopback',
   },
 };

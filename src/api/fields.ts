@@ -1,10 +1,14 @@
 // Reusable field schemas for the ApiRoute API. Each carries the bounds that both zod and
 // the API server enforce (the CRD is generated from these), so the limits live in one place.
 import { z } from 'zod';
+import { parseCidr } from './ip.js';
 import { QUANTITY } from './quantity.js';
 
 /** DNS-1123 label: Kubernetes Service names, route names. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** DNS-1123 subdomain: Secret and ConfigMap names (dot-separated labels). */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** An RFC 9110 token: header and cookie names. */
 export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -22,6 +26,17 @@ export function dnsLabel(description: string) {
     .regex(DNS_LABEL, {
       error: (i) =>
         `must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit), got ${JSON.stringify(i.input)}`,
+    })
+    .meta({ description });
+}
+
+export function dnsSubdomain(description: string) {
+  return z
+    .string()
+    .max(253, { error: (i) => `must be at most 253 characters, got ${(i.input as string).length}` })
+    .regex(DNS_SUBDOMAIN, {
+      error: (i) =>
+        `must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(i.input)}`,
     })
     .meta({ description });
 }
@@ -107,4 +122,39 @@ export function quantity(description: string, defaultValue?: string) {
       }),
     )
     .meta({ description, 'x-kubernetes-int-or-string': true });
+}
+
+/** Longest CIDR text: a full IPv6 address with an embedded IPv4 one, and /128. */
+export const MAX_CIDR_LENGTH = 49;
+
+/**
+ * A CIDR range or a single address (ip.ts has the grammar). The API server checks the
+ * same with its CEL IP and CIDR libraries (Kubernetes 1.31+); zod adds the fix to the
+ * message.
+ */
+export function cidr(description: string) {
+  return z
+    .string()
+    .max(MAX_CIDR_LENGTH, {
+      error: (i) =>
+        `${JSON.stringify(i.input)} is not a CIDR: longer than ${MAX_CIDR_LENGTH} characters; use e.g. 10.0.0.0/8 or fd00::/8`,
+    })
+    .superRefine((value, ctx) => {
+      const parsed = parseCidr(value);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+    })
+    .meta({
+      description,
+      'x-kubernetes-validations': [
+        {
+          rule: 'isCIDR(self) || isIP(self)',
+          message: 'must be a CIDR such as 10.0.0.0/8 or fd00::/8, or a single address',
+        },
+        {
+          rule: '!isCIDR(self) || cidr(self) == cidr(self).masked()',
+          message:
+            'has bits set after the prefix; use the network address (10.0.0.0/8, not 10.1.2.3/8)',
+        },
+      ],
+    });
 }

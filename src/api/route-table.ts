@@ -7,16 +7,19 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
 import { durationToMs } from './fields.js';
+import { parseCidr } from './ip.js';
 import { quantityValue } from './quantity.js';
 import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
+  JWT_ALGORITHMS,
   PATH_MATCH_TYPES,
   RETRY_CONDITIONS,
   VALUE_MATCH_TYPES,
-  backendName,
+  newServiceName,
   type ApiRoute,
   type Backend,
+  type RateLimit,
   type Route,
   type Shadow,
 } from './schema.js';
@@ -37,6 +40,51 @@ const HeaderModifierSchema = z.object({
   set: z.record(z.string(), z.string()),
   add: z.record(z.string(), z.string()),
   remove: z.array(z.string()),
+});
+
+export const CompiledRateLimitSchema = z.object({
+  requestsPerSecond: z.number(),
+  burst: z.number(),
+  /** Header names lower-cased, as Node presents them. */
+  key: z.union([
+    z.object({ type: z.literal('clientIp') }),
+    z.object({ type: z.literal('apiKey') }),
+    z.object({ type: z.literal('header'), name: z.string() }),
+    z.object({ type: z.literal('claim'), name: z.string() }),
+  ]),
+  shared: z.boolean(),
+});
+
+/**
+ * An apiKey policy as the gateway runs it: the header (lower-cased) and the Secret the keys
+ * come from. Only the Secret's name is here: the keys never enter the route table.
+ */
+export const CompiledApiKeySchema = z.object({ header: z.string(), secretName: z.string() });
+
+/** A CORS policy as the gateway applies it (schema.ts CorsSchema, with maxAge in seconds). */
+export const CompiledCorsSchema = z.object({
+  /** Exact origins, `*`, or `scheme://*.domain` wildcard subdomains, lower-case. */
+  allowOrigins: z.array(z.string()),
+  allowMethods: z.array(z.string()),
+  /** Lower-cased. */
+  allowHeaders: z.array(z.string()),
+  /** Lower-cased. */
+  exposeHeaders: z.array(z.string()),
+  maxAgeSeconds: z.number().optional(),
+  allowCredentials: z.boolean(),
+});
+
+/** A JWT policy as the gateway applies it (schema.ts JwtSchema, clock skew in seconds). */
+export const CompiledJwtSchema = z.object({
+  issuer: z.string(),
+  audiences: z.array(z.string()),
+  jwksUri: z.string(),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)),
+  clockSkewSeconds: z.number(),
+  /** Header names lower-cased. */
+  claimsToHeaders: z.array(z.object({ claim: z.string(), header: z.string() })),
+  requiredClaims: z.array(z.object({ claim: z.string(), values: z.array(z.string()) })),
+  optional: z.boolean(),
 });
 
 export const CompiledBackendSchema = z.object({
@@ -105,6 +153,18 @@ export const CompiledRouteSchema = z.object({
   requestHeaders: HeaderModifierSchema.optional(),
   responseHeaders: HeaderModifierSchema.optional(),
   shadow: CompiledShadowSchema.optional(),
+  cors: CompiledCorsSchema.optional(),
+  rateLimit: CompiledRateLimitSchema.optional(),
+  jwt: CompiledJwtSchema.optional(),
+  apiKey: CompiledApiKeySchema.optional(),
+});
+
+/** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
+export const CompiledDefaultsSchema = z.object({
+  cors: CompiledCorsSchema.optional(),
+  rateLimit: CompiledRateLimitSchema.optional(),
+  jwt: CompiledJwtSchema.optional(),
+  apiKey: CompiledApiKeySchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -121,12 +181,20 @@ export const RouteTableSchema = z.object({
   monolith: CompiledBackendSchema,
   backendHeader: z.string(),
   logLevel: z.enum(LOG_LEVELS),
-  /** Peers whose X-Forwarded-* headers the gateway believes (CIDRs). */
-  trustedProxies: z.array(z.string()).default([]),
+  /** Peers whose X-Forwarded-* headers the gateway believes: CIDRs or single addresses. */
+  trustedProxies: z
+    .array(
+      z.string().superRefine((value, ctx) => {
+        const parsed = parseCidr(value);
+        if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+      }),
+    )
+    .default([]),
   accessLog: z
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
   routes: z.array(CompiledRouteSchema),
+  defaults: CompiledDefaultsSchema.optional(),
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
@@ -136,11 +204,21 @@ export type CompiledRoute = z.output<typeof CompiledRouteSchema>;
 export type CompiledBackend = z.output<typeof CompiledBackendSchema>;
 export type CompiledShadow = z.output<typeof CompiledShadowSchema>;
 
+export type CompiledJwt = z.output<typeof CompiledJwtSchema>;
+export type CompiledCors = z.output<typeof CompiledCorsSchema>;
+export type CompiledApiKey = z.output<typeof CompiledApiKeySchema>;
+export type CompiledRateLimit = z.output<typeof CompiledRateLimitSchema>;
 export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['accessLog']>;
 
 export interface CompileOptions {
   /** Access log settings for ApiRoutes that set none (the operator's chart-wide default). */
   defaultAccessLog?: CompiledAccessLog;
+  /**
+   * The effective new-service weight of each route with a migration, by route name (the
+   * operator's migration state). A migrating route missing here gets 0: traffic moves
+   * only when the autopilot says so.
+   */
+  migrationWeights?: ReadonlyMap<string, number>;
 }
 
 function trimSlash(url: string): string {
@@ -152,6 +230,11 @@ function serviceUrl(service: string, port: number, namespace: string): string {
   return `http://${service}.${namespace}.svc:${port}`;
 }
 
+/** A backend's name in the table and in metrics: monolith, its Service, or its URL's host. */
+export function backendName(backend: Backend): string {
+  return newServiceName(backend) ?? MONOLITH_BACKEND;
+}
+
 function compileBackend(
   backend: Backend,
   monolith: CompiledBackend,
@@ -160,7 +243,7 @@ function compileBackend(
   if (backend.monolith === true) return { ...monolith, weight: backend.weight };
   if (backend.url !== undefined) {
     return {
-      name: backendName(backend) as string,
+      name: backendName(backend),
       url: trimSlash(backend.url),
       weight: backend.weight,
       monolith: false,
@@ -196,8 +279,139 @@ function compileShadow(shadow: Shadow): CompiledShadow {
   };
 }
 
-function compileRoute(route: Route, monolith: CompiledBackend, namespace: string): CompiledRoute {
-  const backends = route.backends.map((b) => compileBackend(b, monolith, namespace));
+/**
+ * Splits `total` percent in proportion to `shares` in whole percents (largest remainder,
+ * ties to the earlier entry), equally when every share is 0.
+ */
+export function apportion(total: number, shares: readonly number[]): number[] {
+  const sum = shares.reduce((a, b) => a + b, 0);
+  const exact = shares.map((w) => (sum > 0 ? (total * w) / sum : total / shares.length));
+  const whole = exact.map(Math.floor);
+  let left = total - whole.reduce((a, b) => a + b, 0);
+  const byRemainder = exact
+    .map((value, index) => ({ index, remainder: value - Math.floor(value) }))
+    .sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  for (const { index } of byRemainder) {
+    if (left <= 0) break;
+    whole[index] = (whole[index] as number) + 1;
+    left -= 1;
+  }
+  return whole;
+}
+
+/**
+ * A migrating route's backends at the autopilot's weight: the new-service backends share
+ * it in proportion to their spec weights, the monolith takes the rest (and is added when
+ * the spec lists the new services only).
+ */
+function migrationBackends(
+  backends: readonly CompiledBackend[],
+  weight: number,
+  monolith: CompiledBackend,
+): CompiledBackend[] {
+  const newOnes = backends.filter((b) => !b.monolith);
+  const split = apportion(
+    weight,
+    newOnes.map((b) => b.weight),
+  );
+  let index = 0;
+  const firstMonolith = backends.findIndex((b) => b.monolith);
+  const out = backends.map((b, i) =>
+    b.monolith
+      ? { ...b, weight: i === firstMonolith ? 100 - weight : 0 }
+      : { ...b, weight: split[index++] as number },
+  );
+  return firstMonolith >= 0 ? out : [...out, { ...monolith, weight: 100 - weight }];
+}
+
+function compileCors(cors: NonNullable<Route['cors']>): CompiledCors {
+  return {
+    allowOrigins: cors.allowOrigins,
+    allowMethods: cors.allowMethods,
+    allowHeaders: cors.allowHeaders.map((h) => h.toLowerCase()),
+    exposeHeaders: cors.exposeHeaders.map((h) => h.toLowerCase()),
+    ...(cors.maxAge !== undefined && {
+      maxAgeSeconds: Math.floor(durationToMs(cors.maxAge) / 1000),
+    }),
+    allowCredentials: cors.allowCredentials,
+  };
+}
+
+type Jwt = NonNullable<NonNullable<Route['auth']>['jwt']>;
+
+function compileJwt(jwt: Jwt): CompiledJwt {
+  return {
+    issuer: jwt.issuer,
+    audiences: jwt.audiences,
+    jwksUri: jwt.jwksUri,
+    algorithms: jwt.algorithms,
+    clockSkewSeconds: Math.floor(durationToMs(jwt.clockSkew) / 1000),
+    claimsToHeaders: jwt.claimsToHeaders.map((c) => ({ ...c, header: c.header.toLowerCase() })),
+    requiredClaims: jwt.requiredClaims,
+    optional: jwt.optional,
+  };
+}
+
+/** Splits the key's `type:name` spelling, so the gateway never parses it per request. */
+export function compileRateLimit(limit: RateLimit): CompiledRateLimit {
+  const colon = limit.key.indexOf(':');
+  const kind = colon === -1 ? limit.key : limit.key.slice(0, colon);
+  const name = limit.key.slice(colon + 1);
+  const key: CompiledRateLimit['key'] =
+    kind === 'header'
+      ? { type: 'header', name: name.toLowerCase() }
+      : kind === 'claim'
+        ? { type: 'claim', name }
+        : kind === 'apiKey'
+          ? { type: 'apiKey' }
+          : { type: 'clientIp' };
+  return {
+    requestsPerSecond: limit.requestsPerSecond,
+    burst: limit.burst ?? Math.ceil(limit.requestsPerSecond),
+    key,
+    shared: limit.shared,
+  };
+}
+
+type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
+
+/** The policies of spec.defaults (or of a route, with spec.defaults filling what it leaves out). */
+function compilePolicies(
+  own: Pick<Route, 'auth' | 'cors' | 'rateLimit'>,
+  defaults: Defaults | undefined,
+): {
+  cors?: CompiledCors;
+  jwt?: CompiledJwt;
+  apiKey?: CompiledApiKey;
+  rateLimit?: CompiledRateLimit;
+} {
+  const cors = own.cors ?? defaults?.cors;
+  const auth = own.auth ?? defaults?.auth;
+  const jwt = auth?.jwt;
+  const apiKey = auth?.apiKey;
+  const rateLimit = own.rateLimit ?? defaults?.rateLimit;
+  return {
+    ...(cors !== undefined && { cors: compileCors(cors) }),
+    ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
+    ...(apiKey !== undefined && {
+      apiKey: { header: apiKey.header.toLowerCase(), secretName: apiKey.secretRef.name },
+    }),
+    ...(rateLimit !== undefined && { rateLimit: compileRateLimit(rateLimit) }),
+  };
+}
+
+function compileRoute(
+  route: Route,
+  monolith: CompiledBackend,
+  namespace: string,
+  migrationWeights: ReadonlyMap<string, number> | undefined,
+  defaults: Defaults | undefined,
+): CompiledRoute {
+  const specBackends = route.backends.map((b) => compileBackend(b, monolith, namespace));
+  const backends =
+    route.migration === undefined
+      ? specBackends
+      : migrationBackends(specBackends, migrationWeights?.get(route.name) ?? 0, monolith);
   const timeoutMs = durationToMs(route.timeout);
   const modifier = (m: Route['requestHeaders']) =>
     m && { set: m.set ?? {}, add: m.add ?? {}, remove: m.remove ?? [] };
@@ -235,6 +449,7 @@ function compileRoute(route: Route, monolith: CompiledBackend, namespace: string
     ...(route.requestHeaders && { requestHeaders: modifier(route.requestHeaders) }),
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
     ...(route.shadow && { shadow: compileShadow(route.shadow) }),
+    ...compilePolicies(route, defaults),
   };
 }
 
@@ -243,6 +458,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
+  const defaults = apiRoute.spec.defaults;
   const monolith: CompiledBackend =
     spec.url !== undefined
       ? { name: MONOLITH_BACKEND, url: trimSlash(spec.url), weight: 0, monolith: true }
@@ -265,11 +481,28 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     monolith,
     backendHeader: apiRoute.spec.gateway.backendHeader.toLowerCase(),
     logLevel: apiRoute.spec.gateway.logLevel,
-    trustedProxies: [],
+    trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
-    routes: apiRoute.spec.routes.map((r) => compileRoute(r, monolith, namespace)),
+    routes: apiRoute.spec.routes.map((r) =>
+      compileRoute(r, monolith, namespace, options.migrationWeights, defaults),
+    ),
+    ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
   };
   return { ...content, hash: routeTableHash(content) };
+}
+
+/**
+ * The Secrets a table's gateway reads API keys from, sorted and without duplicates: what its
+ * Role names and what its Secret watches follow.
+ */
+export function apiKeySecretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
+  const names = new Set<string>();
+  const defaultName = table.defaults?.apiKey?.secretName;
+  if (defaultName !== undefined) names.add(defaultName);
+  for (const route of table.routes) {
+    if (route.apiKey !== undefined) names.add(route.apiKey.secretName);
+  }
+  return [...names].sort();
 }
 
 /** JSON with object keys sorted, so equal tables always serialise to equal bytes. */

@@ -3,7 +3,20 @@
 // Every field has a description because `kubectl explain apiroute.spec` shows them.
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
-import { dnsLabel, duration, headerName, httpUrl, port, quantity, regex, TOKEN } from './fields.js';
+import {
+  cidr,
+  dnsLabel,
+  dnsSubdomain,
+  duration,
+  DURATION,
+  durationToMs,
+  headerName,
+  httpUrl,
+  port,
+  quantity,
+  regex,
+  TOKEN,
+} from './fields.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { quantityValue } from './quantity.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
@@ -16,6 +29,7 @@ export const PLURAL = 'apiroutes';
 
 export const MAX_ROUTES = 100;
 export const MAX_BACKENDS = 8;
+export const MAX_TRUSTED_PROXIES = 64;
 
 /** Where traffic goes when no route matches: an in-cluster Service or an external URL. */
 export const MonolithSchema = z
@@ -125,6 +139,18 @@ export const GatewaySpecSchema = z
     backendHeader: headerName(
       'Response header that names the backend that served each request (e.g. monolith or orders).',
     ).default('x-figway-backend'),
+    trustedProxies: z
+      .array(
+        cidr('A CIDR range such as 10.0.0.0/8 or fd00::/8, or a single address such as 10.0.0.7.'),
+      )
+      .max(MAX_TRUSTED_PROXIES, {
+        error: `must list at most ${MAX_TRUSTED_PROXIES} ranges; cover them with wider CIDRs`,
+      })
+      .default([])
+      .meta({
+        description:
+          "Peers whose X-Forwarded-For, -Proto and -Host the gateway believes, e.g. the load balancer's addresses. From other peers these headers are replaced (For: the peer's address; Proto and Host: what the gateway saw), and the client address of clientIp cohorts is the peer. From a trusted peer, the client address is the rightmost X-Forwarded-For entry that is not itself trusted. Default: none.",
+      }),
     accessLog: AccessLogSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
@@ -443,6 +469,364 @@ export function headerModifierSchema(what: string) {
     .meta({ description: `Changes to ${what.toLowerCase()} headers.` });
 }
 
+/**
+ * The annotation through which `figway migration promote|pause|resume|abort` commands a
+ * route's migration: `migration.figway.dev/<route>: "<verb> <unique id>"`. The operator
+ * records the last value it acted on in status, so each command acts once and spec (and
+ * GitOps) never changes.
+ */
+export const MIGRATION_COMMAND_ANNOTATION_PREFIX = 'migration.figway.dev/';
+
+export function migrationCommandAnnotation(route: string): string {
+  return `${MIGRATION_COMMAND_ANNOTATION_PREFIX}${route}`;
+}
+
+/** The shortest migration interval: a step must span a few scrapes to be judged at all. */
+export const MIN_MIGRATION_INTERVAL = '10s';
+export const MIGRATION_FAILURE_ACTIONS = ['Rollback', 'Pause'] as const;
+
+const ratio = (what: string, min: number, max: number) =>
+  z
+    .number({ error: (i) => `must be a number, got ${JSON.stringify(i.input)}` })
+    .min(min, { error: (i) => `must be between ${min} and ${max}${what}, got ${String(i.input)}` })
+    .max(max, { error: (i) => `must be between ${min} and ${max}${what}, got ${String(i.input)}` });
+
+export const MigrationAnalysisSchema = z
+  .strictObject({
+    maxErrorRatioIncrease: ratio(' (a ratio: 0.01 is one percentage point)', 0, 1)
+      .default(0.01)
+      .meta({
+        description:
+          "How much higher the new service's 5xx ratio may be than the monolith's on the same route, as a ratio (0.01: one percentage point). A step fails when the new service is worse beyond this at the given confidence, passes when it is within it at that confidence. Default 0.01.",
+      }),
+    maxLatencyRatio: ratio('', 0.01, 100).optional().meta({
+      description:
+        "Largest new-service p99 latency as a multiple of the monolith's (1.5: at most 50% slower), compared once each side has 100 requests in the step. Not judged when omitted.",
+    }),
+    maxShadowMismatchRatio: ratio('', 0, 1).optional().meta({
+      description:
+        'Largest share of shadow comparisons whose noise-cancelled responses differ (0.001: one in a thousand), at the given confidence. Needs shadow on the route. Not judged when omitted.',
+    }),
+    confidence: ratio('', 0.5, 0.9999).default(0.95).meta({
+      description:
+        'Confidence of each verdict, 0.5 to 0.9999 (default 0.95). Higher needs more requests per step.',
+    }),
+    minRequests: z
+      .int({ error: (i) => `must be an integer, got ${JSON.stringify(i.input)}` })
+      .min(1, { error: (i) => `must be between 1 and 1000000, got ${String(i.input)}` })
+      .max(1_000_000, { error: (i) => `must be between 1 and 1000000, got ${String(i.input)}` })
+      .default(100)
+      .meta({
+        description:
+          'Least new-service requests in a step before any verdict (default 100). Below it the step waits for traffic, and status says how many more it needs.',
+      }),
+  })
+  .meta({
+    description:
+      'How each step is judged. Queries are built in: figway reads the gateway metrics from Prometheus, users write no PromQL.',
+  });
+
+export const MigrationSchema = z
+  .strictObject({
+    steps: z
+      .array(
+        z
+          .int({ error: (i) => `must be an integer percentage, got ${JSON.stringify(i.input)}` })
+          .min(1, { error: (i) => `must be between 1 and 100 (percent), got ${String(i.input)}` })
+          .max(100, {
+            error: (i) => `must be between 1 and 100 (percent), got ${String(i.input)}`,
+          }),
+      )
+      .min(2, { error: 'must list at least two steps: a first share to judge and the last one' })
+      .max(20, { error: 'must list at most 20 steps' })
+      .superRefine((steps, ctx) => {
+        steps.forEach((step, index) => {
+          const previous = steps[index - 1];
+          if (previous !== undefined && step <= previous) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index],
+              message: `must be above the step before it (${previous}): steps are strictly ascending, got ${step}`,
+            });
+          }
+        });
+      })
+      .meta({
+        description:
+          'New-service weight (percent) at each step, strictly ascending, e.g. [5, 25, 50, 100]. The migration starts at the first step, and is Promoted when the step before the last passes.',
+        'x-kubernetes-list-type': 'set',
+        'x-kubernetes-validations': [
+          { rule: 'self.isSorted()', message: 'steps must be strictly ascending' },
+        ],
+      }),
+    interval: duration(
+      `Least time at a step before it is promoted, at least ${MIN_MIGRATION_INTERVAL} (e.g. 5m, the default). A failing step is acted on earlier, at the next check (every interval, at most every 30s).`,
+    )
+      .default('5m')
+      .refine((value) => durationToMs(value) >= durationToMs(MIN_MIGRATION_INTERVAL), {
+        error: (i) =>
+          `must be at least ${MIN_MIGRATION_INTERVAL}: a shorter step spans too few Prometheus scrapes to be judged, got ${JSON.stringify(i.input)}`,
+      })
+      .meta({
+        'x-kubernetes-validations': [
+          {
+            rule: `duration(self) >= duration('${MIN_MIGRATION_INTERVAL}')`,
+            message: `must be at least ${MIN_MIGRATION_INTERVAL}`,
+          },
+        ],
+      }),
+    analysis: MigrationAnalysisSchema.prefault({}),
+    onFailure: z.enum(MIGRATION_FAILURE_ACTIONS).default('Rollback').meta({
+      description:
+        'What a failed step does: Rollback (the default) sends all traffic back to the monolith; Pause holds the weight of the failing step until `figway migration resume`, `promote` or `abort`.',
+    }),
+  })
+  .meta({
+    description:
+      "Migration autopilot: moves the new-service weight through steps, judging each on the gateway metrics (new service vs monolith), and rolls back on its own. With it, the backends say where traffic goes (their weights only split the step's share among several new services) and the steps say how fast. The state is in status.routes[].migration; `figway migration` pauses, resumes, promotes and aborts.",
+  });
+
+/** How a CORS origin is written: `*`, an exact origin, or a wildcard subdomain. */
+const CORS_ORIGIN =
+  /^(\*|https?:\/\/(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?)$/;
+
+export const CorsSchema = z
+  .strictObject({
+    allowOrigins: z
+      .array(
+        z
+          .string()
+          .max(256)
+          .regex(CORS_ORIGIN, {
+            error: (i) =>
+              `must be an origin such as https://shop.example.com, a wildcard subdomain such as https://*.example.com, or *; lowercase, without a path, got ${JSON.stringify(i.input)}`,
+          })
+          .meta({
+            description:
+              'An origin (scheme://host[:port]), https://*.example.com for any subdomain of example.com, or * for any origin.',
+          }),
+      )
+      .min(1, { error: 'must list at least one origin' })
+      .max(64, { error: 'must list at most 64 origins; use a wildcard subdomain' })
+      .meta({ description: 'Origins whose browsers may call this route.' }),
+    allowMethods: z
+      .array(z.enum(HTTP_METHODS))
+      .min(1)
+      .max(HTTP_METHODS.length)
+      .default(['GET', 'HEAD', 'POST'])
+      .meta({ description: 'Methods a preflight allows. Default: GET, HEAD, POST.' }),
+    allowHeaders: z.array(headerName('A request header name.')).max(64).default([]).meta({
+      description:
+        'Request headers a preflight allows besides the CORS-safelisted ones, e.g. content-type, authorization.',
+    }),
+    exposeHeaders: z
+      .array(headerName('A response header name.'))
+      .max(64)
+      .default([])
+      .meta({ description: 'Response headers scripts may read, e.g. x-request-id.' }),
+    maxAge: duration('How long a browser may cache a preflight answer, e.g. 10m.').optional(),
+    allowCredentials: z.boolean().default(false).meta({
+      description:
+        'true: browsers may send cookies and Authorization. Not with the origin *, which the Fetch standard forbids with credentials.',
+    }),
+  })
+  .superRefine((c, ctx) => {
+    const star = c.allowOrigins.indexOf('*');
+    if (c.allowCredentials && star >= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowOrigins', star],
+        message:
+          'cannot be * with allowCredentials: true (the Fetch standard forbids it); list the origins, or set allowCredentials: false',
+      });
+    }
+  })
+  .meta({
+    description:
+      'Cross-origin resource sharing. The gateway answers preflights itself (they never reach an upstream) and adds the CORS headers to actual requests from an allowed origin; other origins get no CORS headers.',
+    'x-kubernetes-validations': [
+      {
+        rule: "!(has(self.allowCredentials) && self.allowCredentials && self.allowOrigins.exists(o, o == '*'))",
+        fieldPath: '.allowOrigins',
+        message:
+          'cannot contain * with allowCredentials: true (the Fetch standard forbids it); list the origins',
+      },
+    ],
+  });
+
+/** Signature algorithms a JWT may use: asymmetric only, so a public JWKS can verify them. */
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+
+export const JwtSchema = z
+  .strictObject({
+    issuer: httpUrl('The token issuer (the iss claim must equal it), e.g. https://id.example.com.'),
+    audiences: z
+      .array(z.string().min(1).max(256))
+      .min(1, { error: 'must list at least one audience (the aud claim must hold one of them)' })
+      .max(16)
+      .meta({ description: 'Accepted audiences: the aud claim must hold one of them.' }),
+    jwksUri: httpUrl(
+      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json.",
+    ),
+    algorithms: z
+      .array(z.enum(JWT_ALGORITHMS))
+      .min(1)
+      .max(JWT_ALGORITHMS.length)
+      .default([...JWT_ALGORITHMS])
+      .meta({
+        description:
+          'Signature algorithms accepted. Default: every asymmetric one (RS*, PS*, ES*, EdDSA); none, HS* and keys of another type are refused.',
+      }),
+    clockSkew: duration(
+      'Leeway for exp and nbf against the gateway clock, at most 5m. Default 30s.',
+    ).default('30s'),
+    claimsToHeaders: z
+      .array(
+        z.strictObject({
+          claim: z.string().min(1).max(256).meta({ description: 'Claim name, e.g. sub.' }),
+          header: headerName('Request header for the upstream, e.g. x-user-id.'),
+        }),
+      )
+      .max(16)
+      .default([])
+      .meta({
+        description:
+          'Claims sent upstream as request headers. A header of the same name from the client is always removed, so it cannot be forged.',
+      }),
+    requiredClaims: z
+      .array(
+        z.strictObject({
+          claim: z.string().min(1).max(256).meta({ description: 'Claim name, e.g. scope.' }),
+          values: z.array(z.string().min(1).max(256)).min(1).max(16).meta({
+            description:
+              'Accepted values: the claim (a string, a space-separated scope string or an array) must hold one.',
+          }),
+        }),
+      )
+      .max(8)
+      .default([])
+      .meta({ description: 'Claims a valid token must also carry, else 403.' }),
+    optional: z.boolean().default(false).meta({
+      description:
+        'true: requests without a token go through anonymously; a token that is present is still checked.',
+    }),
+  })
+  .superRefine((j, ctx) => {
+    if (DURATION.test(j.clockSkew) && durationToMs(j.clockSkew) > 300_000) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clockSkew'],
+        message: `must be at most 5m, got ${j.clockSkew}; fix the clocks instead`,
+      });
+    }
+  })
+  .meta({
+    description:
+      'JSON Web Tokens (Authorization: Bearer) checked with the issuer JWKS: signature, iss, aud, exp and nbf. 401 for a missing or invalid token, 403 when requiredClaims are not met.',
+  });
+
+/** The header API keys travel in when an apiKey policy names none. */
+export const DEFAULT_API_KEY_HEADER = 'x-api-key';
+
+export const ApiKeySchema = z
+  .strictObject({
+    header: headerName('Request header that carries the API key.').default(DEFAULT_API_KEY_HEADER),
+    secretRef: z
+      .strictObject({
+        name: dnsSubdomain(
+          'Secret in the ApiRoute namespace whose data maps each consumer name to its key. The gateway reads only the Secrets its ApiRoute names and follows their changes without a restart.',
+        ),
+      })
+      .meta({ description: 'The Secret holding the keys.' }),
+  })
+  .meta({
+    description:
+      "API keys: a request must carry one of the Secret's keys in the header, or it gets 401. The consumer (the key's name in the Secret) goes upstream in x-figway-consumer and into the access log; the key never does.",
+  });
+
+export const AuthSchema = z
+  .strictObject({ jwt: JwtSchema.optional(), apiKey: ApiKeySchema.optional() })
+  .meta({
+    description:
+      'Who may call: requests without valid credentials get 401. On a route, auth replaces spec.defaults.auth as a whole (auth: {} turns it off).',
+  });
+
+/** Largest rate a rate limit can state, per second; far above what one gateway serves. */
+export const MAX_REQUESTS_PER_SECOND = 1_000_000;
+
+/** A rate-limit key: whose budget a request spends. */
+export const RATE_LIMIT_KEY =
+  /^(clientIp|apiKey|header:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}|claim:[!-~]{1,256})$/;
+
+export const RateLimitSchema = z
+  .strictObject({
+    requestsPerSecond: z
+      .number({ error: (i) => `must be a number greater than 0, got ${JSON.stringify(i.input)}` })
+      .positive({ error: (i) => `must be greater than 0, got ${String(i.input)}` })
+      .max(MAX_REQUESTS_PER_SECOND, {
+        error: (i) => `must be at most ${MAX_REQUESTS_PER_SECOND}, got ${String(i.input)}`,
+      })
+      .meta({
+        description: 'Sustained rate each key may send, e.g. 100 (fractions allowed: 0.5).',
+      }),
+    burst: z
+      .int({ error: (i) => `must be a whole number of requests, got ${JSON.stringify(i.input)}` })
+      .positive({ error: (i) => `must be greater than 0, got ${String(i.input)}` })
+      .max(MAX_REQUESTS_PER_SECOND * 3600, { error: 'must be at most 3600 × the maximum rate' })
+      .optional()
+      .meta({
+        description:
+          'Most requests a key may send at once; the budget is burst requests per burst/requestsPerSecond seconds. At least requestsPerSecond; default: requestsPerSecond rounded up.',
+      }),
+    key: z
+      .string()
+      .max(263)
+      .regex(RATE_LIMIT_KEY, {
+        error: (i) =>
+          `must be clientIp, apiKey, header:<header name> or claim:<claim name>, got ${JSON.stringify(i.input)}`,
+      })
+      .default('clientIp')
+      .meta({
+        description:
+          "Whose budget a request spends: clientIp (the client address under trustedProxies), header:<name>, claim:<name> (a JWT claim, with auth.jwt) or apiKey (the consumer, with auth.apiKey). Requests without the key spend their client address's budget. Default: clientIp.",
+      }),
+    shared: z.boolean().default(false).meta({
+      description:
+        "false: each gateway replica keeps its own budget. true: one budget across all replicas, kept in Redis (the operator's gateway.redis settings); while Redis is unreachable each replica falls back to its own budget.",
+    }),
+  })
+  .superRefine((limit, ctx) => {
+    // A burst that is already refused (0, negative) needs no second message.
+    if (limit.burst !== undefined && limit.burst > 0 && limit.burst < limit.requestsPerSecond) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['burst'],
+        message: `must be at least requestsPerSecond (${limit.requestsPerSecond}), got ${limit.burst}`,
+      });
+    }
+  })
+  .meta({
+    description: 'Rate limit: answered with 429, Retry-After and the RateLimit headers.',
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.burst) || double(self.burst) >= double(self.requestsPerSecond)',
+        message: 'burst must be at least requestsPerSecond',
+      },
+    ],
+  });
+
 /** Methods without side effects (RFC 9110 §9.2.1): the only ones shadowed unless allowed. */
 export const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE'] as const;
 /** Largest shadow.maxBodyBytes: the gateway holds up to four such copies per comparison. */
@@ -568,8 +952,11 @@ export const ShadowSchema = z
     ],
   });
 
-/** The name a backend goes by in metrics, headers and shadow.backend (see route-table.ts). */
-export function backendName(backend: Backend): string | undefined {
+/**
+ * The name a new-service backend goes by in metrics, headers and shadow.backend: its
+ * Service, or its url's host; undefined for the monolith (route-table.ts's backendName).
+ */
+export function newServiceName(backend: Backend): string | undefined {
   if (backend.monolith === true) return undefined;
   if (backend.url !== undefined)
     return URL.canParse(backend.url) ? new URL(backend.url).host : undefined;
@@ -608,8 +995,20 @@ export const RouteSchema = z
     requestHeaders: headerModifierSchema('Request').optional(),
     responseHeaders: headerModifierSchema('Response').optional(),
     shadow: ShadowSchema.optional(),
+    migration: MigrationSchema.optional(),
+    auth: AuthSchema.optional(),
+    cors: CorsSchema.optional(),
+    rateLimit: RateLimitSchema.optional(),
   })
   .superRefine((route, ctx) => {
+    if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['migration'],
+        message:
+          'needs a new-service backend (service and port, or url) in backends to move traffic to',
+      });
+    }
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);
     if (sum !== 100) {
       ctx.addIssue({
@@ -627,7 +1026,7 @@ export const RouteSchema = z
     }
     const shadow = route.shadow;
     if (shadow !== undefined) {
-      const names = route.backends.map(backendName).filter((n) => n !== undefined);
+      const names = route.backends.map(newServiceName).filter((n) => n !== undefined);
       if (!names.includes(shadow.backend)) {
         ctx.addIssue({
           code: 'custom',
@@ -636,10 +1035,22 @@ export const RouteSchema = z
         });
       }
     }
+    if (route.migration?.analysis.maxShadowMismatchRatio !== undefined && shadow === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['migration', 'analysis', 'maxShadowMismatchRatio'],
+        message: 'needs shadow on the route: without it no step has comparisons to judge',
+      });
+    }
   })
   .meta({
     description: 'A path (or set of requests) being strangled out of the monolith.',
     'x-kubernetes-validations': [
+      {
+        rule: '!has(self.migration) || self.backends.exists(b, !has(b.monolith) || !b.monolith)',
+        message: 'migration needs a new-service backend (service and port, or url) in backends',
+        fieldPath: '.migration',
+      },
       {
         // The exact check (a url backend's host, port included) is zod's: string work
         // on urls of 2048 characters exceeds the API server's CEL budget.
@@ -648,13 +1059,30 @@ export const RouteSchema = z
           'shadow.backend must name a non-monolith backend of this route: its service, or the host of its url',
         fieldPath: '.shadow.backend',
       },
+      {
+        rule: '!has(self.migration) || !has(self.migration.analysis) || !has(self.migration.analysis.maxShadowMismatchRatio) || has(self.shadow)',
+        message: 'migration.analysis.maxShadowMismatchRatio needs shadow on the route',
+        fieldPath: '.migration.analysis.maxShadowMismatchRatio',
+      },
     ],
+  });
+
+export const DefaultsSchema = z
+  .strictObject({
+    auth: AuthSchema.optional(),
+    cors: CorsSchema.optional(),
+    rateLimit: RateLimitSchema.optional(),
+  })
+  .meta({
+    description:
+      'Policies for every route that does not set its own (per key: a route with auth, cors or rateLimit replaces that one), and for unmatched traffic on its way to the monolith.',
   });
 
 export const ApiRouteSpecSchema = z
   .strictObject({
     monolith: MonolithSchema,
     gateway: GatewaySpecSchema.prefault({}),
+    defaults: DefaultsSchema.optional(),
     routes: z
       .array(RouteSchema)
       .max(MAX_ROUTES, { error: `must list at most ${MAX_ROUTES} routes` })
@@ -685,7 +1113,10 @@ export const ApiRouteSpecSchema = z
 
 export const ConditionSchema = z
   .object({
-    type: z.string().max(316).meta({ description: 'Accepted, Ready, Progressing or Degraded.' }),
+    type: z
+      .string()
+      .max(316)
+      .meta({ description: 'Accepted, Ready, Progressing, Degraded or Migrating.' }),
     status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
     observedGeneration: z
       .int()
@@ -700,6 +1131,85 @@ export const ConditionSchema = z
   })
   .meta({ description: 'A metav1.Condition.' });
 
+export const MIGRATION_PHASES = [
+  'Pending',
+  'Progressing',
+  'WaitingForTraffic',
+  'Paused',
+  'Promoted',
+  'RolledBack',
+] as const;
+export const MIGRATION_PAUSE_CAUSES = ['user', 'failure', 'observations'] as const;
+export const MIGRATION_VERDICTS = ['pass', 'fail', 'inconclusive'] as const;
+
+export const MigrationAnalysisStatusSchema = z
+  .object({
+    at: z.string().meta({ description: 'When the step was judged.', format: 'date-time' }),
+    requests: z.int().min(0).meta({ description: 'New-service requests in the step.' }),
+    newErrorRatio: z
+      .number()
+      .meta({ description: "The new service's 5xx ratio in the step (fallbacks count as 5xx)." }),
+    monolithErrorRatio: z
+      .number()
+      .meta({ description: "The monolith's 5xx ratio on this route in the step." }),
+    latencyRatio: z
+      .number()
+      .optional()
+      .meta({ description: "New-service p99 / the monolith's (with maxLatencyRatio)." }),
+    mismatchRatio: z
+      .number()
+      .optional()
+      .meta({ description: 'Shadow mismatch ratio (with maxShadowMismatchRatio).' }),
+    verdict: z
+      .enum(MIGRATION_VERDICTS)
+      .meta({ description: 'pass, fail or inconclusive (waiting for traffic).' }),
+    reason: z.string().max(4096).meta({
+      description:
+        'The verdict with its counts, e.g. "inconclusive: waiting for 40 more requests (60 of minRequests 100 on the new service)".',
+    }),
+  })
+  .meta({ description: 'The latest verdict on the current step.' });
+
+export const MigrationStatusSchema = z
+  .object({
+    phase: z.enum(MIGRATION_PHASES).meta({
+      description: 'Pending, Progressing, WaitingForTraffic, Paused, Promoted or RolledBack.',
+    }),
+    step: z
+      .int()
+      .min(0)
+      .meta({ description: 'Index of the current step in migration.steps (0-based).' }),
+    weight: z.int().min(0).max(100).meta({
+      description: 'The new-service weight the route table carries now (the effective weight).',
+    }),
+    since: z.string().meta({
+      description: 'When the current step began: the start of the window it is judged on.',
+      format: 'date-time',
+    }),
+    checkedAt: z
+      .string()
+      .optional()
+      .meta({ description: 'When observations were last read.', format: 'date-time' }),
+    pausedBy: z
+      .enum(MIGRATION_PAUSE_CAUSES)
+      .optional()
+      .meta({ description: 'Paused: by a user, by a failed step, or by missing observations.' }),
+    message: z.string().max(4096).meta({ description: 'Where the migration is and why.' }),
+    lastAnalysis: MigrationAnalysisStatusSchema.optional(),
+    plan: z
+      .object({
+        steps: z.array(z.int()).meta({ description: 'The steps this state was computed for.' }),
+        newBackends: z
+          .array(z.string())
+          .meta({ description: 'The new-service backends this state was computed for.' }),
+      })
+      .meta({ description: 'What the state was computed for, to detect edits of the plan.' }),
+    command: z.string().max(256).optional().meta({
+      description: 'The last `figway migration` command applied (the annotation value).',
+    }),
+  })
+  .meta({ description: 'Migration autopilot state of the route; the operator resumes from it.' });
+
 export const ApiRouteStatusSchema = z
   .object({
     observedGeneration: z
@@ -710,7 +1220,8 @@ export const ApiRouteStatusSchema = z
       .array(ConditionSchema)
       .optional()
       .meta({
-        description: 'Accepted, Ready, Progressing and Degraded.',
+        description:
+          'Accepted, Ready, Progressing and Degraded; Migrating on an ApiRoute with a migration (True while the autopilot moves traffic).',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
@@ -730,9 +1241,11 @@ export const ApiRouteStatusSchema = z
         z
           .object({
             name: z.string().meta({ description: 'Route name.' }),
-            newServicePercent: z
-              .int()
-              .meta({ description: 'Configured share of traffic for the new service.' }),
+            newServicePercent: z.int().meta({
+              description:
+                'Share of traffic for the new service in the route table (with a migration: its effective weight).',
+            }),
+            migration: MigrationStatusSchema.optional(),
             shadow: z
               .object({
                 requests: z.int().meta({
@@ -807,5 +1320,8 @@ export type ApiRouteStatus = z.output<typeof ApiRouteStatusSchema>;
 export type Route = ApiRouteSpec['routes'][number];
 export type Backend = Route['backends'][number];
 export type Monolith = ApiRouteSpec['monolith'];
-export type Shadow = NonNullable<Route['shadow']>;
 export type Condition = z.output<typeof ConditionSchema>;
+export type Migration = NonNullable<Route['migration']>;
+export type Shadow = NonNullable<Route['shadow']>;
+export type RateLimit = NonNullable<Route['rateLimit']>;
+export type RouteMigrationStatus = z.output<typeof MigrationStatusSchema>;

@@ -2,7 +2,7 @@
 // serves traffic on --port and /healthz, /readyz, /metrics on --admin-port, reloads on
 // every config change and drains on SIGTERM.
 import { parseArgs } from 'node:util';
-import { GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
+import { apiKeySecretNames, GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
 import {
   sendJson,
   startAdminServer,
@@ -13,8 +13,14 @@ import { createLogger, errorFields, type LogLevel, type Logger } from '../common
 import { intFlag, logLevelFlag } from '../common/flags.js';
 import { LOG_LEVELS } from '../common/log-level.js';
 import { onStopSignal } from '../common/signals.js';
+import { FileKeySource, type ApiKeySource } from './api-key-source.js';
+import { ApiKeyStore } from './api-keys.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
+import { REDIS_COMMAND_TIMEOUT_MS, type RedisSettings } from './rate-limits.js';
+
+/** Where the gateway reads the Redis password (from a Secret), so it never shows in its args. */
+export const REDIS_PASSWORD_ENV = 'FIGWAY_REDIS_PASSWORD';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 import { renderShadowPage } from './shadow/page.js';
 import { DEFAULT_SHADOW_IN_FLIGHT, type ShadowRegistry } from './shadow/registry.js';
@@ -27,9 +33,14 @@ export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
   --admin-port N            /healthz, /readyz, /metrics, /shadow (default ${GATEWAY_DEFAULTS.adminPort})
   --host ADDR               address to listen on (default 0.0.0.0)
   --resolve NAME=URL        send Service NAME's traffic to URL (repeatable; local runs)
+  --api-keys-file FILE      API keys for local runs, as "<secret name>: { <consumer>: <key> }"
+                            (with --configmap the keys come from the Secrets the ApiRoute names)
   --log-level LEVEL         ${LOG_LEVELS.join('|')} (default: the ApiRoute's gateway.logLevel)
   --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default ${GATEWAY_DEFAULTS.drainSeconds})
   --shadow-in-flight N      most shadow comparisons at once; more are skipped (default ${DEFAULT_SHADOW_IN_FLIGHT})
+  --redis-url URL           Redis for shared rate limits (redis://host:port[/db], rediss:// for TLS);
+                            its password comes from the environment variable ${REDIS_PASSWORD_ENV}
+  --redis-timeout-ms N      longest a request waits for Redis before its replica decides (default ${REDIS_COMMAND_TIMEOUT_MS})
 `;
 
 export interface RunningGateway {
@@ -43,6 +54,10 @@ export interface RunningGateway {
 
 export interface StartGatewayOptions {
   source: ConfigSource;
+  /** Fills the api-key stage's keys; without one, routes with auth.apiKey answer 503. */
+  keySource?: ApiKeySource;
+  /** The store keySource fills; default: a new one. */
+  apiKeys?: ApiKeyStore;
   port: number;
   adminPort: number;
   host?: string;
@@ -55,6 +70,8 @@ export interface StartGatewayOptions {
   limits?: Partial<ConnectionLimits>;
   /** Most shadow comparisons in flight (default DEFAULT_SHADOW_IN_FLIGHT). */
   shadowInFlight?: number;
+  /** The Redis of shared rate limits (--redis-url). */
+  redis?: RedisSettings;
   /** Called after each config is applied (the dev command prints it). */
   onApplied?: (table: RouteTable) => void;
 }
@@ -87,9 +104,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const { logger } = options;
   const gateway = new Gateway({
     logger,
+    ...(options.apiKeys !== undefined && { apiKeys: options.apiKeys }),
     ...(options.accessLogger !== undefined && { accessLogger: options.accessLogger }),
     ...(options.limits !== undefined && { limits: options.limits }),
     ...(options.shadowInFlight !== undefined && { shadowInFlight: options.shadowInFlight }),
+    ...(options.redis !== undefined && { redis: options.redis }),
   });
   const overrides = options.overrides ?? new Map<string, string>();
   const host = options.host ?? '0.0.0.0';
@@ -110,8 +129,30 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     await admin.close();
     throw error;
   }
+  const keySource = options.keySource;
+  let keysFollowed: Promise<void> = Promise.resolve();
+  const followKeys = (table: RouteTable) => {
+    const names = apiKeySecretNames(table);
+    if (names.length === 0 && keySource === undefined) return;
+    if (keySource === undefined) {
+      logger.warn('the config asks for API keys but this gateway has no key source', {
+        secrets: names,
+      });
+      return;
+    }
+    keysFollowed = keySource.follow(names).then(() => {
+      const missing = names.filter((name) => gateway.apiKeys.ring(name).keys === undefined);
+      if (missing.length > 0) {
+        logger.warn('no API keys loaded for some Secrets; their routes answer 503', {
+          secrets: missing,
+          keySource: keySource.description,
+        });
+      }
+    });
+  };
   const onConfig = (table: RouteTable) => {
     try {
+      followKeys(table);
       if (options.fixedLogLevel !== true) logger.level = table.logLevel;
       const result = gateway.applyTable(
         table,
@@ -126,6 +167,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     gateway.rejectConfig(error);
   };
   await options.source.start(onConfig, onError);
+  // The first table's Secrets are tried before the gateway calls itself started.
+  await keysFollowed;
   return {
     gateway,
     admin,
@@ -133,6 +176,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
     async stop(drainMs: number) {
       await options.source.stop();
+      await keySource?.stop();
       const drained = await gateway.shutdown(drainMs);
       await admin.close();
       return drained;
@@ -150,6 +194,37 @@ async function configMapSource(name: string, namespace: string | undefined): Pro
   return new ConfigMapConfigSource({ name, namespace });
 }
 
+function redisSettings(url: string, timeout: string | undefined): RedisSettings {
+  if (!/^rediss?:\/\/[^\s/]+/.test(url) || !URL.canParse(url)) {
+    throw new Error(`--redis-url must be redis://host:port or rediss://host:port, got ${url}`);
+  }
+  if (new URL(url).password !== '') {
+    throw new Error(`--redis-url must not hold a password: set ${REDIS_PASSWORD_ENV} instead`);
+  }
+  const password = process.env[REDIS_PASSWORD_ENV];
+  return {
+    url,
+    ...(password !== undefined && password !== '' && { password }),
+    commandTimeoutMs: intFlag('redis-timeout-ms', timeout, REDIS_COMMAND_TIMEOUT_MS, 1, 10_000),
+  };
+}
+
+/** The Secrets of the gateway's namespace, watched by name as the config names them. */
+async function secretKeySource(
+  namespace: string,
+  store: ApiKeyStore,
+  logger: Logger,
+): Promise<ApiKeySource> {
+  const { SecretKeySource } = await import('./api-key-source.js');
+  return new SecretKeySource({
+    namespace,
+    store,
+    onError: (error) => {
+      logger.error('API keys not updated, keeping the last good ones', errorFields(error));
+    },
+  });
+}
+
 /** `figway gateway …`; resolves with the exit code once the gateway has stopped. */
 export async function gatewayCommand(args: string[]): Promise<number> {
   let values;
@@ -164,9 +239,12 @@ export async function gatewayCommand(args: string[]): Promise<number> {
         'admin-port': { type: 'string' },
         host: { type: 'string' },
         resolve: { type: 'string', multiple: true },
+        'api-keys-file': { type: 'string' },
         'log-level': { type: 'string' },
         'drain-seconds': { type: 'string' },
         'shadow-in-flight': { type: 'string' },
+        'redis-url': { type: 'string' },
+        'redis-timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -180,13 +258,19 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     process.stdout.write(GATEWAY_USAGE);
     return 0;
   }
-  let options: Omit<StartGatewayOptions, 'logger'> & {
+  let options: Omit<StartGatewayOptions, 'logger' | 'keySource'> & {
     drainMs: number;
     level: LogLevel | undefined;
   };
+  const apiKeys = new ApiKeyStore();
   try {
     if ((values.config === undefined) === (values.configmap === undefined)) {
       throw new Error('give exactly one of --config FILE or --configmap NAME');
+    }
+    if (values.configmap !== undefined && values['api-keys-file'] !== undefined) {
+      throw new Error(
+        '--api-keys-file is for --config runs; with --configmap the keys come from the Secrets the ApiRoute names',
+      );
     }
     const level = logLevelFlag(values['log-level']);
     options = {
@@ -198,6 +282,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
       adminPort: intFlag('admin-port', values['admin-port'], GATEWAY_DEFAULTS.adminPort, 0, 65535),
       ...(values.host !== undefined && { host: values.host }),
       overrides: parseResolveFlags(values.resolve ?? []),
+      apiKeys,
       drainMs:
         intFlag('drain-seconds', values['drain-seconds'], GATEWAY_DEFAULTS.drainSeconds, 0, 3600) *
         1000,
@@ -209,6 +294,9 @@ export async function gatewayCommand(args: string[]): Promise<number> {
         10_000,
       ),
       level,
+      ...(values['redis-url'] !== undefined && {
+        redis: redisSettings(values['redis-url'], values['redis-timeout-ms']),
+      }),
     };
   } catch (error) {
     process.stderr.write(`figway gateway: ${(error as Error).message}\n`);
@@ -220,8 +308,16 @@ export async function gatewayCommand(args: string[]): Promise<number> {
   });
   let running: RunningGateway;
   try {
+    const keysFile = values['api-keys-file'];
+    const keySource =
+      keysFile !== undefined
+        ? await FileKeySource.load(keysFile, apiKeys)
+        : values.configmap !== undefined
+          ? await secretKeySource(values.namespace ?? '', apiKeys, logger)
+          : undefined;
     running = await startGateway({
       ...options,
+      ...(keySource !== undefined && { keySource }),
       logger,
       // Access logs are asked for in the ApiRoute; the gateway's log level must not hide them.
       accessLogger: createLogger({ component: 'gateway', level: 'info' }),

@@ -24,13 +24,33 @@ Runs a demo monolith, a demo new service and a gateway splitting traffic between
   --monolith-port N     demo monolith (default 3002, or a free one)
   --service-port N      demo new service (default 3001, or a free one)
   --report-seconds N    how often the served counts are printed when they change (default 3)
+  --migrate             run the migration autopilot on the demo: steps of seconds, judged on
+                        the gateway's own metrics, each printed with its verdict and counts
+  --new-error-ratio F   share of requests the demo new service fails with 500 (0 to 1, default 0)
 `;
 
-/** A config source for a fixed YAML text: loads once, never changes. */
+/** What `--migrate` needs from the running demo; cli.ts plugs in the operator's autopilot. */
+export interface DevMigrationContext {
+  apiRouteYaml: string;
+  gatewayUrl: string;
+  metricsUrl: string;
+  publish(table: RouteTable): void;
+  out(line: string): void;
+}
+
+export type DevMigration = (context: DevMigrationContext) => { stop(): Promise<void> };
+
+/** A config source for a fixed YAML text: loads once, changes only when published to. */
 class StaticConfigSource implements ConfigSource {
   readonly description = 'built-in demo (examples/dev/apiroute.yaml)';
+  private onConfig: ((table: RouteTable) => void) | undefined;
   constructor(private readonly yaml: string) {}
+  /** Serves another table (the autopilot's next weight). */
+  publish(table: RouteTable): void {
+    this.onConfig?.(table);
+  }
   start(onConfig: (table: RouteTable) => void, onError: (err: Error) => void): Promise<void> {
+    this.onConfig = onConfig;
     try {
       onConfig(routeTableFromYaml(this.yaml, 'examples/dev/apiroute.yaml'));
     } catch (error) {
@@ -56,16 +76,26 @@ interface DemoServer {
  * A stand-in backend that says who it is, so every answer shows which side served. Both
  * sides render the same order, with a timestamp that differs on every call; the new
  * service rounds the total, the one real difference the shadow comparison should find.
+ * It answers 500 to `failRatio` of its client requests, spread evenly (every fifth at 0.2).
  */
-function demoServer(label: string, flavour: string, total: number): DemoServer {
+function demoServer(label: string, flavour: string, total: number, failRatio = 0): DemoServer {
   const demo: DemoServer = {
     served: 0,
     copies: 0,
     port: 0,
     server: createServer((req: IncomingMessage, res: ServerResponse) => {
       req.resume();
-      if (req.headers[SHADOW_HEADER] === undefined) demo.served += 1;
-      else demo.copies += 1;
+      if (req.headers[SHADOW_HEADER] !== undefined) demo.copies += 1;
+      else {
+        demo.served += 1;
+        if (Math.floor(demo.served * failRatio) > Math.floor((demo.served - 1) * failRatio)) {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(
+            `${JSON.stringify({ servedBy: label, error: 'demo failure (--new-error-ratio)' })}\n`,
+          );
+          return;
+        }
+      }
       const body = `${JSON.stringify({
         servedBy: label,
         note: flavour,
@@ -86,7 +116,7 @@ function demoServer(label: string, flavour: string, total: number): DemoServer {
   return demo;
 }
 
-export async function devCommand(args: string[]): Promise<number> {
+export async function devCommand(args: string[], migration?: DevMigration): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -98,6 +128,8 @@ export async function devCommand(args: string[]): Promise<number> {
         'monolith-port': { type: 'string' },
         'service-port': { type: 'string' },
         'report-seconds': { type: 'string' },
+        migrate: { type: 'boolean' },
+        'new-error-ratio': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -129,21 +161,33 @@ export async function devCommand(args: string[]): Promise<number> {
     process.stderr.write(`figway dev: ${(error as Error).message}\n`);
     return 2;
   }
+  const failRatio = Number(values['new-error-ratio'] ?? 0);
+  if (values['new-error-ratio']?.trim() === '' || !(failRatio >= 0 && failRatio <= 1)) {
+    process.stderr.write(
+      `figway dev: --new-error-ratio must be a number from 0 to 1, got ${JSON.stringify(values['new-error-ratio'])}\n`,
+    );
+    return 2;
+  }
+  if (values.migrate === true && (values.config !== undefined || migration === undefined)) {
+    process.stderr.write(
+      `figway dev: --migrate runs the built-in demo${values.config !== undefined ? ': it cannot be combined with --config' : ', which this build lacks'}\n`,
+    );
+    return 2;
+  }
 
   const host = '127.0.0.1';
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const monolith = demoServer('monolith', 'legacy-shop: the monolith being strangled', 41.99);
-  const service = demoServer('orders', 'the new orders microservice', 42);
+  const service = demoServer('orders', 'the new orders microservice', 42, failRatio);
   monolith.port = await listenPreferred(monolith.server, ports.monolith, host);
   service.port = await listenPreferred(service.server, ports.service, host);
 
   // The demo ApiRoute names Services; point them at the demo servers. With --config,
   // every Service in the file goes to the new-service demo except the monolith's.
   const yaml = DEV_APIROUTE_YAML;
+  const demo = new StaticConfigSource(yaml);
   const source: ConfigSource =
-    values.config !== undefined
-      ? new FileConfigSource(values.config)
-      : new StaticConfigSource(yaml);
+    values.config !== undefined ? new FileConfigSource(values.config) : demo;
   const overrides = new Map<string, string>();
   let logged = false;
   const serviceUrl = `http://${host}:${service.port}`;
@@ -208,12 +252,31 @@ export async function devCommand(args: string[]): Promise<number> {
   out(`  for u in $(seq 1 20); do curl -s ${gw}/api/orders/$u -H "x-user-id: user-$u"; done`);
   out(`  curl -i ${gw}/api/orders -H 'x-figway-force: new'     # force a side (or: monolith)`);
   out(`  curl -i ${gw}/products                               # no route claims it: the monolith`);
+  out(
+    `  curl -i --path-as-is ${gw}/products/../api/orders -H 'x-figway-force: new'  # normalised first: routed as /api/orders`,
+  );
+  out(
+    `  curl -i --path-as-is ${gw}/../etc/passwd              # climbs above the root: 400 from the gateway`,
+  );
   out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
   out(
     `  curl -s ${admin}/shadow                                 # what the new service answers differently`,
   );
   out('');
   out('The x-figway-backend response header names the side that served. Ctrl-C stops.');
+  let autopilot: { stop(): Promise<void> } | undefined;
+  if (values.migrate === true && migration !== undefined) {
+    out('');
+    autopilot = migration({
+      apiRouteYaml: yaml,
+      gatewayUrl: gw,
+      metricsUrl: `${admin}/metrics`,
+      publish: (t) => {
+        demo.publish(t);
+      },
+      out,
+    });
+  }
 
   let last = '';
   const report = setInterval(() => {
@@ -232,6 +295,7 @@ export async function devCommand(args: string[]): Promise<number> {
       clearInterval(report);
       out('stopping…');
       void (async () => {
+        await autopilot?.stop();
         await running.stop(2000);
         monolith.server.closeAllConnections();
         service.server.closeAllConnections();

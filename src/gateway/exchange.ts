@@ -60,6 +60,8 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   readonly started = performance.now();
   readonly upstreamHeaders: Headers;
   readonly replayable: boolean;
+  /** Set by the api-key stage (StageContext). */
+  consumer: string | undefined = undefined;
   backend: RuntimeBackend;
   status = 0;
   retries = 0;

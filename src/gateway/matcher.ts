@@ -162,9 +162,3 @@ export function compileMatcher(table: Pick<RouteTable, 'routes'>): Matcher {
     },
   };
 }
-
-/** Splits a request target into path and query without allocating a URL object. */
-export function splitTarget(url: string): { path: string; query: string } {
-  const q = url.indexOf('?');
-  return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
-}

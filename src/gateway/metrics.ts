@@ -72,6 +72,12 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'Requests that failed on the new-service backend `backend` and were served by the monolith instead (fallbackToMonolith).',
   },
   {
+    name: 'figway_gateway_auth_results_total',
+    type: 'counter',
+    labels: ['route', 'policy', 'result'],
+    help: 'Authentication results by route, policy (jwt) and result: ok, anonymous (optional auth, no token), missing, oversized (over 8 KiB), malformed, expired, not-yet-valid, wrong-issuer, wrong-audience, algorithm-not-allowed, bad-signature, unknown-key, invalid, forbidden (403: requiredClaims not met), jwks-unavailable (503: no keys were ever fetched).',
+  },
+  {
     name: 'figway_gateway_config_reloads_total',
     type: 'counter',
     labels: ['result'],
@@ -119,7 +125,29 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     labels: ['route'],
     help: "Observed share (percent) of the route's requests served by a new-service backend since its weight last changed: the migration as it happens. For a windowed share, use rate() of figway_gateway_requests_total by backend.",
   },
+  {
+    name: 'figway_gateway_rate_limit_decisions_total',
+    type: 'counter',
+    labels: ['route', 'decision'],
+    help: "Requests a route's rateLimit judged: allowed, or limited (answered 429).",
+  },
+  {
+    name: 'figway_gateway_rate_limit_fallback_decisions_total',
+    type: 'counter',
+    labels: ['route'],
+    help: 'Decisions of a shared rate limit made by the per-replica budget because Redis was unreachable, too slow, or not configured (--redis-url): while this grows, each replica allows the whole budget.',
+  },
+  {
+    name: 'figway_gateway_rate_limit_redis_up',
+    type: 'gauge',
+    labels: [],
+    help: 'Whether the Redis behind shared rate limits answers: 1 yes, 0 no (or not configured, or not used yet).',
+  },
 ];
+
+/** The results figway_gateway_auth_results_total counts for the apiKey policy. */
+export const API_KEY_RESULTS = ['ok', 'missing', 'unknown', 'unavailable'] as const;
+export type ApiKeyResult = (typeof API_KEY_RESULTS)[number];
 
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]));
 const METHOD_LABELS = [...HTTP_METHODS, 'OTHER'];
@@ -205,6 +233,10 @@ export class GatewayMetrics {
   readonly shadowRequests: FastCounter<'route' | 'result'>;
   readonly shadowFieldMismatches: FastCounter<'route' | 'field'>;
   readonly shadowDuration: FastHistogram<'route' | 'backend'>;
+  readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
+  readonly rateLimitDecisions: FastCounter<'route' | 'decision'>;
+  readonly rateLimitFallbacks: FastCounter<'route'>;
+  readonly redisUp: Gauge;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
   private readonly weight: Gauge<'route'>;
@@ -267,6 +299,12 @@ export class GatewayMetrics {
       help: doc('figway_gateway_fallbacks_total'),
       labelNames: ['route', 'backend'],
     });
+    this.authResults = new FastCounter({
+      registry,
+      name: 'figway_gateway_auth_results_total',
+      help: doc('figway_gateway_auth_results_total'),
+      labelNames: ['route', 'policy', 'result'],
+    });
     this.reloads = new FastCounter({
       registry,
       name: 'figway_gateway_config_reloads_total',
@@ -291,6 +329,23 @@ export class GatewayMetrics {
       help: doc('figway_gateway_shadow_duration_seconds'),
       labelNames: ['route', 'backend'],
       buckets: DURATION_BUCKETS,
+    });
+    this.rateLimitDecisions = new FastCounter({
+      registry,
+      name: 'figway_gateway_rate_limit_decisions_total',
+      help: doc('figway_gateway_rate_limit_decisions_total'),
+      labelNames: ['route', 'decision'],
+    });
+    this.rateLimitFallbacks = new FastCounter({
+      registry,
+      name: 'figway_gateway_rate_limit_fallback_decisions_total',
+      help: doc('figway_gateway_rate_limit_fallback_decisions_total'),
+      labelNames: ['route'],
+    });
+    this.redisUp = new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_rate_limit_redis_up',
+      help: doc('figway_gateway_rate_limit_redis_up'),
     });
     // Present from the start so a dashboard shows 0 invalid reloads rather than no data.
     for (const result of ['success', 'unchanged', 'invalid']) this.reloads.labels({ result });
@@ -327,6 +382,18 @@ export class GatewayMetrics {
     if (options.defaultMetrics !== false) collectCleanDefaultMetrics(registry);
   }
 
+  /** A route's apiKey series, one per result, resolved once per config. */
+  apiKeySeries(route: string): Record<ApiKeyResult, CounterSeries<string>> {
+    const series = (result: ApiKeyResult) =>
+      this.authResults.labels({ route, policy: 'apiKey', result });
+    return {
+      ok: series('ok'),
+      missing: series('missing'),
+      unknown: series('unknown'),
+      unavailable: series('unavailable'),
+    };
+  }
+
   /**
    * Records a newly applied config: the hash in use, each route's weight (restarting
    * its observed share when the weight changed), and drops every series of routes and
@@ -356,6 +423,11 @@ export class GatewayMetrics {
         if (backends === undefined || !backends.has(labels.backend)) {
           family.removeMatching({ route: labels.route, backend: labels.backend });
         }
+      }
+    }
+    for (const family of [this.authResults, this.rateLimitDecisions, this.rateLimitFallbacks]) {
+      for (const labels of family.labelSets()) {
+        if (!keep.has(labels.route)) family.removeMatching({ route: labels.route });
       }
     }
     for (const route of [...this.shares.keys()]) {

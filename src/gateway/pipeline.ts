@@ -14,13 +14,20 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { ApiKeyStore } from './api-keys.js';
 import type { BodyTap } from './engine.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
+import type { RateLimits } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
 import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
+import { corsStage } from './stages/cors.js';
+import { jwtStage } from './stages/jwt.js';
+import { apiKeyStage } from './stages/api-key.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
+import { rateLimitStage } from './stages/rate-limit.js';
 import { shadowStage } from './stages/shadow.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
@@ -38,6 +45,10 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /** The verified JWT's claims, set by the jwt stage. */
+  claims?: Record<string, unknown>;
+  /** The API-key consumer's name, set by the api-key stage. */
+  consumer?: string;
   /**
    * Has `tap` see the request and response bodies as they stream (the shadow stage's
    * copies). Only HTTP exchanges have it; websocket tunnels have no bodies to tap.
@@ -93,6 +104,11 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
+  /** The API keys of the Secrets the table names, kept current by the gateway's key source. */
+  readonly apiKeys: ApiKeyStore;
+  readonly metrics: GatewayMetrics;
+  /** The rate-limit budgets, kept across configs. */
+  readonly rateLimits: RateLimits;
   /** The gateway's shadow comparisons: stats, the in-flight cap, the engine for copies. */
   readonly shadows: ShadowRegistry;
   /**
@@ -109,13 +125,18 @@ export type StageBuilder = (
 ) => Stage | undefined;
 
 /**
- * The order stages run in. Request headers are changed first so that later stages (auth,
- * rate limits) see what the upstream will see; shadowing comes after every stage that may
- * answer by itself, so only requests that really go upstream are copied, and it sees the
- * response head as the client gets it; the access log is last so it records what every
- * other stage did. `route` is undefined for requests no route claims.
+ * The order stages run in. CORS first, so preflights are answered without credentials;
+ * auth before rate limits, so a claim or an API key can key a limit; request headers are
+ * changed after those, just before the upstream call; shadowing comes after every stage
+ * that may answer by itself, so only requests that really go upstream are copied, and it
+ * sees the response head as the client gets it; the access log is last so it records what
+ * every other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
+  corsStage,
+  jwtStage,
+  apiKeyStage,
+  rateLimitStage,
   requestHeadersStage,
   responseHeadersStage,
   shadowStage,

@@ -6,10 +6,10 @@
 import type { Answer, Pipeline } from './pipeline.js';
 import type { Runtime, RuntimeBackend, RuntimeRoute } from './runtime.js';
 import { cohortPoint, cookieValue, pickBackend } from './split.js';
-import { clientAddress, forwardedHeaders } from './forwarded.js';
+import { clientAddress } from './forwarded.js';
 import { hostOf, normalizePath, parseRequestTarget } from './request-head.js';
 import { SHADOW_HEADER } from './shadow/comparison.js';
-import { endToEndHeaders, rewritePath, type Headers } from './transforms.js';
+import { rewritePath, upstreamRequestHeaders, type Headers } from './transforms.js';
 
 /** What the plan reads of a request: Node's IncomingMessage fields, plus entropy. */
 export interface RequestHead {
@@ -71,13 +71,9 @@ const OPTIONS_ASTERISK: AnswerPlan = {
   headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' },
 };
 
-/** The upstream request target of a plan for one backend. */
+/** The upstream request target of a plan for one backend: under its base path, if any. */
 export function upstreamPath(plan: ProxyPlan, backend: Pick<RuntimeBackend, 'basePath'>): string {
-  const base = backend.basePath;
-  if (base === '') return plan.forwardTarget;
-  return plan.forwardTarget.charCodeAt(0) === 47 /* '/' */ && plan.forwardTarget.length === 1
-    ? `${base}/`
-    : base + plan.forwardTarget;
+  return backend.basePath + plan.forwardTarget;
 }
 
 /** Which backend of a route serves this request: override header, cohort, or chance. */
@@ -126,9 +122,9 @@ export function planRequest(runtime: Runtime, head: RequestHead): Plan {
   }
   if (target.kind === 'invalid') return refuse(400, 'bad-target', target.reason);
   const host = hostOf(head.rawHeaders);
-  if (!host.ok) return refuse(400, 'bad-host', host.reason);
+  if (!host.ok) return refuse(host.status, 'bad-host', host.reason);
   const normal = normalizePath(target.path);
-  if (!normal.ok) return refuse(400, 'bad-path', normal.reason);
+  if (!normal.ok) return refuse(normal.status, 'bad-path', normal.reason);
   const path = normal.path;
   const query = target.query;
 
@@ -138,18 +134,17 @@ export function planRequest(runtime: Runtime, head: RequestHead): Plan {
   const client = clientAddress(head.peer, head.headers['x-forwarded-for'], trusted);
   const backend = chooseBackend(route, head.headers, client, head.random);
 
-  const headers = endToEndHeaders(head.headers);
-  // Only the gateway marks a request as a shadow copy: a client's mark would make the new
-  // service skip the side effects of a real request.
-  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a constant name
-  if (headers[SHADOW_HEADER] !== undefined) delete headers[SHADOW_HEADER];
-  forwardedHeaders(headers, head.headers, {
+  const headers = upstreamRequestHeaders(head.headers, {
     peer: head.peer,
     encrypted: head.encrypted,
     host: host.value,
     trusted,
+    requestId: head.requestId,
   });
-  headers['x-request-id'] = head.requestId;
+  // Only the gateway marks a request as a shadow copy: a client's mark would make the new
+  // service skip the side effects of a real request.
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a constant name
+  if (headers[SHADOW_HEADER] !== undefined) delete headers[SHADOW_HEADER];
   const rewritten = rewritePath(route.rewrite, path);
   return {
     kind: 'proxy',

@@ -3,6 +3,7 @@
 // exchange's state, the way undici keeps its RetryHandler's decision swappable: the
 // exchange (exchange.ts) only performs what these return, so every rule is a table test.
 import type { RetryCondition } from '../api/index.js';
+import { equalJitterBackoff, type BackoffPolicy } from '../common/backoff.js';
 import type { FailureReason } from './engine.js';
 
 /** A route's retry and fallback settings, prepared once per config. */
@@ -53,14 +54,12 @@ export function retryCondition(reason: FailureReason): string {
   return reason === 'connect-failure' ? 'connect-failure' : String(failureStatus(reason));
 }
 
-/**
- * Backoff before retry n (1-based): 10 ms, 20 ms, 40 ms… capped at 250 ms, with equal
- * jitter (half fixed, half random) so a retry never fires at once yet a burst of failures
- * spreads out. `random` is in [0, 1).
- */
+/** Retries of one request wait 10 ms, 20 ms, 40 ms… at most 250 ms (with equal jitter). */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 10, maxMs: 250 };
+
+/** Backoff before retry n (1-based); `random` is in [0, 1). */
 export function retryBackoffMs(n: number, random: number): number {
-  const base = Math.min(250, 10 * 2 ** (n - 1));
-  return base / 2 + random * (base / 2);
+  return equalJitterBackoff(n, RETRY_BACKOFF, () => random);
 }
 
 function canRetry(policy: RetryPolicy, state: AttemptState, condition: string): boolean {

@@ -2,13 +2,13 @@
 // backends bound to their connection pools and metric series. Built once per config and
 // swapped in whole, so a request sees one consistent config from start to end.
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
+import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import type { BackendSeries, GatewayMetrics, ShareCounter } from './metrics.js';
 import { GATEWAY_BACKEND, UNMATCHED_ROUTE } from './metrics.js';
 import { planSplit, type SplitPlan } from './split.js';
 import { planRewrite, type PathRewrite } from './transforms.js';
 import type { ProxyEngine, UpstreamPool } from './engine.js';
-import { compileTrustedProxies, type TrustedProxies } from './forwarded.js';
 import { buildPipeline, type Pipeline, type StageServices } from './pipeline.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -93,7 +93,7 @@ export function buildRuntime(
   engine: ProxyEngine,
   metrics: GatewayMetrics,
   pools: ReadonlyMap<string, UpstreamPool>,
-  services: Omit<StageServices, 'table' | 'ownBackend'>,
+  services: Omit<StageServices, 'table' | 'metrics' | 'ownBackend'>,
 ): Runtime {
   const used = new Map<string, UpstreamPool>();
   const poolFor = (url: URL, key: string): UpstreamPool => {
@@ -118,6 +118,7 @@ export function buildRuntime(
   const stageServices: StageServices = {
     ...services,
     table,
+    metrics,
     ownBackend: (b, route) => backend(b, route, true),
   };
 

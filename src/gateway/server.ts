@@ -11,6 +11,7 @@ import type { Readiness } from '../common/admin-server.js';
 import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
 import { answerBody, writeAnswer, writeRawAnswer } from './answer.js';
+import { ApiKeyStore } from './api-keys.js';
 import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
@@ -18,6 +19,7 @@ import { Exchange, type ExchangeHost } from './exchange.js';
 import { GatewayMetrics, GATEWAY_BACKEND, UNMATCHED_ROUTE, type BackendSeries } from './metrics.js';
 import { runDoneStages, type Answer } from './pipeline.js';
 import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
+import { RateLimits, type RedisSettings } from './rate-limits.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { DEFAULT_SHADOW_IN_FLIGHT, ShadowRegistry } from './shadow/registry.js';
 import { requestId, type Headers } from './transforms.js';
@@ -67,6 +69,10 @@ export interface GatewayOptions {
   limits?: Partial<ConnectionLimits>;
   /** Most shadow comparisons in flight at once (memory: up to 4 × maxBodyBytes each). */
   shadowInFlight?: number;
+  /** The Redis of shared rate limits; without it they are kept per replica. */
+  redis?: RedisSettings;
+  /** Where the api-key stage finds each Secret's keys; default: an empty store. */
+  apiKeys?: ApiKeyStore;
 }
 
 export type ApplyResult = 'success' | 'unchanged';
@@ -93,6 +99,8 @@ export class Gateway implements ExchangeHost {
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly shadows: ShadowRegistry;
+  /** The keys of the Secrets the config names; filled by a key source (api-key-source.ts). */
+  readonly apiKeys: ApiKeyStore;
   draining = false;
   private runtime: Runtime | undefined;
   private inFlight = 0;
@@ -101,12 +109,14 @@ export class Gateway implements ExchangeHost {
   private readonly accessLogger: Logger;
   private readonly noConfigSeries: BackendSeries;
   private readonly errorLog: ErrorLogLimiter;
+  private readonly rateLimits: RateLimits;
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger;
     this.accessLogger = options.accessLogger ?? options.logger;
     this.engine = options.engine ?? new UndiciEngine();
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.apiKeys = options.apiKeys ?? new ApiKeyStore();
     this.errorLog = new ErrorLogLimiter(this.logger, options.errorLogsPerSecond ?? 20);
     this.websockets = new WebsocketProxy(this.logger);
     this.metrics = new GatewayMetrics({
@@ -120,6 +130,11 @@ export class Gateway implements ExchangeHost {
       this.metrics,
       options.shadowInFlight ?? DEFAULT_SHADOW_IN_FLIGHT,
     );
+    this.rateLimits = new RateLimits({
+      logger: this.logger,
+      metrics: this.metrics,
+      ...(options.redis !== undefined && { redis: options.redis }),
+    });
     const limits = this.limits;
     this.server = createServer(
       {
@@ -205,8 +220,11 @@ export class Gateway implements ExchangeHost {
         logger: this.logger,
         accessLogger: this.accessLogger,
         shadows: this.shadows,
+        rateLimits: this.rateLimits,
+        apiKeys: this.apiKeys,
       },
     );
+    this.rateLimits.configApplied();
     this.runtime = next;
     this.shadows.commitConfig();
     this.metrics.configApplied(
@@ -446,6 +464,7 @@ export class Gateway implements ExchangeHost {
     await closed;
     const pools = this.runtime?.pools ?? new Map<string, UpstreamPool>();
     await Promise.allSettled([...pools.values()].map((p) => p.close()));
+    await this.rateLimits.close();
     return drained;
   }
 }

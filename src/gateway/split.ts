@@ -95,21 +95,3 @@ export function cookieValue(header: string | undefined, name: string): string | 
   }
   return undefined;
 }
-
-/**
- * The client address for clientIp cohorts: the first X-Forwarded-For entry when present
- * (behind a load balancer every request would otherwise share the balancer's address and
- * land in one cohort), else the socket peer. Cohorts steer, they do not authorise, so a
- * forged header only lets a client pick its own side.
- */
-export function clientAddress(
-  xff: string | string[] | undefined,
-  peer: string | undefined,
-): string {
-  const first = Array.isArray(xff) ? xff[0] : xff;
-  if (first !== undefined && first !== '') {
-    const comma = first.indexOf(',');
-    return (comma === -1 ? first : first.slice(0, comma)).trim();
-  }
-  return peer ?? '';
-}

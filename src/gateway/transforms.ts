@@ -2,6 +2,7 @@
 // functions of plain header objects, so each rule is unit-tested without a socket.
 import { randomUUID } from 'node:crypto';
 import type { CompiledRoute } from '../api/index.js';
+import { forwardedHeaders, type ForwardingContext } from './forwarded.js';
 import { normalizePrefix } from './matcher.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -77,57 +78,20 @@ export function requestId(incoming: string | string[] | undefined): string {
   return randomUUID();
 }
 
-export interface ForwardContext {
-  /** Socket peer address of the client. */
-  peer: string | undefined;
-  /** Whether the client connection to the gateway is TLS. */
-  encrypted: boolean;
+export interface ForwardContext extends ForwardingContext {
   requestId: string;
-  /** `host[:port]` of the backend, sent as Host: virtual-hosted and TLS backends need their own name. */
-  upstreamHost: string;
 }
 
 /**
- * The headers sent upstream: end-to-end headers of the client request, X-Forwarded-*
- * (For appended to; Proto and Host kept when an outer proxy already set them, because it
- * saw the real scheme and host), the request id, the backend's Host, then the route's
- * request modifier. traceparent/tracestate pass through untouched: the gateway does not
- * start spans of its own.
+ * The headers sent upstream, before the route's stages: end-to-end headers of the client
+ * request, X-Forwarded-* under the trust model of forwarded.ts, and the request id. Host
+ * is set per attempt (each backend has its own); traceparent/tracestate pass through
+ * untouched.
  */
-export function upstreamRequestHeaders(
-  incoming: Headers,
-  ctx: ForwardContext,
-  modifier: HeaderModifier | undefined,
-): Headers {
+export function upstreamRequestHeaders(incoming: Headers, ctx: ForwardContext): Headers {
   const out = endToEndHeaders(incoming);
-  const peer = ctx.peer ?? '';
-  const xff = incoming['x-forwarded-for'];
-  const prior = Array.isArray(xff) ? xff.join(', ') : xff;
-  out['x-forwarded-for'] = prior !== undefined && prior !== '' ? `${prior}, ${peer}` : peer;
-  if (incoming['x-forwarded-proto'] === undefined) {
-    out['x-forwarded-proto'] = ctx.encrypted ? 'https' : 'http';
-  }
-  if (incoming['x-forwarded-host'] === undefined && incoming.host !== undefined) {
-    out['x-forwarded-host'] = incoming.host;
-  }
+  forwardedHeaders(out, incoming, ctx);
   out['x-request-id'] = ctx.requestId;
-  out.host = ctx.upstreamHost;
-  applyHeaderModifier(out, modifier);
-  return out;
-}
-
-/** The headers sent to the client: end-to-end upstream headers, the modifier, then ours. */
-export function clientResponseHeaders(
-  upstream: Headers,
-  modifier: HeaderModifier | undefined,
-  backendHeader: string,
-  backendName: string,
-  id: string,
-): Headers {
-  const out = endToEndHeaders(upstream);
-  applyHeaderModifier(out, modifier);
-  out[backendHeader] = backendName;
-  out['x-request-id'] = id;
   return out;
 }
 
@@ -159,21 +123,6 @@ export function rewritePath(rewrite: PathRewrite, path: string): string {
       ? rewrite.replacement + rest.slice(1)
       : rewrite.replacement + rest;
   return rewritten === '' ? '/' : rewritten;
-}
-
-/**
- * The upstream request target: the rewritten path under the backend's base path, with
- * the query string kept as the client sent it.
- */
-export function upstreamTarget(
-  basePath: string,
-  rewrite: PathRewrite,
-  path: string,
-  query: string,
-): string {
-  let rewritten = rewritePath(rewrite, path);
-  if (basePath !== '') rewritten = rewritten === '/' ? `${basePath}/` : basePath + rewritten;
-  return query === '' ? rewritten : `${rewritten}?${query}`;
 }
 
 /** Methods whose requests may be sent twice (RFC 9110 §9.2.2). */

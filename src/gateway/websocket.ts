@@ -59,6 +59,8 @@ class Tunnel implements StageContext, Outcome {
   readonly started = performance.now();
   readonly upstreamHeaders: Headers;
   proxyReq: ClientRequest | undefined;
+  /** Set by the api-key stage (StageContext). */
+  consumer: string | undefined = undefined;
   status = 0;
   open = false;
   failure: string | undefined;

@@ -10,6 +10,7 @@ import { SETTINGS_OPTIONS, settingsFromValues } from './flags.js';
 import { DEFAULT_SETTINGS } from './settings.js';
 import { loadKubeConfig } from '../common/kube-config.js';
 import { OperatorMetrics } from './metrics.js';
+import { PrometheusSource } from './migration/prometheus-source.js';
 
 export const OPERATOR_USAGE = `usage: figway operator [flags]
 
@@ -32,7 +33,9 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --renew-deadline-seconds N        default 10
   --retry-period-seconds N          default 2
   --identity ID                     leader election identity (default hostname_pid)
-  --prometheus-url URL              Prometheus that scrapes the gateways: status.routes[].shadow is read from it
+  --prometheus-url URL              Prometheus that scrapes the gateways: the migration autopilot and
+                                    status.routes[].shadow read from it (default: none, so migrations
+                                    wait at 0% saying so, and status has no shadow)
   --shadow-status-seconds N         how often status.routes[].shadow is refreshed (default 30)
   --log-level LEVEL                 ${LOG_LEVELS.join(', ')} (default info)`;
 
@@ -85,11 +88,13 @@ export function parseOperatorFlags(
     },
   });
   const prometheusUrl = values['prometheus-url'];
-  if (prometheusUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(prometheusUrl)) {
+  if (prometheusUrl !== undefined && !/^https?:\/\/[^\s/?#]+/.test(prometheusUrl)) {
     throw new Error(
-      `--prometheus-url must be an http:// or https:// URL, got ${JSON.stringify(prometheusUrl)}`,
+      `--prometheus-url must be an http:// or https:// URL such as http://prometheus.monitoring:9090, got ${JSON.stringify(prometheusUrl)}`,
     );
   }
+  const prometheus =
+    prometheusUrl === undefined ? undefined : new PrometheusSource({ url: prometheusUrl });
   const logLevel = logLevelFlag(values['log-level']) ?? 'info';
   const leaderElect = values['leader-elect'] ?? 'true';
   if (leaderElect !== 'true' && leaderElect !== 'false') {
@@ -132,16 +137,17 @@ export function parseOperatorFlags(
     options: {
       ...(namespaces && namespaces.length > 0 && { namespaces }),
       concurrency: intFlag('concurrency', values.concurrency, 4, 1, 64),
-      settings: settingsFromValues(values),
-      identity: values.identity ?? defaultIdentity(),
-      resyncMs: intFlag('resync-seconds', values['resync-seconds'], 300, 0, 86_400) * 1000,
-      ...(prometheusUrl !== undefined && {
+      ...(prometheus !== undefined && {
+        observations: prometheus,
         shadowStatus: {
-          prometheusUrl,
+          prometheus,
           intervalMs:
             intFlag('shadow-status-seconds', values['shadow-status-seconds'], 30, 1, 3600) * 1000,
         },
       }),
+      settings: settingsFromValues(values),
+      identity: values.identity ?? defaultIdentity(),
+      resyncMs: intFlag('resync-seconds', values['resync-seconds'], 300, 0, 86_400) * 1000,
       leaderElection: {
         enabled: leaderElect === 'true',
         namespace:
@@ -193,6 +199,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
     namespaces: parsed.options.namespaces ?? 'all',
     concurrency: parsed.options.concurrency,
     image: parsed.options.settings.image,
+    migrationObservations: parsed.options.observations?.description ?? 'none',
     leaderElection: parsed.options.leaderElection.enabled
       ? `${parsed.options.leaderElection.namespace}/${parsed.options.leaderElection.name}`
       : 'disabled',

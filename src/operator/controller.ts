@@ -11,17 +11,18 @@ import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type ApiRouteStatus } from '
 import { errorFields, type Logger } from '../common/logger.js';
 import type { Readiness } from '../common/admin-server.js';
 import { describeApiError } from '../common/api-error.js';
+import type { RelistReason } from '../common/watch.js';
 import { APIROUTE_LABEL, OWNED_KINDS } from './desired-state/index.js';
 import { EventRecorder } from './events.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
 import { KubeClusterWriter, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { ObservationSource } from './migration/source.js';
 import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
 import type { OperatorSettings } from './settings.js';
-import { HttpPrometheusClient, type PrometheusClient } from './prometheus.js';
-import { ShadowStatusPoller } from './shadow-status.js';
+import { ShadowStatusPoller, type InstantQuery } from './shadow-status.js';
 import { ConditionTracker } from './status.js';
 
 export interface LeaderElectionSettings {
@@ -44,12 +45,13 @@ export interface OperatorOptions {
   leaderElection: LeaderElectionSettings;
   resyncMs: number;
   /** Where status.routes[].shadow comes from; absent: no shadow status. */
-  shadowStatus?: { prometheusUrl: string; intervalMs: number };
+  shadowStatus?: { prometheus: InstantQuery; intervalMs: number };
   logger: Logger;
   metrics: OperatorMetrics;
+  /** Where migrations read their observations (--prometheus-url); none: they wait. */
+  observations?: ObservationSource;
   /** Test seams. */
   writer?: ClusterWriter;
-  prometheus?: PrometheusClient;
   lease?: LeaseClient;
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -106,7 +108,7 @@ export class Operator {
       shadow === undefined
         ? undefined
         : new ShadowStatusPoller(
-            options.prometheus ?? new HttpPrometheusClient(shadow.prometheusUrl),
+            shadow.prometheus,
             shadow.intervalMs,
             (keys) => {
               for (const key of keys) this.queue.add(key);
@@ -125,6 +127,10 @@ export class Operator {
         this.recordStatus(key, status);
       },
       ...(poller !== undefined && { shadowStatus: (key: string) => poller.statusesOf(key) }),
+      ...(options.observations !== undefined && { observations: options.observations }),
+      requeueAfter: (key, delayMs) => {
+        this.queue.addAfter(key, delayMs);
+      },
     });
     const le = options.leaderElection;
     if (le.enabled) {
@@ -213,6 +219,8 @@ export class Operator {
   private stopLeading(): void {
     this.leading = false;
     this.options.metrics.leader.set(0);
+    // The new leader exports them; stale copies here would double (or keep) an alert.
+    this.options.metrics.forgetMigrations();
     this.queue.pause();
     void this.shadowPoller?.stop();
     if (!this.stopping)
@@ -246,6 +254,7 @@ export class Operator {
     for (const { condition, status: s, count } of this.tracker.counts()) {
       this.options.metrics.apiRoutes.set({ condition, status: s }, count);
     }
+    this.options.metrics.recordMigrations(key, status);
   }
 
   private enqueue(namespace: string | undefined, name: string | undefined): void {
@@ -266,6 +275,15 @@ export class Operator {
         error: describeApiError(error),
       });
     };
+    const relistHandler = (kind: string) => (reason: RelistReason) => {
+      if (reason === 'expired') {
+        this.log.debug('informer relisting: its resourceVersion expired (410 Gone)', { kind });
+        return;
+      }
+      // A watch that delivers nothing, not even bookmarks, has failed as surely as one that broke.
+      this.options.metrics.informerRestarts.inc({ kind });
+      this.log.warn('informer watch silent, not even a bookmark; relisting', { kind });
+    };
     const handlerError = (error: unknown) => {
       this.log.error('informer handler failed', errorFields(error));
     };
@@ -284,6 +302,7 @@ export class Operator {
             this.enqueue(obj.metadata.namespace, obj.metadata.name);
           },
           onRestart: restartHandler(KIND),
+          onRelist: relistHandler(KIND),
           onHandlerError: handlerError,
         }),
       );
@@ -293,7 +312,7 @@ export class Operator {
           kubeConfig: kc,
           path: namespace ? kind.path(namespace) : kind.clusterPath,
           labelSelector: APIROUTE_LABEL,
-          list: () =>
+          list: ({ labelSelector }) =>
             objects.list(
               kind.apiVersion,
               kind.kind,
@@ -302,13 +321,14 @@ export class Operator {
               undefined,
               undefined,
               undefined,
-              APIROUTE_LABEL,
+              labelSelector,
             ),
           onEvent: (_event, obj) => {
             // Drift, deletion or a status change of an owned object: reconcile its ApiRoute.
             this.enqueue(obj.metadata?.namespace, obj.metadata?.labels?.[APIROUTE_LABEL]);
           },
           onRestart: restartHandler(kind.kind),
+          onRelist: relistHandler(kind.kind),
           onHandlerError: handlerError,
         });
         const list = this.ownedInformers.get(kind.kind) ?? [];

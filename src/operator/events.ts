@@ -19,6 +19,7 @@ export const EVENT_REASONS = {
   created: 'GatewayCreated',
   updated: 'ConfigUpdated',
   invalid: 'InvalidSpec',
+  secretNotFound: 'SecretNotFound',
   conflict: 'Conflict',
   failed: 'ReconcileFailed',
   pruned: 'Pruned',

@@ -1,8 +1,12 @@
 // The operator's Prometheus metrics. Label values are bounded: results, condition types
-// and statuses are fixed sets, kinds are the few the operator watches. No ApiRoute names:
-// per-route state is in each ApiRoute's status and in its gateway's own metrics.
+// and statuses are fixed sets, kinds are the few the operator watches. ApiRoute and route
+// names appear only on the migration series, one set per route with a migration, removed
+// when the migration (or the ApiRoute) goes away.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MIGRATION_PHASES, type ApiRouteStatus } from '../api/index.js';
 import { collectCleanDefaultMetrics } from '../common/metrics.js';
+
+type MigrationLabels = 'namespace' | 'apiroute' | 'route';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'terminal', 'conflict'] as const;
 export type ReconcileMetricResult = (typeof RECONCILE_RESULTS)[number];
@@ -50,6 +54,27 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly migrationWeight = new Gauge<MigrationLabels>({
+    name: 'figway_operator_migration_weight',
+    help: "Effective new-service weight (percent) the migration autopilot gives a route: what its gateway's route table carries.",
+    labelNames: ['namespace', 'apiroute', 'route'] as const,
+    registers: [this.registry],
+  });
+  readonly migrationTargetWeight = new Gauge<MigrationLabels>({
+    name: 'figway_operator_migration_target_weight',
+    help: "The new-service weight a route's migration plan ends at (its last step).",
+    labelNames: ['namespace', 'apiroute', 'route'] as const,
+    registers: [this.registry],
+  });
+  readonly migrationPhase = new Gauge<MigrationLabels | 'phase'>({
+    name: 'figway_operator_migration_phase',
+    help: `1 for the phase a route's migration is in, 0 for the others: ${MIGRATION_PHASES.join(', ')}.`,
+    labelNames: ['namespace', 'apiroute', 'route', 'phase'] as const,
+    registers: [this.registry],
+  });
+  /** ApiRoute key → the routes it has migration series for. */
+  private readonly migrating = new Map<string, Set<string>>();
+
   constructor(options: { processMetrics?: boolean } = {}) {
     this.leader.set(0);
     this.queueDepth.set(0);
@@ -57,5 +82,39 @@ export class OperatorMetrics {
     // Clean: without prom-client's *_total gauges, which promtool rejects (prometheus/client_js#283).
     if (options.processMetrics ?? true)
       collectCleanDefaultMetrics(this.registry, 'figway_operator_');
+  }
+
+  /**
+   * Sets the migration series of one ApiRoute from the status written for it, removing
+   * those of routes that no longer migrate (status undefined: the ApiRoute is gone).
+   */
+  recordMigrations(key: string, status: ApiRouteStatus | undefined): void {
+    const slash = key.indexOf('/');
+    const base = { namespace: key.slice(0, slash), apiroute: key.slice(slash + 1) };
+    const now = new Set<string>();
+    for (const route of status?.routes ?? []) {
+      const migration = route.migration;
+      if (migration === undefined) continue;
+      now.add(route.name);
+      const labels = { ...base, route: route.name };
+      this.migrationWeight.set(labels, migration.weight);
+      this.migrationTargetWeight.set(labels, migration.plan.steps.at(-1) ?? 0);
+      for (const phase of MIGRATION_PHASES)
+        this.migrationPhase.set({ ...labels, phase }, phase === migration.phase ? 1 : 0);
+    }
+    for (const route of this.migrating.get(key) ?? []) {
+      if (now.has(route)) continue;
+      const labels = { ...base, route };
+      this.migrationWeight.remove(labels);
+      this.migrationTargetWeight.remove(labels);
+      for (const phase of MIGRATION_PHASES) this.migrationPhase.remove({ ...labels, phase });
+    }
+    if (now.size > 0) this.migrating.set(key, now);
+    else this.migrating.delete(key);
+  }
+
+  /** Drops every migration series: a replica that stops leading no longer knows them. */
+  forgetMigrations(): void {
+    for (const key of [...this.migrating.keys()]) this.recordMigrations(key, undefined);
   }
 }

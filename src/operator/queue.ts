@@ -3,8 +3,10 @@
 // - A key waiting in the queue is there once, however often it is added (dedupe).
 // - A key is never processed twice at once: added while running, it runs again after.
 // - Up to `concurrency` different keys run in parallel.
-// - A failure is retried after a capped, jittered, per-key exponential backoff; a
-//   TerminalError (invalid input) is not retried: it is reported by the reconciler.
+// - A failure is retried after a capped, equal-jittered, per-key exponential backoff
+//   (common/backoff.ts); a TerminalError (invalid input) is not retried: it is reported by
+//   the reconciler.
+import { checkBackoffPolicy, equalJitterBackoff, type BackoffPolicy } from '../common/backoff.js';
 
 /** A failure that retrying cannot fix (invalid input); the queue drops the key. */
 export class TerminalError extends Error {
@@ -38,17 +40,6 @@ export interface QueueOptions {
   hooks?: QueueHooks;
 }
 
-/** Capped exponential backoff with "equal jitter": between half and all of the cap. */
-export function backoffDelay(
-  failures: number,
-  baseMs: number,
-  maxMs: number,
-  random: () => number,
-): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
-  return Math.round(cap / 2 + (random() * cap) / 2);
-}
-
 export class WorkQueue {
   private readonly pending: string[] = [];
   /** Keys in `pending`, with the time they were first added (for latency). */
@@ -62,8 +53,7 @@ export class WorkQueue {
   private processor: Processor | undefined;
   private paused = true;
   private shuttingDown = false;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
+  private readonly backoff: BackoffPolicy;
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly hooks: QueueHooks;
@@ -72,8 +62,10 @@ export class WorkQueue {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
       throw new Error(`queue concurrency must be a whole number >= 1, got ${options.concurrency}`);
     }
-    this.baseDelayMs = options.baseDelayMs ?? 500;
-    this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
+    this.backoff = checkBackoffPolicy(
+      { initialMs: options.baseDelayMs ?? 500, maxMs: options.maxDelayMs ?? 5 * 60_000 },
+      ['baseDelayMs', 'maxDelayMs'],
+    );
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     this.hooks = options.hooks ?? {};
@@ -185,7 +177,7 @@ export class WorkQueue {
     if (outcome === 'error') {
       const failures = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, failures);
-      retryInMs = backoffDelay(failures, this.baseDelayMs, this.maxDelayMs, this.random);
+      retryInMs = equalJitterBackoff(failures, this.backoff, this.random);
     } else {
       // Success or terminal: the next failure of this key starts from the base delay again.
       this.failures.delete(key);

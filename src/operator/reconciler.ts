@@ -10,6 +10,7 @@ import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/c
 import type { Logger } from '../common/logger.js';
 import { errorFields } from '../common/logger.js';
 import {
+  apiKeySecretNames,
   DEFAULT_NAMESPACE,
   formatErrors,
   formatFieldError,
@@ -17,6 +18,7 @@ import {
   type ApiRoute,
   type ApiRouteStatus,
   type FieldError,
+  type RouteTable,
 } from '../api/index.js';
 import {
   APIROUTE_LABEL,
@@ -25,10 +27,14 @@ import {
   desiredFingerprint,
   desiredState,
   gatewayName,
+  type DesiredState,
   operatorFieldErrors,
   OWNED_KINDS,
 } from './desired-state/index.js';
 import { EVENT_REASONS, type EventRecorder } from './events.js';
+import { advanceMigrations, storedState, type MigrationStep } from './migration/autopilot.js';
+import { NoObservationSource, type ObservationSource } from './migration/source.js';
+import type { MigrationState } from './migration/state-machine.js';
 import { describeObject, type ClusterWriter } from './kube.js';
 import { TerminalError } from './queue.js';
 import type { OperatorSettings } from './settings.js';
@@ -79,7 +85,14 @@ export interface ReconcilerDeps {
   onStatus?(key: string, status: ApiRouteStatus | undefined): void;
   /** The shadow comparisons of an ApiRoute's routes, as last read (status.routes[].shadow). */
   shadowStatus?(key: string): ReadonlyMap<string, RouteShadowStatus> | undefined;
+  /** Where migrations read their observations (default: none, so every one waits). */
+  observations?: ObservationSource;
+  /** Reconcile `key` again after `delayMs`: a migration wants to be judged then. */
+  requeueAfter?(key: string, delayMs: number): void;
 }
+
+/** The least delay of a migration requeue, so a check that is due never spins. */
+const MIN_REQUEUE_MS = 1000;
 
 export function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.indexOf('/');
@@ -122,11 +135,27 @@ function ownedKey(obj: KubernetesObject): string {
 
 export class Reconciler {
   private readonly now: () => Date;
+  private readonly observations: ObservationSource;
   /** Per ApiRoute key: owned key → fingerprint of the desired object last applied. */
   private readonly lastApplied = new Map<string, Map<string, string>>();
+  /**
+   * Per ApiRoute key: the migration states this operator wrote to status, and the
+   * resourceVersion of the ApiRoute they were computed from. A reconcile that still sees
+   * that resourceVersion runs on a cache that has not caught up with the write, and
+   * continues from these states instead, so no step is taken twice.
+   */
+  private readonly migrationWrites = new Map<
+    string,
+    { basedOn: string | undefined; states: ReadonlyMap<string, MigrationState> }
+  >();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.observations =
+      deps.observations ??
+      new NoObservationSource(
+        'no observation source: start the operator with --prometheus-url (chart value prometheus.url)',
+      );
   }
 
   /**
@@ -136,6 +165,7 @@ export class Reconciler {
    */
   forgetApplied(): void {
     this.lastApplied.clear();
+    this.migrationWrites.clear();
   }
 
   async reconcile(key: string): Promise<void> {
@@ -144,6 +174,7 @@ export class Reconciler {
     if (!raw) {
       // Deleted: the garbage collector removes its objects through their ownerReferences.
       this.lastApplied.delete(key);
+      this.migrationWrites.delete(key);
       this.deps.onStatus?.(key, undefined);
       return;
     }
@@ -157,8 +188,20 @@ export class Reconciler {
     const apiRoute = validated.value;
     const uid = raw.metadata.uid;
     if (uid === undefined) throw new Error(`ApiRoute ${key} has no uid`);
+    const now = this.now();
+    const migration = await this.advance(key, raw, apiRoute, now);
+    const desired = desiredState(apiRoute, this.deps.settings, migration.weights);
+    const missing = await this.missingSecrets(namespace, desired.config.table);
+    if (missing.length > 0) {
+      await this.waitForSecrets(key, raw, namespace, missing, log);
+      // Retried with the queue's backoff: the operator does not watch Secrets (it may only
+      // get them), so a retry is how it notices that one was created.
+      throw new Error(
+        `ApiRoute ${key} names missing Secrets ${missing.join(', ')}; retrying until they exist`,
+      );
+    }
     try {
-      await this.apply(key, raw, apiRoute, uid, log);
+      await this.apply(key, raw, apiRoute, desired, migration, now, uid, log);
     } catch (error) {
       if (error instanceof NotLeaderError) throw error;
       const conflict = error instanceof ConflictError;
@@ -201,14 +244,67 @@ export class Reconciler {
     await this.deps.events.emit(raw, 'Warning', EVENT_REASONS.invalid, formatErrors(errors, '; '));
   }
 
+  /** The Secrets the ApiRoute takes API keys from that do not exist (a get per Secret). */
+  private async missingSecrets(namespace: string, table: RouteTable): Promise<string[]> {
+    const names = apiKeySecretNames(table);
+    const found = await Promise.all(
+      names.map((name) =>
+        // client-node's V1ObjectMeta is a behaviourless class; the API takes plain JSON.
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+        this.deps.writer.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } }),
+      ),
+    );
+    return names.filter((_name, index) => found[index] === undefined);
+  }
+
+  /** A Secret is missing: say so on the ApiRoute and leave every existing object as it is. */
+  private async waitForSecrets(
+    key: string,
+    raw: RawApiRoute,
+    namespace: string,
+    names: readonly string[],
+    log: Logger,
+  ): Promise<void> {
+    log.warn('ApiRoute names Secrets that do not exist; its gateway keeps the last good config', {
+      secrets: names,
+    });
+    await this.writeStatus(key, raw, { kind: 'missing-secrets', namespace, names }, log);
+    await this.deps.events.emit(
+      raw,
+      'Warning',
+      EVENT_REASONS.secretNotFound,
+      `Secret ${names.map((n) => `${namespace}/${n}`).join(', ')} not found; auth.apiKey needs it`,
+    );
+  }
+
+  /** The autopilot's next states of this ApiRoute's migrating routes, and their weights. */
+  private async advance(
+    key: string,
+    raw: RawApiRoute,
+    apiRoute: ApiRoute,
+    now: Date,
+  ): Promise<MigrationStep> {
+    const written = this.migrationWrites.get(key);
+    const lagging = written !== undefined && written.basedOn === raw.metadata.resourceVersion;
+    return advanceMigrations(
+      apiRoute,
+      (route) =>
+        (lagging ? written.states.get(route) : undefined) ?? storedState(raw.status, route),
+      this.observations,
+      now.getTime(),
+    );
+  }
+
   private async apply(
     key: string,
     raw: RawApiRoute,
     apiRoute: ApiRoute,
+    { config, objects }: DesiredState,
+    migration: MigrationStep,
+    now: Date,
     uid: string,
     log: Logger,
   ): Promise<void> {
-    const { config, objects } = desiredState(apiRoute, this.deps.settings);
     // Check every object before writing any, so a conflict leaves the gateway as it was.
     const current = await Promise.all(objects.map((obj) => this.current(obj, uid)));
     const existing = new Map<KubernetesObject, KubernetesObject | undefined>();
@@ -261,9 +357,16 @@ export class Reconciler {
         deployment,
         monolith: monolithColumn(apiRoute),
         shadow: this.deps.shadowStatus?.(key),
+        ...(migration.states.size > 0 && { migrations: migration.states }),
       },
       log,
     );
+    if (migration.states.size > 0)
+      this.migrationWrites.set(key, {
+        basedOn: raw.metadata.resourceVersion,
+        states: migration.states,
+      });
+    else this.migrationWrites.delete(key);
     if (!before('Deployment')) {
       log.info('gateway created', { configHash: config.hash });
       await this.deps.events.emit(
@@ -288,6 +391,19 @@ export class Reconciler {
         EVENT_REASONS.pruned,
         `deleted ${describeObject(obj)}: no longer needed`,
       );
+    }
+    // Only now that status holds the new states: an Event never announces a step that a
+    // failed write would take again.
+    for (const event of migration.events) {
+      const message = `route ${event.route}: ${event.message}`;
+      log.log(event.type === 'Warning' ? 'warn' : 'info', `migration: ${message}`, {
+        route: event.route,
+        reason: event.reason,
+      });
+      await this.deps.events.emit(raw, event.type, event.reason, message);
+    }
+    if (migration.wakeAt !== undefined) {
+      this.deps.requeueAfter?.(key, Math.max(MIN_REQUEUE_MS, migration.wakeAt - now.getTime()));
     }
   }
 

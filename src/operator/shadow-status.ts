@@ -5,7 +5,17 @@
 // /shadow would show one replica's share of the traffic.
 import type { ApiRouteStatus } from '../api/index.js';
 import { errorFields, type Logger } from '../common/logger.js';
-import type { PrometheusClient, Sample } from './prometheus.js';
+
+/** A Prometheus instant query, as migration/prometheus-source.ts's PrometheusSource answers it. */
+export interface InstantQuery {
+  instant(promql: string, atMs: number): Promise<PromSample[]>;
+}
+
+/** One sample of an instant vector, as the Prometheus HTTP API gives it. */
+export interface PromSample {
+  readonly metric: Readonly<Record<string, string>>;
+  readonly value: readonly [number, string];
+}
 
 export type RouteShadowStatus = NonNullable<
   NonNullable<ApiRouteStatus['routes']>[number]['shadow']
@@ -30,30 +40,32 @@ function routeOf(labels: Readonly<Record<string, string>>): [string, string] | u
 
 /** The two query answers as statuses; samples without the labels or with NaN are left out. */
 export function shadowStatuses(
-  compared: readonly Sample[],
-  fields: readonly Sample[],
+  compared: readonly PromSample[],
+  fields: readonly PromSample[],
 ): ShadowStatuses {
   const counts = new Map<string, Map<string, { total: number; mismatch: number }>>();
   for (const sample of compared) {
-    const at = routeOf(sample.labels);
-    if (at === undefined || !Number.isFinite(sample.value)) continue;
+    const at = routeOf(sample.metric);
+    const value = Number(sample.value[1]);
+    if (at === undefined || !Number.isFinite(value)) continue;
     const [key, route] = at;
     const routes = counts.get(key) ?? new Map<string, { total: number; mismatch: number }>();
     counts.set(key, routes);
     const c = routes.get(route) ?? { total: 0, mismatch: 0 };
     routes.set(route, c);
-    c.total += sample.value;
-    if (sample.labels.result === 'mismatch') c.mismatch += sample.value;
+    c.total += value;
+    if (sample.metric.result === 'mismatch') c.mismatch += value;
   }
   const top = new Map<string, { field: string; value: number }[]>();
   for (const sample of fields) {
-    const at = routeOf(sample.labels);
-    const field = sample.labels.field;
-    if (at === undefined || field === undefined || !Number.isFinite(sample.value)) continue;
+    const at = routeOf(sample.metric);
+    const field = sample.metric.field;
+    const value = Number(sample.value[1]);
+    if (at === undefined || field === undefined || !Number.isFinite(value)) continue;
     const id = at.join('\u0001');
     const list = top.get(id) ?? [];
     top.set(id, list);
-    list.push({ field, value: sample.value });
+    list.push({ field, value });
   }
   const out = new Map<string, Map<string, RouteShadowStatus>>();
   for (const [key, routes] of counts) {
@@ -107,7 +119,7 @@ export class ShadowStatusPoller {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly prometheus: PrometheusClient,
+    private readonly prometheus: InstantQuery,
     private readonly intervalMs: number,
     private readonly changed: (keys: string[]) => void,
     private readonly logger: Logger,
@@ -143,9 +155,10 @@ export class ShadowStatusPoller {
   async poll(): Promise<void> {
     let next: ShadowStatuses;
     try {
+      const now = Date.now();
       const [compared, fields] = await Promise.all([
-        this.prometheus.query(COMPARED_QUERY),
-        this.prometheus.query(TOP_FIELDS_QUERY),
+        this.prometheus.instant(COMPARED_QUERY, now),
+        this.prometheus.instant(TOP_FIELDS_QUERY, now),
       ]);
       next = shadowStatuses(compared, fields);
     } catch (error) {

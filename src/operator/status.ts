@@ -10,17 +10,26 @@ import {
   type ApiRouteStatus,
   type Condition,
   type FieldError,
+  type RouteMigrationStatus,
   type RouteTable,
 } from '../api/index.js';
 import type { RouteShadowStatus } from './shadow-status.js';
 
-export const CONDITION_TYPES = ['Accepted', 'Ready', 'Progressing', 'Degraded'] as const;
+export const CONDITION_TYPES = [
+  'Accepted',
+  'Ready',
+  'Progressing',
+  'Degraded',
+  'Migrating',
+] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 export type ConditionStatus = Condition['status'];
 
 /** What a reconcile found, in the order it can go wrong. */
 export type Observation =
   | { kind: 'invalid'; errors: readonly FieldError[] }
+  /** Secrets the ApiRoute names (auth.apiKey.secretRef) that do not exist. */
+  | { kind: 'missing-secrets'; namespace: string; names: readonly string[] }
   | { kind: 'conflict'; message: string }
   | { kind: 'failed'; message: string }
   | {
@@ -32,6 +41,8 @@ export type Observation =
       monolith: string;
       /** The Deployment as the API server returned it from the apply (with its status). */
       deployment: V1Deployment;
+      /** Route name → migration state, for the routes with a migration. */
+      migrations?: ReadonlyMap<string, RouteMigrationStatus>;
       /** Shadow comparisons per route name, as last read from Prometheus; absent: none. */
       shadow?: ReadonlyMap<string, RouteShadowStatus> | undefined;
     };
@@ -97,6 +108,52 @@ export function rollout(deployment: V1Deployment): Rollout {
   };
 }
 
+/** A migration's need for attention, least first; the condition reports the greatest. */
+function concern(state: RouteMigrationStatus): { rank: number; reason: string; ok: boolean } {
+  switch (state.phase) {
+    case 'Promoted':
+      return { rank: 0, reason: 'Promoted', ok: false };
+    case 'Progressing':
+      return { rank: 1, reason: 'Progressing', ok: true };
+    case 'WaitingForTraffic':
+      return { rank: 2, reason: 'WaitingForTraffic', ok: true };
+    case 'Pending':
+      return { rank: 3, reason: 'Pending', ok: true };
+    case 'Paused':
+      return state.pausedBy === 'user'
+        ? { rank: 4, reason: 'PausedByUser', ok: false }
+        : state.pausedBy === 'observations'
+          ? { rank: 5, reason: 'ObservationsUnavailable', ok: false }
+          : { rank: 6, reason: 'PausedOnFailure', ok: false };
+    case 'RolledBack':
+      return { rank: 7, reason: 'RolledBack', ok: false };
+  }
+}
+
+/**
+ * The Migrating condition: True while the autopilot moves traffic (Pending, Progressing,
+ * WaitingForTraffic), False when it stopped (promoted, paused, rolled back), with the
+ * reason of the route that needs attention most and every route's message.
+ */
+export function migratingCondition(
+  migrations: ReadonlyMap<string, RouteMigrationStatus>,
+): DesiredCondition | undefined {
+  let worst: ReturnType<typeof concern> | undefined;
+  const messages: string[] = [];
+  for (const [route, state] of migrations) {
+    const c = concern(state);
+    if (worst === undefined || c.rank > worst.rank) worst = c;
+    messages.push(`${route}: ${state.message}`);
+  }
+  if (worst === undefined) return undefined;
+  return {
+    type: 'Migrating',
+    status: worst.ok ? 'True' : 'False',
+    reason: worst.reason,
+    message: truncate(messages.join('; ')),
+  };
+}
+
 function desiredConditions(
   observation: Observation,
   previousHash: string | undefined,
@@ -127,6 +184,26 @@ function desiredConditions(
           'False',
           'Invalid',
           `invalid input does not affect the running gateway; ${lastGood}`,
+        ),
+      ];
+    }
+    case 'missing-secrets': {
+      const list = observation.names.map((n) => `${observation.namespace}/${n}`).join(', ');
+      const message = `${observation.names.length === 1 ? 'Secret' : 'Secrets'} ${list} not found: create ${observation.names.length === 1 ? 'it' : 'them'} with the API keys (data: consumer name → key) that auth.apiKey.secretRef names`;
+      return [
+        c('Accepted', 'False', 'SecretNotFound', message),
+        c('Ready', 'False', 'SecretNotFound', `waiting for ${list}; ${lastGood}`),
+        c(
+          'Progressing',
+          'False',
+          'SecretNotFound',
+          'nothing is rolled out until the Secret exists',
+        ),
+        c(
+          'Degraded',
+          'False',
+          'SecretNotFound',
+          `the running gateway keeps its last good route table and API keys; ${lastGood}`,
         ),
       ];
     }
@@ -179,7 +256,14 @@ function desiredConditions(
       const degraded = r.stuck
         ? c('Degraded', 'True', 'RolloutStuck', r.stuck)
         : c('Degraded', 'False', 'AsExpected', 'all owned objects are applied');
-      return [c('Accepted', 'True', 'Accepted', 'the spec is valid'), ready, progressing, degraded];
+      const migrating = observation.migrations && migratingCondition(observation.migrations);
+      return [
+        c('Accepted', 'True', 'Accepted', 'the spec is valid'),
+        ready,
+        progressing,
+        degraded,
+        ...(migrating ? [migrating] : []),
+      ];
     }
   }
 }
@@ -211,17 +295,22 @@ export function computeStatus(
   const foreign = previousConditions.filter(
     (p) => !(CONDITION_TYPES as readonly string[]).includes(p.type),
   );
+  // Not applied: the migration did not move, so its condition stays as it was.
+  const kept =
+    observation.kind === 'applied' ? [] : previousConditions.filter((p) => p.type === 'Migrating');
   const status: ApiRouteStatus = {
     ...(generation !== undefined && { observedGeneration: generation }),
-    conditions: [...ours, ...foreign],
+    conditions: [...ours, ...kept, ...foreign],
   };
   if (observation.kind === 'applied') {
     const routes = observation.table.routes.map((r) => {
+      const migration = observation.migrations?.get(r.name);
       // Only routes that shadow now: counters of a shadow since removed say nothing.
       const shadow = r.shadow === undefined ? undefined : observation.shadow?.get(r.name);
       return {
         name: r.name,
         newServicePercent: r.newServicePercent,
+        ...(migration !== undefined && { migration }),
         ...(shadow !== undefined && { shadow }),
       };
     });

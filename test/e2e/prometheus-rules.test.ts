@@ -191,6 +191,29 @@ const cases: Record<string, AlertCase> = {
       { namespace: 'figway-system', pod: 'op-2' },
     ],
   },
+  'FigwayMigrationRolledBack fires at once for a rolled-back route, not for a progressing one': {
+    alertname: 'FigwayMigrationRolledBack',
+    evalTime: '2m',
+    series: [
+      // The operator's series carry the ApiRoute's namespace (the ServiceMonitor honors it).
+      {
+        series:
+          'figway_operator_migration_phase{namespace="shop", apiroute="orders", route="api", pod="op-1", phase="RolledBack"}',
+        values: '0 1 1',
+      },
+      {
+        series:
+          'figway_operator_migration_phase{namespace="shop", apiroute="orders", route="api", pod="op-1", phase="Progressing"}',
+        values: '1 0 0',
+      },
+      {
+        series:
+          'figway_operator_migration_phase{namespace="shop", apiroute="cart", route="api", pod="op-1", phase="RolledBack"}',
+        values: '0 0 0',
+      },
+    ],
+    firing: [ROUTE_LABELS('api')],
+  },
 };
 
 const SEVERITY: Record<string, string> = { FigwayOperatorDown: 'critical' };
@@ -202,7 +225,7 @@ describe('the PrometheusRule rendered from the chart', () => {
       ['custom', { for: '1m', gateway5xxRatio: 0.2, fallbackRate: 0.5 }],
     ] as const) {
       const { status, output } = runPromtool(['check', 'rules', await ruleFile(name, values)]);
-      expect(output).toMatch(/SUCCESS: 6 rules found/);
+      expect(output).toMatch(/SUCCESS: 7 rules found/);
       expect(status).toBe(0);
     }
   });

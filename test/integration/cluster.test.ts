@@ -273,6 +273,57 @@ describeCluster('the test control plane', () => {
         /must be an RE2 regular expression without lookahead/,
       ],
       [
+        'a trusted proxy that is not a CIDR',
+        (s) => (s.gateway = { trustedProxies: ['10.0.0.0/8', '10.0.0.0/33'] }),
+        'spec.gateway.trustedProxies[1]',
+        /CIDR/,
+      ],
+      [
+        'a trusted proxy range with bits set after the prefix',
+        (s) => (s.gateway = { trustedProxies: ['10.1.2.3/8'] }),
+        'spec.gateway.trustedProxies[0]',
+        /bits set after the prefix/,
+      ],
+      [
+        'a trusted proxy that is a host name',
+        (s) => (s.gateway = { trustedProxies: ['lb.example.com'] }),
+        'spec.gateway.trustedProxies[0]',
+        /CIDR/,
+      ],
+      [
+        'migration steps not ascending',
+        (s) => (s.routes[0].migration = { steps: [5, 50, 25, 100] }),
+        'spec.routes[0].migration.steps',
+        /strictly ascending/,
+      ],
+      [
+        'repeated migration steps',
+        (s) => (s.routes[0].migration = { steps: [5, 5, 100] }),
+        'spec.routes[0].migration.steps[1]',
+        /Duplicate value/,
+      ],
+      [
+        'a migration step above 100',
+        (s) => (s.routes[0].migration = { steps: [5, 150] }),
+        'spec.routes[0].migration.steps[1]',
+        /less than or equal to 100/,
+      ],
+      [
+        'a migration interval too short to judge',
+        (s) => (s.routes[0].migration = { steps: [5, 100], interval: '5s' }),
+        'spec.routes[0].migration.interval',
+        /at least 10s/,
+      ],
+      [
+        'a migration on a route with only the monolith',
+        (s) => {
+          s.routes[0].backends = [{ monolith: true, weight: 100 }];
+          s.routes[0].migration = { steps: [5, 100] };
+        },
+        'spec.routes[0].migration',
+        /needs a new-service backend/,
+      ],
+      [
         'an unknown path match type',
         (s) => (s.routes[0].match.path.type = 'Glob'),
         'spec.routes[0].match.path.type',

@@ -102,6 +102,26 @@ export function startFigway(
   );
 }
 
+/**
+ * `figway ARGS` in one process (tsx as Node's --import hook), for tests that SIGKILL it:
+ * startFigway's tsx CLI runs the program in a child process and relays signals, so a
+ * SIGKILL there would kill only tsx and leave the program running.
+ */
+export function startFigwayKillable(
+  name: string,
+  args: string[],
+  logFile: string,
+  options: StartOptions = {},
+): RunningProcess {
+  return startProcess(
+    name,
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli.ts'), ...args],
+    logFile,
+    options,
+  );
+}
+
 /** A TCP port free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {
   const server = createServer();

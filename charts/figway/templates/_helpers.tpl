@@ -95,6 +95,12 @@ does not use cannot creep in.
 - apiGroups: [""]
   resources: ["configmaps", "serviceaccounts", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Secrets: get to check that the Secrets an ApiRoute names exist (never kept); list and
+# watch only because the API server lets the operator grant a gateway Role no more than it
+# holds itself, and each gateway gets get/list/watch on its own Secrets by name.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

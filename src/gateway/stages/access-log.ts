@@ -55,6 +55,7 @@ export const accessLogStage: StageBuilder = (_route, services) => {
         path: plan.path,
         ...(plan.query !== '' && { query: redact ? redactQuery(plan.query) : plan.query }),
         route: plan.route.name,
+        ...(ctx.consumer !== undefined && { consumer: ctx.consumer }),
         backend: outcome.backendName,
         status: outcome.status,
         bytesIn: outcome.bytesIn,

@@ -17,6 +17,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
+  apiKeySecretNames,
   canonicalQuantity,
   compileRouteTable,
   DEFAULT_NAMESPACE,
@@ -43,12 +44,18 @@ export interface CompiledConfig {
   json: string;
 }
 
+/**
+ * The route table of an ApiRoute. `migrationWeights`: the effective new-service weight of
+ * each migrating route, from its migration state (absent: 0, nothing has moved yet).
+ */
 export function compileConfig(
   apiRoute: ApiRoute,
   settings: Pick<OperatorSettings, 'defaultAccessLog'> = DEFAULT_SETTINGS,
+  migrationWeights?: ReadonlyMap<string, number>,
 ): CompiledConfig {
   const table = compileRouteTable(apiRoute, {
     ...(settings.defaultAccessLog !== undefined && { defaultAccessLog: settings.defaultAccessLog }),
+    ...(migrationWeights !== undefined && { migrationWeights }),
   });
   return { table, hash: table.hash, json: serializeRouteTable(table) };
 }
@@ -84,10 +91,12 @@ export function buildServiceAccount(apiRoute: ApiRoute): V1ServiceAccount {
 }
 
 /**
- * Lets the gateway read its own ConfigMap and nothing else. list and watch are authorised
- * by resourceNames because the gateway always sends fieldSelector=metadata.name=<name>.
+ * Lets the gateway read its own ConfigMap and the Secrets its route table takes API keys
+ * from, and nothing else. list and watch are authorised by resourceNames because the gateway
+ * always sends fieldSelector=metadata.name=<name>, one watch per object.
  */
-export function buildRole(apiRoute: ApiRoute): V1Role {
+export function buildRole(apiRoute: ApiRoute, config: Pick<CompiledConfig, 'table'>): V1Role {
+  const secrets = apiKeySecretNames(config.table);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -99,6 +108,16 @@ export function buildRole(apiRoute: ApiRoute): V1Role {
         resourceNames: [gatewayName(apiRoute)],
         verbs: ['get', 'list', 'watch'],
       },
+      ...(secrets.length > 0
+        ? [
+            {
+              apiGroups: [''],
+              resources: ['secrets'],
+              resourceNames: secrets,
+              verbs: ['get', 'list', 'watch'],
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -59,13 +59,20 @@ export interface DesiredState {
   objects: KubernetesObject[];
 }
 
-/** Everything the operator wants to exist for a valid ApiRoute. Pure and deterministic. */
-export function desiredState(apiRoute: ApiRoute, settings: OperatorSettings): DesiredState {
-  const config = compileConfig(apiRoute, settings);
+/**
+ * Everything the operator wants to exist for a valid ApiRoute. Pure and deterministic.
+ * `migrationWeights`: see compileConfig.
+ */
+export function desiredState(
+  apiRoute: ApiRoute,
+  settings: OperatorSettings,
+  migrationWeights?: ReadonlyMap<string, number>,
+): DesiredState {
+  const config = compileConfig(apiRoute, settings, migrationWeights);
   const pdb = buildPodDisruptionBudget(apiRoute);
   const objects: KubernetesObject[] = [
     buildServiceAccount(apiRoute),
-    buildRole(apiRoute),
+    buildRole(apiRoute, config),
     buildRoleBinding(apiRoute),
     buildConfigMap(apiRoute, config),
     buildService(apiRoute, settings),

@@ -17,7 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
+import { FileKeySource } from '../../../src/gateway/api-key-source.js';
+import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
+import type { RedisSettings } from '../../../src/gateway/rate-limits.js';
 import type { ConnectionLimits } from '../../../src/gateway/server.js';
 
 export interface Upstream {
@@ -132,6 +135,10 @@ export interface TestGatewayOptions {
   limits?: Partial<ConnectionLimits>;
   /** The gateway's cap of shadow comparisons in flight. */
   shadowInFlight?: number;
+  /** The Redis of shared rate limits. */
+  redis?: RedisSettings;
+  /** API keys as `figway gateway --api-keys-file` takes them: secret name → consumer → key. */
+  apiKeys?: Record<string, Record<string, string>>;
 }
 
 /** A gateway serving `yaml` from a watched temp file, with Service names resolved locally. */
@@ -143,9 +150,18 @@ export async function startTestGateway(
   const dir = mkdtempSync(join(tmpdir(), 'figway-gw-'));
   const configFile = join(dir, 'apiroute.yaml');
   writeFileSync(configFile, yaml);
-  const { logStream, accessLogStream, limits, shadowInFlight } = options;
+  const { logStream, accessLogStream, limits, redis, shadowInFlight } = options;
+  const apiKeys = new ApiKeyStore();
+  let keySource: FileKeySource | undefined;
+  if (options.apiKeys !== undefined) {
+    const keysFile = join(dir, 'api-keys.yaml');
+    writeFileSync(keysFile, JSON.stringify(options.apiKeys));
+    keySource = await FileKeySource.load(keysFile, apiKeys);
+  }
   const running = await startGateway({
     source: new FileConfigSource(configFile, { debounceMs: 20 }),
+    apiKeys,
+    ...(keySource !== undefined && { keySource }),
     port: 0,
     adminPort: 0,
     host: '127.0.0.1',
@@ -159,6 +175,7 @@ export async function startTestGateway(
     }),
     ...(limits !== undefined && { limits }),
     ...(shadowInFlight !== undefined && { shadowInFlight }),
+    ...(redis !== undefined && { redis }),
     fixedLogLevel: true,
   });
   return {

@@ -122,7 +122,8 @@ describe('issue 11: a route regex with nested quantifiers cannot stall the gatew
 
   const cases: [string, number, string, Record<string, string>][] = [
     ['path', 33, `/${nearMiss(32)}`, {}],
-    ['path', 10_000, `/${nearMiss(9_999)}`, {}],
+    // 8,000: paths over 8 KiB are refused with 414 before any matching (request-head.ts).
+    ['path', 8_000, `/${nearMiss(7_999)}`, {}],
     ['header', 33, '/tenant', { 'x-tenant': nearMiss(33) }],
     ['header', 10_000, '/tenant', { 'x-tenant': nearMiss(10_000) }],
   ];
@@ -143,7 +144,7 @@ describe('issue 11: a route regex with nested quantifiers cannot stall the gatew
   );
 
   it('still routes what the regexes match to the new service', async () => {
-    const path = await rawGet(port, `/${'a'.repeat(9_999)}`);
+    const path = await rawGet(port, `/${'a'.repeat(7_999)}`);
     const header = await rawGet(port, '/tenant', { 'x-tenant': 'a'.repeat(10_000) });
     expect(path.headers['x-figway-backend']).toBe('orders');
     expect(header.headers['x-figway-backend']).toBe('orders');

@@ -44,15 +44,34 @@ describe('validateApiRoute', () => {
       replicas: 2,
       logLevel: 'info',
       backendHeader: 'x-figway-backend',
+      trustedProxies: [],
     });
     expect(route.timeout).toBe('15s');
     expect(route.fallbackToMonolith).toBe(false);
+  });
+
+  it('fills in a migration plan from its steps alone', () => {
+    const result = validateApiRoute(
+      variant((r) => (r.spec.routes[0].migration = { steps: [5, 100] })),
+    );
+    expect(result.ok && result.value.spec.routes[0]?.migration).toEqual({
+      steps: [5, 100],
+      interval: '5m',
+      analysis: { maxErrorRatioIncrease: 0.01, confidence: 0.95, minRequests: 100 },
+      onFailure: 'Rollback',
+    });
   });
 
   it('accepts a monolith outside the cluster by URL', () => {
     expect(
       errorsOf(variant((r) => (r.spec.monolith = { url: 'https://legacy.example.com' }))),
     ).toEqual([]);
+  });
+
+  it('accepts trusted proxies as IPv4 and IPv6 CIDRs and single addresses', () => {
+    const trustedProxies = ['10.0.0.0/8', 'fd00::/8', '192.168.1.7', '::1', '0.0.0.0/0'];
+    const result = validateApiRoute(variant((r) => (r.spec.gateway = { trustedProxies })));
+    expect(result.ok && result.value.spec.gateway.trustedProxies).toEqual(trustedProxies);
   });
 
   it('accepts retry conditions written as YAML numbers', () => {
@@ -381,6 +400,59 @@ describe('validateApiRoute', () => {
       'spec.gateway.resources.limits.memory: must be a Kubernetes quantity such as 100m or 128Mi, got "1.2.3Gi"',
     ],
     [
+      'a trusted proxy prefix longer than the address',
+      (r) => (r.spec.gateway = { trustedProxies: ['10.0.0.0/8', '10.0.0.0/33'] }),
+      'spec.gateway.trustedProxies[1]: "10.0.0.0/33" is not a CIDR; use e.g. 10.0.0.0/8 or fd00::/8',
+    ],
+    [
+      'a trusted proxy that is a host name',
+      (r) => (r.spec.gateway = { trustedProxies: ['lb.example.com'] }),
+      'spec.gateway.trustedProxies[0]: "lb.example.com" is not a CIDR; use e.g. 10.0.0.0/8 or fd00::/8',
+    ],
+    [
+      'a trusted proxy range with host bits set',
+      (r) => (r.spec.gateway = { trustedProxies: ['10.1.2.3/8'] }),
+      'spec.gateway.trustedProxies[0]: "10.1.2.3/8" has bits set after the /8 prefix; use 10.0.0.0/8, or 10.1.2.3/32 for the one address',
+    ],
+    [
+      'an IPv6 trusted proxy range with host bits set',
+      (r) => (r.spec.gateway = { trustedProxies: ['2001:db8::1/32'] }),
+      'spec.gateway.trustedProxies[0]: "2001:db8::1/32" has bits set after the /32 prefix; use 2001:db8::/32, or 2001:db8::1/128 for the one address',
+    ],
+    [
+      'an IPv4-mapped IPv6 trusted proxy range',
+      (r) => (r.spec.gateway = { trustedProxies: ['::ffff:10.0.0.0/104'] }),
+      'spec.gateway.trustedProxies[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped IPv6 range; write the IPv4 range instead, e.g. 10.0.0.0/8',
+    ],
+    [
+      'a trusted proxy longer than any CIDR',
+      (r) => (r.spec.gateway = { trustedProxies: ['1'.repeat(50)] }),
+      `spec.gateway.trustedProxies[0]: "${'1'.repeat(50)}" is not a CIDR: longer than 49 characters`,
+    ],
+    [
+      'too many trusted proxies',
+      (r) =>
+        (r.spec.gateway = {
+          trustedProxies: Array.from({ length: 65 }, (_, i) => `10.0.${i}.0/24`),
+        }),
+      'spec.gateway.trustedProxies: must list at most 64 ranges; cover them with wider CIDRs',
+    ],
+    [
+      'CORS origin * with credentials (the Fetch standard forbids it)',
+      (r) => (r.spec.routes[0].cors = { allowOrigins: ['*'], allowCredentials: true }),
+      'spec.routes[0].cors.allowOrigins[0]: cannot be * with allowCredentials: true',
+    ],
+    [
+      'a CORS origin with a path',
+      (r) => (r.spec.routes[0].cors = { allowOrigins: ['https://shop.example.com/'] }),
+      'spec.routes[0].cors.allowOrigins[0]: must be an origin such as https://shop.example.com',
+    ],
+    [
+      'no CORS origins',
+      (r) => (r.spec.routes[0].cors = { allowOrigins: [] }),
+      'spec.routes[0].cors.allowOrigins: must list at least one origin',
+    ],
+    [
       'wrong apiVersion',
       (r) => (r.apiVersion = 'figway.dev/v1'),
       'apiVersion: must be figway.dev/v1alpha1, got "figway.dev/v1"',
@@ -390,6 +462,49 @@ describe('validateApiRoute', () => {
       'unknown method',
       (r) => (r.spec.routes[0].match.methods = ['FETCH']),
       'spec.routes[0].match.methods[0]: must be one of GET, HEAD',
+    ],
+    [
+      'migration steps not ascending',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 50, 25, 100] }),
+      'spec.routes[0].migration.steps[2]: must be above the step before it (50): steps are strictly ascending, got 25',
+    ],
+    [
+      'a migration step above 100',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 150] }),
+      'spec.routes[0].migration.steps[1]: must be between 1 and 100 (percent), got 150',
+    ],
+    [
+      'a migration step of 0',
+      (r) => (r.spec.routes[0].migration = { steps: [0, 100] }),
+      'spec.routes[0].migration.steps[0]: must be between 1 and 100 (percent), got 0',
+    ],
+    [
+      'a migration of one step',
+      (r) => (r.spec.routes[0].migration = { steps: [100] }),
+      'spec.routes[0].migration.steps: must list at least two steps',
+    ],
+    [
+      'a migration interval too short to judge',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 100], interval: '2s' }),
+      'spec.routes[0].migration.interval: must be at least 10s: a shorter step spans too few Prometheus scrapes to be judged, got "2s"',
+    ],
+    [
+      'a migration on a route with only the monolith',
+      (r) => {
+        r.spec.routes[0].backends = [{ monolith: true, weight: 100 }];
+        r.spec.routes[0].migration = { steps: [5, 100] };
+      },
+      'spec.routes[0].migration: needs a new-service backend (service and port, or url) in backends to move traffic to',
+    ],
+    [
+      'a confidence of 1',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 100], analysis: { confidence: 1 } }),
+      'spec.routes[0].migration.analysis.confidence: must be between 0.5 and 0.9999, got 1',
+    ],
+    [
+      'an unknown failure action',
+      (r) => (r.spec.routes[0].migration = { steps: [5, 100], onFailure: 'Retry' }),
+      'spec.routes[0].migration.onFailure: must be one of Rollback, Pause, got string "Retry"',
     ],
     [
       'weight not an integer',

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { compileRouteTable, type RouteTable } from '../../../src/api/index.js';
-import { compileMatcher, prefixMatches, splitTarget } from '../../../src/gateway/matcher.js';
+import { compileMatcher, prefixMatches } from '../../../src/gateway/matcher.js';
+import { parseRequestTarget } from '../../../src/gateway/request-head.js';
 import { validApiRoute } from '../../tools/api-route.js';
 
 type RouteSpec = Record<string, unknown> & { name: string };
@@ -23,7 +24,9 @@ function matcher(routes: RouteSpec[]) {
   const t = table(routes);
   const m = compileMatcher(t);
   return (url: string, method = 'GET', headers: Record<string, string> = {}) => {
-    const { path, query } = splitTarget(url);
+    const target = parseRequestTarget(url);
+    if (target.kind !== 'origin') throw new Error(`not an origin-form target: ${url}`);
+    const { path, query } = target;
     const index = m.match({ method, path, query, headers });
     return index < 0 ? null : (t.routes[index]?.name ?? null);
   };

@@ -1,7 +1,9 @@
+import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
 import type { ProxyEngine } from '../../../src/gateway/engine.js';
+import { RateLimits } from '../../../src/gateway/rate-limits.js';
 import { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import {
   planRequest,
@@ -54,6 +56,8 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   logger,
   accessLogger: logger,
   shadows: new ShadowRegistry(engine, metrics),
+  rateLimits: new RateLimits({ logger, metrics }),
+  apiKeys: new ApiKeyStore(),
 });
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {
@@ -79,6 +83,8 @@ function proxied(url: string, headers?: Record<string, string>): ProxyPlan {
 describe('the plan of a request', () => {
   it.each([
     ['/products', '(unmatched)', 'monolith', '/base/products'],
+    ['/', '(unmatched)', 'monolith', '/base/'],
+    ['/?q=1', '(unmatched)', 'monolith', '/base/?q=1'],
     ['/api/cart/7?x=1', 'cart', 'cart.example', '/cart/7?x=1'],
     ['/api/cart', 'cart', 'cart.example', '/cart'],
     ['/api/cartoons', '(unmatched)', 'monolith', '/base/api/cartoons'],
@@ -131,6 +137,59 @@ describe('the plan of a request', () => {
       kind: 'answer',
       status: 400,
       reason: 'bad-target',
+    });
+  });
+});
+
+describe('no spelling of a path escapes the route that matched it', () => {
+  // Each path is planned the way it is forwarded: the matched path, rewritten, is what the
+  // upstream gets, so a route's policies cover every request that reaches its backend.
+  it.each([
+    ['/api/cart/../orders/1', 'orders', '/api/orders/1'],
+    ['/api/orders/../cart/x', 'cart', '/cart/x'],
+    ['/api/%63art/x', 'cart', '/cart/x'],
+    ['/api/cart/%2e%2e/orders', 'orders', '/api/orders'],
+    ['/api/./cart', 'cart', '/cart'],
+    ['//api//cart', 'cart', '/cart'],
+    ['/products/../api/cart', 'cart', '/cart'],
+  ])('%s is planned as route %s and forwarded as %s', (url, route, forwarded) => {
+    const plan = proxied(url);
+    expect(plan.route.name).toBe(route);
+    expect(plan.forwardTarget).toBe(forwarded);
+  });
+
+  it.each([
+    ['/../etc/passwd', 'bad-path'],
+    ['/api/cart/%2e%2e/%2e%2e/%2e%2e/x', 'bad-path'],
+    ['/api/cart#frag', 'bad-target'],
+    ['/api/cart/%zz', 'bad-path'],
+  ])('%s is refused with 400 (%s)', (url, reason) => {
+    expect(planRequest(runtime, head(url))).toMatchObject({ kind: 'answer', status: 400, reason });
+  });
+
+  it('keeps %2F inside a segment: it never splits one', () => {
+    const plan = proxied('/api/cart/a%2Fb');
+    expect(plan.route.name).toBe('cart');
+    expect(plan.forwardTarget).toBe('/cart/a%2Fb');
+  });
+
+  it('routes an absolute-form target by its path, never by its authority', () => {
+    const plan = proxied('http://evil.example/api/cart/1?x=2');
+    expect(plan.route.name).toBe('cart');
+    expect(plan.forwardTarget).toBe('/cart/1?x=2');
+    expect(plan.host).toBe('shop.example');
+    expect(plan.headers['x-forwarded-host']).toBe('shop.example');
+  });
+
+  it('refuses a duplicate or invalid Host, never copying it into X-Forwarded-Host', () => {
+    const twice: RequestHead = {
+      ...head('/api/cart'),
+      rawHeaders: ['Host', 'shop.example', 'Host', 'evil.example'],
+    };
+    expect(planRequest(runtime, twice)).toMatchObject({ status: 400, reason: 'bad-host' });
+    expect(planRequest(runtime, head('/api/cart', { host: 'a b' }))).toMatchObject({
+      status: 400,
+      reason: 'bad-host',
     });
   });
 });

@@ -1,21 +1,22 @@
 import { describe, expect, it } from '@jest/globals';
+import { compileTrustedProxies } from '../../../src/gateway/forwarded.js';
 import {
   applyHeaderModifier,
-  clientResponseHeaders,
   endToEndHeaders,
   hasBody,
   planRewrite,
   requestId,
   upstreamRequestHeaders,
-  upstreamTarget,
+  rewritePath,
   type Headers,
 } from '../../../src/gateway/transforms.js';
 
 const ctx = {
   peer: '10.0.0.9',
   encrypted: false,
+  host: 'shop.example',
+  trusted: compileTrustedProxies([]),
   requestId: 'rid-1',
-  upstreamHost: 'orders.shop.svc:80',
 };
 
 describe('request headers sent upstream', () => {
@@ -34,7 +35,7 @@ describe('request headers sent upstream', () => {
     expect(out).toEqual({ 'x-public': 'ok' });
   });
 
-  it('sets X-Forwarded-*, the request id and the backend Host; passes traceparent through', () => {
+  it('sets X-Forwarded-* and the request id; passes traceparent through', () => {
     const out = upstreamRequestHeaders(
       {
         host: 'shop.example',
@@ -42,10 +43,10 @@ describe('request headers sent upstream', () => {
         tracestate: 'a=b',
       },
       ctx,
-      undefined,
     );
     expect(out).toEqual({
-      host: 'orders.shop.svc:80',
+      // Replaced per attempt by the backend's own Host (exchange.ts).
+      host: 'shop.example',
       traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
       tracestate: 'a=b',
       'x-forwarded-for': '10.0.0.9',
@@ -55,32 +56,38 @@ describe('request headers sent upstream', () => {
     });
   });
 
-  it("appends to X-Forwarded-For and keeps an outer proxy's Proto and Host", () => {
-    const out = upstreamRequestHeaders(
-      {
-        host: 'internal',
-        'x-forwarded-for': '203.0.113.1',
-        'x-forwarded-proto': 'https',
-        'x-forwarded-host': 'shop.example',
-      },
-      { ...ctx, encrypted: false },
-      undefined,
-    );
+  const fromOuterProxy = {
+    host: 'internal',
+    'x-forwarded-for': '203.0.113.1',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'shop.example',
+  };
+
+  it("appends to a trusted proxy's X-Forwarded-For and keeps its Proto and Host", () => {
+    const out = upstreamRequestHeaders(fromOuterProxy, {
+      ...ctx,
+      host: 'internal',
+      trusted: compileTrustedProxies(['10.0.0.0/8']),
+    });
     expect(out['x-forwarded-for']).toBe('203.0.113.1, 10.0.0.9');
     expect(out['x-forwarded-proto']).toBe('https');
     expect(out['x-forwarded-host']).toBe('shop.example');
   });
 
-  it('applies the route modifier last: remove, then set, then add', () => {
-    const out = upstreamRequestHeaders(
-      { cookie: 'a=1', 'x-tenant': 'old', accept: 'text/html' },
-      ctx,
-      {
-        remove: ['Cookie'],
-        set: { 'X-Tenant': 'new' },
-        add: { accept: 'application/json', 'x-extra': '1' },
-      },
-    );
+  it('replaces the X-Forwarded-* an untrusted client sends with what the gateway saw', () => {
+    const out = upstreamRequestHeaders(fromOuterProxy, { ...ctx, host: 'internal' });
+    expect(out['x-forwarded-for']).toBe('10.0.0.9');
+    expect(out['x-forwarded-proto']).toBe('http');
+    expect(out['x-forwarded-host']).toBe('internal');
+  });
+
+  it('applies a header modifier: remove, then set, then add', () => {
+    const out: Headers = { cookie: 'a=1', 'x-tenant': 'old', accept: 'text/html' };
+    applyHeaderModifier(out, {
+      remove: ['Cookie'],
+      set: { 'X-Tenant': 'new' },
+      add: { accept: 'application/json', 'x-extra': '1' },
+    });
     expect(out.cookie).toBeUndefined();
     expect(out['x-tenant']).toBe('new');
     expect(out.accept).toEqual(['text/html', 'application/json']);
@@ -93,31 +100,6 @@ describe('request headers sent upstream', () => {
     expect(requestId(undefined)).toMatch(/^[0-9a-f-]{36}$/);
     expect(requestId('has space')).toMatch(/^[0-9a-f-]{36}$/);
     expect(requestId('x'.repeat(201))).toMatch(/^[0-9a-f-]{36}$/);
-  });
-});
-
-describe('response headers sent to the client', () => {
-  it('drops hop-by-hop headers, applies the modifier, names the backend and the request id', () => {
-    const upstream: Headers = {
-      'content-type': 'text/plain',
-      connection: 'close',
-      'keep-alive': 'x',
-      server: 'legacy',
-      'x-request-id': 'upstream-id',
-    };
-    const out = clientResponseHeaders(
-      upstream,
-      { set: { 'x-served-by': 'figway' }, add: {}, remove: ['server'] },
-      'x-figway-backend',
-      'orders',
-      'rid-1',
-    );
-    expect(out).toEqual({
-      'content-type': 'text/plain',
-      'x-served-by': 'figway',
-      'x-figway-backend': 'orders',
-      'x-request-id': 'rid-1',
-    });
   });
 });
 
@@ -137,27 +119,25 @@ describe('path rewrite', () => {
   });
 
   it('replaces the matched prefix and keeps the rest and the query', () => {
-    expect(upstreamTarget('', prefix('/api/orders', '/orders'), '/api/orders/7', 'a=1')).toBe(
+    expect(`${rewritePath(prefix('/api/orders', '/orders'), '/api/orders/7')}?a=1`).toBe(
       '/orders/7?a=1',
     );
-    expect(upstreamTarget('', prefix('/api/orders', '/orders'), '/api/orders', '')).toBe('/orders');
-    expect(upstreamTarget('', prefix('/api/orders/', '/v2'), '/api/orders/7', '')).toBe('/v2/7');
+    expect(rewritePath(prefix('/api/orders', '/orders'), '/api/orders')).toBe('/orders');
+    expect(rewritePath(prefix('/api/orders/', '/v2'), '/api/orders/7')).toBe('/v2/7');
   });
 
   it('never produces a double or missing slash', () => {
-    expect(upstreamTarget('', prefix('/api/orders', '/'), '/api/orders/7', '')).toBe('/7');
-    expect(upstreamTarget('', prefix('/api/orders', '/'), '/api/orders', '')).toBe('/');
-    expect(upstreamTarget('', prefix('/api', '/v1/'), '/api/x', '')).toBe('/v1/x');
+    expect(rewritePath(prefix('/api/orders', '/'), '/api/orders/7')).toBe('/7');
+    expect(rewritePath(prefix('/api/orders', '/'), '/api/orders')).toBe('/');
+    expect(rewritePath(prefix('/api', '/v1/'), '/api/x')).toBe('/v1/x');
   });
 
   it('replaces the whole path with fullPath', () => {
-    expect(upstreamTarget('', full('/v2/products'), '/x', 'id=3')).toBe('/v2/products?id=3');
+    expect(`${rewritePath(full('/v2/products'), '/x')}?id=3`).toBe('/v2/products?id=3');
   });
 
-  it('puts the path under the backend base path', () => {
-    expect(upstreamTarget('/legacy', none, '/x/y', 'q=1')).toBe('/legacy/x/y?q=1');
-    expect(upstreamTarget('/legacy', none, '/', '')).toBe('/legacy/');
-    expect(upstreamTarget('', none, '/x', '')).toBe('/x');
+  it('keeps the path when the route has no rewrite', () => {
+    expect(rewritePath(none, '/x')).toBe('/x');
   });
 });
 

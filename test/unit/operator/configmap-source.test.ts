@@ -11,7 +11,7 @@ import {
 } from '../../../src/api/index.js';
 import { ConfigMapConfigSource } from '../../../src/gateway/configmap-source.js';
 import { validApiRoute } from '../../tools/api-route.js';
-import { FakeApi } from './fake-api.js';
+import { FakeApi } from '../common/fake-api.js';
 
 function table(weight: number): string {
   const route = validApiRoute(
@@ -63,8 +63,7 @@ describe('ConfigMapConfigSource', () => {
       namespace: 'shop',
       name: 'orders-gateway',
       kubeConfig: kc,
-      initialBackoffMs: 10,
-      maxBackoffMs: 40,
+      backoff: { initialMs: 10, maxMs: 40 },
       random: () => 0.5,
     });
   });
@@ -138,6 +137,17 @@ describe('ConfigMapConfigSource', () => {
     await until('the edit after the reconnect', () => percent() === 30);
   });
 
+  test('a refused watch is reported with the API server message, and retried', async () => {
+    api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
+    api.failWatches = [403];
+    await start();
+    await api.waitForRequests(3);
+    expect(errors.map((e) => e.message)).toEqual([
+      'watch of ConfigMap shop/orders-gateway failed: the API server refused the watch: HTTP 403: injected failure',
+    ]);
+    expect(api.watchRequests()[1]?.query.get('resourceVersion')).toBe('5');
+  });
+
   test('a bookmark advances the resourceVersion a resumed watch starts from', async () => {
     api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
     await start();
@@ -181,6 +191,23 @@ describe('ConfigMapConfigSource', () => {
     expect(errors[0]?.message).toContain('was deleted; keeping the last route table');
     api.send('ADDED', configMap('7', table(10)));
     await until('the re-created table', () => tables.length === 2);
+  });
+
+  test('a watch silent past the watchdog limit is reported and relisted', async () => {
+    await source.stop();
+    source = new ConfigMapConfigSource({
+      namespace: 'shop',
+      name: 'orders-gateway',
+      kubeConfig: kc,
+      silenceLimitMs: 200,
+    });
+    api.listBody = { metadata: { resourceVersion: '5' }, items: [configMap('5', table(10))] };
+    await start();
+    api.listBody = { metadata: { resourceVersion: '9' }, items: [configMap('8', table(50))] };
+    await until('the relisted table', () => percent() === 50);
+    expect(errors.map((e) => e.message)).toEqual([
+      'watch of ConfigMap shop/orders-gateway delivered nothing, not even a bookmark, for 0.2 s; relisting',
+    ]);
   });
 
   test('stop ends the watch and no retry follows', async () => {

@@ -165,11 +165,29 @@ describe('objects', () => {
   });
 
   test('the Role reads only its own ConfigMap', () => {
-    expect(buildRole(route).rules).toEqual([
+    expect(buildRole(route, config).rules).toEqual([
       {
         apiGroups: [''],
         resources: ['configmaps'],
         resourceNames: ['orders-gateway'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
+  });
+
+  test('the Role reads the Secrets auth.apiKey names, by name, and no other', () => {
+    const keyed = load('api-keys.yaml');
+    expect(buildRole(keyed, compileConfig(keyed)).rules).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: ['orders-gateway'],
+        verbs: ['get', 'list', 'watch'],
+      },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['orders-api-keys', 'partner-keys', 'shop-api-keys'],
         verbs: ['get', 'list', 'watch'],
       },
     ]);

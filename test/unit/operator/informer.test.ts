@@ -1,9 +1,10 @@
-// ResilientInformer against a scripted list/watch endpoint: client-node's ListWatch stops
-// for good after these failures; the wrapper must bring it back.
+// ResilientInformer against a scripted list/watch endpoint: what the operator relies on
+// (sync, restarts, resync, isolated handlers, no managedFields in the cache). The watch's
+// own recovery paths are pinned in test/unit/common/watch.test.ts.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ResilientInformer, type InformerEvent } from '../../../src/operator/informer.js';
-import { FakeApi } from './fake-api.js';
+import { FakeApi } from '../common/fake-api.js';
 
 async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -68,8 +69,7 @@ describe('ResilientInformer', () => {
         restarts += 1;
       },
       onHandlerError: (error) => handlerErrors.push(error),
-      initialBackoffMs: 10,
-      maxBackoffMs: 40,
+      backoff: { initialMs: 10, maxMs: 40 },
       random: () => 0.5,
     });
   });

@@ -1,10 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import {
-  backoffDelay,
-  TerminalError,
-  WorkQueue,
-  type Outcome,
-} from '../../../src/operator/queue.js';
+import { TerminalError, WorkQueue, type Outcome } from '../../../src/operator/queue.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,23 +26,6 @@ function gate() {
     });
   return { calls, processor };
 }
-
-describe('backoffDelay', () => {
-  test('doubles per failure and never exceeds the cap', () => {
-    const min = () => 0;
-    const max = () => 0.999999;
-    expect([1, 2, 3, 4].map((n) => backoffDelay(n, 100, 10_000, max))).toEqual([
-      100, 200, 400, 800,
-    ]);
-    expect(backoffDelay(50, 100, 10_000, max)).toBe(10_000);
-    expect(backoffDelay(1000, 100, 10_000, min)).toBe(5000);
-  });
-
-  test('jitter spreads a delay between half and all of it', () => {
-    expect(backoffDelay(3, 100, 10_000, () => 0)).toBe(200);
-    expect(backoffDelay(3, 100, 10_000, () => 0.5)).toBe(300);
-  });
-});
 
 describe('WorkQueue', () => {
   test('a key added many times while waiting runs once', async () => {

@@ -1,22 +1,20 @@
 // reconcile() against an in-memory cluster: what it writes, in which order, and what it
 // refuses to write. The same flows run against a real API server in test/integration.
 import { beforeEach, describe, expect, test } from '@jest/globals';
-import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import type { ApiRouteStatus } from '../../../src/api/index.js';
 import { createLogger } from '../../../src/common/logger.js';
 import { OWNED_KINDS } from '../../../src/operator/desired-state/index.js';
 import { EventRecorder } from '../../../src/operator/events.js';
-import type { ClusterWriter } from '../../../src/operator/kube.js';
 import { TerminalError } from '../../../src/operator/queue.js';
 import {
   ConflictError,
   NotLeaderError,
   Reconciler,
-  type ClusterCache,
   type RawApiRoute,
 } from '../../../src/operator/reconciler.js';
 import { DEFAULT_SETTINGS } from '../../../src/operator/settings.js';
+import { FakeCluster } from './fake-cluster.js';
 
 const UID = '11111111-2222-4333-8444-555555555555';
 
@@ -46,74 +44,6 @@ spec:
         path: ${over.regex !== undefined ? `{ type: RegularExpression, value: '${over.regex}' }` : '{ value: /api }'}
       backends: [{ service: orders, port: 80, weight: ${weight} }, { monolith: true, weight: ${100 - weight} }]
 `) as RawApiRoute;
-}
-
-const key = (o: KubernetesObject) =>
-  `${o.kind ?? ''}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-
-class FakeCluster implements ClusterWriter, ClusterCache {
-  objects = new Map<string, KubernetesObject>();
-  apiRoutes = new Map<string, RawApiRoute>();
-  writes: string[] = [];
-  statuses: ApiRouteStatus[] = [];
-  events: CoreV1Event[] = [];
-  failApply: string | undefined;
-  private uid = 0;
-
-  apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    if (this.failApply === obj.kind)
-      return Promise.reject(
-        new Error(`failed to apply ${key(obj)}: etcdserver: request timed out`),
-      );
-    this.writes.push(`apply ${key(obj)}`);
-    const old = this.objects.get(key(obj));
-    const stored = structuredClone(obj) as T & { status?: unknown };
-    stored.metadata ??= {};
-    stored.metadata.uid = old?.metadata?.uid ?? `uid-${++this.uid}`;
-    if (obj.kind === 'Deployment') {
-      const replicas = (obj as { spec?: { replicas?: number } }).spec?.replicas ?? 1;
-      stored.metadata.generation = 1;
-      stored.status = {
-        observedGeneration: 1,
-        replicas,
-        updatedReplicas: replicas,
-        readyReplicas: replicas,
-        availableReplicas: replicas,
-      };
-    }
-    this.objects.set(key(obj), stored);
-    return Promise.resolve(structuredClone(stored));
-  }
-  read(obj: KubernetesObject): Promise<KubernetesObject | undefined> {
-    return Promise.resolve(this.objects.get(key(obj)));
-  }
-  delete(obj: KubernetesObject, uid: string): Promise<void> {
-    this.writes.push(`delete ${key(obj)} uid=${uid}`);
-    this.objects.delete(key(obj));
-    return Promise.resolve();
-  }
-  patchApiRouteStatus(namespace: string, name: string, status: ApiRouteStatus): Promise<void> {
-    this.writes.push(`status ${namespace}/${name}`);
-    this.statuses.push(status);
-    const route = this.apiRoutes.get(`${namespace}/${name}`);
-    if (route) route.status = structuredClone(status);
-    return Promise.resolve();
-  }
-  createEvent(event: CoreV1Event): Promise<void> {
-    this.events.push(event);
-    return Promise.resolve();
-  }
-  getApiRoute(namespace: string, name: string) {
-    return this.apiRoutes.get(`${namespace}/${name}`);
-  }
-  getOwned(kind: string, namespace: string, name: string) {
-    return this.objects.get(`${kind}/${namespace}/${name}`);
-  }
-  listOwned(kind: string, namespace: string) {
-    return [...this.objects.values()].filter(
-      (o) => o.kind === kind && o.metadata?.namespace === namespace,
-    );
-  }
 }
 
 describe('Reconciler', () => {
@@ -242,6 +172,49 @@ describe('Reconciler', () => {
       expect(cluster.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'InvalidSpec' });
     },
   );
+
+  test('a missing Secret: Accepted=False naming it, an Event, nothing applied, retried until it exists', async () => {
+    const withKeys = (generation: number): RawApiRoute => {
+      const route = apiRoute({ generation });
+      (route.spec as { routes: { auth?: unknown }[] }).routes[0]!.auth = {
+        apiKey: { secretRef: { name: 'orders-keys' } },
+      };
+      return route;
+    };
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    const configMapBefore = structuredClone(cluster.objects.get('ConfigMap/shop/orders-gateway'));
+    cluster.writes = [];
+    cluster.apiRoutes.set('shop/orders', {
+      ...withKeys(2),
+      status: cluster.apiRoutes.get('shop/orders')?.status,
+    });
+    const failure = reconciler.reconcile('shop/orders');
+    await expect(failure).rejects.toThrow('names missing Secrets orders-keys');
+    await expect(failure).rejects.not.toBeInstanceOf(TerminalError);
+    expect(cluster.writes).toEqual(['status shop/orders']);
+    const accepted = cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Accepted');
+    expect(accepted).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+    expect(accepted?.message).toMatch('Secret shop/orders-keys not found');
+    expect(cluster.objects.get('ConfigMap/shop/orders-gateway')).toEqual(configMapBefore);
+    expect(cluster.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'SecretNotFound' });
+
+    cluster.objects.set('Secret/shop/orders-keys', {
+      kind: 'Secret',
+      metadata: { name: 'orders-keys', namespace: 'shop' },
+    });
+    await reconciler.reconcile('shop/orders');
+    const role = cluster.objects.get('Role/shop/orders-gateway') as { rules: unknown[] };
+    expect(role.rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['orders-keys'],
+      verbs: ['get', 'list', 'watch'],
+    });
+    expect(cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Accepted')).toMatchObject({
+      status: 'True',
+    });
+  });
 
   test('a name too long for its Service is invalid input, not an API error', async () => {
     const long = apiRoute();

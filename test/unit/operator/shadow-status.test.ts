@@ -2,20 +2,21 @@ import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { compileRouteTable } from '../../../src/api/index.js';
 import { createLogger } from '../../../src/common/logger.js';
-import type { PrometheusClient, Sample } from '../../../src/operator/prometheus.js';
 import {
   changedKeys,
   COMPARED_QUERY,
   shadowStatuses,
   ShadowStatusPoller,
+  type InstantQuery,
+  type PromSample,
   type ShadowStatuses,
 } from '../../../src/operator/shadow-status.js';
 import { computeStatus } from '../../../src/operator/status.js';
 import { validApiRoute } from '../../tools/api-route.js';
 
-const at = (route: string, extra: Record<string, string>, value: number): Sample => ({
-  labels: { namespace: 'shop', apiroute: 'orders', route, ...extra },
-  value,
+const at = (route: string, extra: Record<string, string>, value: number): PromSample => ({
+  metric: { namespace: 'shop', apiroute: 'orders', route, ...extra },
+  value: [0, String(value)],
 });
 
 describe('shadowStatuses', () => {
@@ -26,9 +27,12 @@ describe('shadowStatuses', () => {
         at('a', { result: 'mismatch' }, 20),
         at('a', { result: 'noise' }, 10),
         at('b', { result: 'match' }, 3),
-        { labels: { namespace: 'other', apiroute: 'x', route: 'c', result: 'mismatch' }, value: 2 },
+        {
+          metric: { namespace: 'other', apiroute: 'x', route: 'c', result: 'mismatch' },
+          value: [0, '2'],
+        },
         // Without the labels the chart's PodMonitor adds, or NaN: left out.
-        { labels: { route: 'a', result: 'match' }, value: 5 },
+        { metric: { route: 'a', result: 'match' }, value: [0, '5'] },
         at('a', { result: 'match' }, Number.NaN),
       ],
       [
@@ -72,9 +76,9 @@ describe('changedKeys', () => {
 
 describe('ShadowStatusPoller', () => {
   it('hands over what changed, and keeps the last good reading while Prometheus fails', async () => {
-    let answer: Sample[] | Error = [at('a', { result: 'mismatch' }, 4)];
-    const prometheus: PrometheusClient = {
-      query: (promql) => {
+    let answer: PromSample[] | Error = [at('a', { result: 'mismatch' }, 4)];
+    const prometheus: InstantQuery = {
+      instant: (promql) => {
         if (answer instanceof Error) return Promise.reject(answer);
         return Promise.resolve(promql === COMPARED_QUERY ? answer : []);
       },
@@ -151,9 +155,9 @@ describe('the operator flags for the shadow status', () => {
         ['--prometheus-url=http://prometheus.monitoring:9090', '--shadow-status-seconds=5'],
         {},
       ).options.shadowStatus,
-    ).toEqual({ prometheusUrl: 'http://prometheus.monitoring:9090', intervalMs: 5000 });
-    expect(() => parseOperatorFlags(['--prometheus-url=prometheus:9090'], {})).toThrow(
-      '--prometheus-url must be an http:// or https:// URL, got "prometheus:9090"',
-    );
+    ).toMatchObject({
+      intervalMs: 5000,
+      prometheus: { description: 'Prometheus at http://prometheus.monitoring:9090' },
+    });
   });
 });

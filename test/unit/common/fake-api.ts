@@ -1,6 +1,7 @@
 // A scripted stand-in for the Kubernetes list and watch endpoints, on 127.0.0.1, for unit
-// tests of watch recovery (410 Gone, dropped connections) that a real API server cannot
-// be made to produce on cue. Behaviour on a real server is covered in test/integration.
+// tests of watch recovery (common/watch.ts and what stands on it: 410 Gone, dropped
+// connections, silent watches) that a real API server cannot be made to produce on cue.
+// Behaviour on a real server is covered in test/integration.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -18,6 +19,10 @@ export class FakeApi {
   listBody: unknown = { kind: 'List', metadata: { resourceVersion: '1' }, items: [] };
   /** Status code for the next lists (then 200). */
   failLists: number[] = [];
+  /** Status code for the next watch requests (then 200 and a stream). */
+  failWatches: number[] = [];
+  /** How many of the next watch requests get no response at all. */
+  unansweredWatches = 0;
   private server: Server | undefined;
   private waiters: (() => void)[] = [];
 
@@ -54,6 +59,13 @@ export class FakeApi {
     const watch = this.watches.at(-1);
     if (!watch) throw new Error('no open watch');
     watch.write(`${JSON.stringify({ type, object })}\n`);
+  }
+
+  /** Writes raw bytes on the newest open watch (a partial or malformed line). */
+  write(text: string): void {
+    const watch = this.watches.at(-1);
+    if (!watch) throw new Error('no open watch');
+    watch.write(text);
   }
 
   /** Ends the newest watch abruptly (a dropped connection). */
@@ -99,6 +111,17 @@ export class FakeApi {
     this.requests.push({ path: url.pathname, query: url.searchParams });
     for (const w of this.waiters.splice(0)) w();
     if (url.searchParams.get('watch') === 'true') {
+      if (this.unansweredWatches > 0) {
+        this.unansweredWatches -= 1;
+        this.watches.push(res);
+        return;
+      }
+      const status = this.failWatches.shift();
+      if (status !== undefined) {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', code: status, message: 'injected failure' }));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
       this.watches.push(res);
