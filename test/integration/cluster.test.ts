@@ -359,6 +359,13 @@ describeCluster('the test control plane', () => {
         /should match/,
       ],
       [
+        'a shadow mismatch gate on a route without shadow',
+        (s) =>
+          (s.routes[0].migration = { steps: [5, 100], analysis: { maxShadowMismatchRatio: 0.01 } }),
+        'spec.routes[0].migration.analysis.maxShadowMismatchRatio',
+        /needs shadow on the route/,
+      ],
+      [
         'a shadow body limit over 16Mi',
         (s) => (s.routes[0].shadow = { backend: 'orders', percent: 10, maxBodyBytes: '1Gi' }),
         'spec.routes[0].shadow.maxBodyBytes',

@@ -183,6 +183,15 @@ describe('validateApiRoute', () => {
       `spec.routes[0].shadow.compare.ignore[0]: is not a supported JSON path at character 1 of "timestamp": must start with '$'`,
     ],
     [
+      'a shadow mismatch gate on a route without shadow',
+      (r) =>
+        (r.spec.routes[0].migration = {
+          steps: [5, 100],
+          analysis: { maxShadowMismatchRatio: 0.001 },
+        }),
+      'spec.routes[0].migration.analysis.maxShadowMismatchRatio: needs shadow on the route',
+    ],
+    [
       'keepSamples above 100',
       (r) => shadow(r, { compare: { keepSamples: 1000 } }),
       'spec.routes[0].shadow.compare.keepSamples: must be between 0 and 100, got 1000',
