@@ -261,7 +261,7 @@ function signed(value: number): string {
   return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
 }
 
-function gatewayConfig(shadow?: string): string {
+function gatewayConfig(shadow?: string, rateLimitRoutes = true): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
   const filler = Array.from(
@@ -282,7 +282,7 @@ ${filler}
       backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
       cohort: { header: x-user-id }
       timeout: 5s
-${shadow === undefined ? '' : `      shadow: ${shadow}\n`}${['rl', 'rls']
+${shadow === undefined ? '' : `      shadow: ${shadow}\n`}${(rateLimitRoutes ? ['rl', 'rls'] : [])
     .map(
       (prefix) => `    - name: orders-${prefix}
       match: { path: { type: PathPrefix, value: /${prefix}/api/orders }, methods: [GET, POST] }
@@ -389,6 +389,10 @@ async function main(): Promise<void> {
   );
   const configFile = join(work, 'bench.yaml');
   writeFileSync(configFile, gatewayConfig());
+  // The baseline's schema predates rateLimit: the same table without the two rate-limit
+  // routes (which the benchmarked path never matches).
+  const baselineConfigFile = join(work, 'bench-baseline.yaml');
+  writeFileSync(baselineConfigFile, gatewayConfig(undefined, false));
   const shadowConfigFiles = BENCH_SHADOWS.map((b, i) => {
     const file = join(work, `bench-shadow-${i}.yaml`);
     writeFileSync(file, gatewayConfig(b.shadow));
@@ -436,8 +440,8 @@ async function main(): Promise<void> {
     'warn',
     '--drain-seconds',
     '2',
-    '--redis-url',
-    `redis://127.0.0.1:${ports.redis}`,
+    // The baseline predates shared rate limits and has no --redis-url.
+    ...(cli === entry ? ['--redis-url', `redis://127.0.0.1:${ports.redis}`] : []),
   ];
 
   log(
@@ -494,7 +498,13 @@ async function main(): Promise<void> {
           `gateway@${baselineRev}`,
           '0',
           node,
-          gatewayArgs(ports.baseline, ports.baselineAdmin, [], [baselineCli, 'gateway']),
+          gatewayArgs(
+            ports.baseline,
+            ports.baselineAdmin,
+            [],
+            [baselineCli, 'gateway'],
+            baselineConfigFile,
+          ),
         );
 
   const path = '/api/orders/123?expand=items';
