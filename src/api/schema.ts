@@ -18,6 +18,7 @@ import {
   TOKEN,
 } from './fields.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
+import { isPathTemplate, pathTemplateError } from './path-template.js';
 import { quantityValue } from './quantity.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
 
@@ -198,11 +199,10 @@ const PathMatchSchema = z
       .meta({
         description: `Exact (the whole path), PathPrefix (whole path segments: /api matches /api and /api/x, not /apix) or RegularExpression (${RE2_SYNTAX}; matched against the whole path, in linear time; no lookahead, lookbehind or backreferences).`,
       }),
-    value: z
-      .string()
-      .min(1)
-      .max(1024)
-      .meta({ description: 'The path, or the RE2 regular expression, to match.' }),
+    value: z.string().min(1).max(1024).meta({
+      description:
+        'The path, or the RE2 regular expression, to match. Path parameters: a whole segment {name} in an Exact or PathPrefix path matches one segment (/api/customers/{id}/overview); in a RegularExpression, RE2 named groups ((?P<id>[0-9]+)). Composition parts and gRPC fields refer to them as {name}.',
+    }),
   })
   .superRefine((p, ctx) => {
     if (p.type !== 'RegularExpression' && !p.value.startsWith('/')) {
@@ -212,6 +212,8 @@ const PathMatchSchema = z
         message: `must start with '/' for type ${p.type}, got ${JSON.stringify(p.value)}`,
       });
     }
+    const templateError = p.type === 'RegularExpression' ? undefined : pathTemplateError(p.value);
+    if (templateError) ctx.addIssue({ code: 'custom', path: ['value'], message: templateError });
     refuseBadRegex(p, ctx);
   })
   .meta({
@@ -1022,6 +1024,13 @@ export const RouteSchema = z
         code: 'custom',
         path: ['rewrite', 'pathPrefix'],
         message: `needs match.path.type PathPrefix, got ${route.match.path.type}; use fullPath instead`,
+      });
+    } else if (route.rewrite?.pathPrefix !== undefined && isPathTemplate(route.match.path.value)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rewrite', 'pathPrefix'],
+        message:
+          'cannot replace a prefix with {name} parameters: match a literal prefix, or use fullPath',
       });
     }
     const shadow = route.shadow;
