@@ -16,3 +16,5 @@ export {
   pathParameterNames,
   undeclaredReferenceError,
 } from './path-template.js';
+export * from './grpc-schema.js';
+export * from './grpc-descriptor.js';

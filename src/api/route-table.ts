@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
 import { durationToMs } from './fields.js';
+import { compileGrpc, CompiledGrpcSchema, type GrpcDescriptor } from './grpc-descriptor.js';
 import { parseCidr } from './ip.js';
 import { quantityValue } from './quantity.js';
 import {
@@ -157,6 +158,7 @@ export const CompiledRouteSchema = z.object({
   rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
   apiKey: CompiledApiKeySchema.optional(),
+  grpc: CompiledGrpcSchema.optional(),
 });
 
 /** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
@@ -219,6 +221,8 @@ export interface CompileOptions {
    * only when the autopilot says so.
    */
   migrationWeights?: ReadonlyMap<string, number>;
+  /** The compiled proto of each route with grpc, by route name (the operator reads it). */
+  grpcDescriptors?: ReadonlyMap<string, GrpcDescriptor>;
 }
 
 function trimSlash(url: string): string {
@@ -406,6 +410,7 @@ function compileRoute(
   namespace: string,
   migrationWeights: ReadonlyMap<string, number> | undefined,
   defaults: Defaults | undefined,
+  grpcDescriptors: ReadonlyMap<string, GrpcDescriptor> | undefined,
 ): CompiledRoute {
   const specBackends = route.backends.map((b) => compileBackend(b, monolith, namespace));
   const backends =
@@ -450,6 +455,7 @@ function compileRoute(
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
     ...(route.shadow && { shadow: compileShadow(route.shadow) }),
     ...compilePolicies(route, defaults),
+    ...(route.grpc && { grpc: compileGrpc(route.grpc, grpcDescriptors?.get(route.name)) }),
   };
 }
 
@@ -484,7 +490,14 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
     routes: apiRoute.spec.routes.map((r) =>
-      compileRoute(r, monolith, namespace, options.migrationWeights, defaults),
+      compileRoute(
+        r,
+        monolith,
+        namespace,
+        options.migrationWeights,
+        defaults,
+        options.grpcDescriptors,
+      ),
     ),
     ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
   };

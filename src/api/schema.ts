@@ -18,6 +18,7 @@ import {
   TOKEN,
 } from './fields.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
+import { grpcBackendError, GrpcSchema } from './grpc-schema.js';
 import { isPathTemplate, pathTemplateError } from './path-template.js';
 import { quantityValue } from './quantity.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
@@ -1001,6 +1002,7 @@ export const RouteSchema = z
     auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
+    grpc: GrpcSchema.optional(),
   })
   .superRefine((route, ctx) => {
     if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
@@ -1044,6 +1046,12 @@ export const RouteSchema = z
         });
       }
     }
+    const grpcError = grpcBackendError(
+      route.grpc,
+      route.backends.map(newServiceName),
+      shadow?.backend,
+    );
+    if (grpcError) ctx.addIssue({ code: 'custom', path: ['grpc', 'backend'], message: grpcError });
     if (route.migration?.analysis.maxShadowMismatchRatio !== undefined && shadow === undefined) {
       ctx.addIssue({
         code: 'custom',

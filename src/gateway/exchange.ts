@@ -136,7 +136,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     runRequestStages(this.plan.pipeline, this, (answer: RequestStep) => {
       if (this.done) return;
       if (answer === undefined) this.send();
-      else this.answer(answer, true);
+      else this.answer(answer, answer.fromBackend !== true);
     });
   }
 

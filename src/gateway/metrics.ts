@@ -12,6 +12,7 @@ import {
   type HistogramSeries,
   type MetricDoc,
 } from '../common/metrics.js';
+import { GRPC_CODE_NAMES } from './grpc/status.js';
 import { OTHER_FIELD } from './shadow/differences.js';
 import { MAX_FIELDS_PER_ROUTE } from './shadow/route-stats.js';
 
@@ -138,6 +139,12 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'Decisions of a shared rate limit made by the per-replica budget because Redis was unreachable, too slow, or not configured (--redis-url): while this grows, each replica allows the whole budget.',
   },
   {
+    name: 'figway_gateway_grpc_calls_total',
+    type: 'counter',
+    labels: ['route', 'code'],
+    help: 'gRPC calls of REST-to-gRPC routes (spec.routes[].grpc), by route and the gRPC status code they ended with (OK, NOT_FOUND, UNAVAILABLE, … : the 17 codes by name; CANCELLED when the client left first).',
+  },
+  {
     name: 'figway_gateway_rate_limit_redis_up',
     type: 'gauge',
     labels: [],
@@ -236,6 +243,7 @@ export class GatewayMetrics {
   readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
   readonly rateLimitDecisions: FastCounter<'route' | 'decision'>;
   readonly rateLimitFallbacks: FastCounter<'route'>;
+  readonly grpcCalls: FastCounter<'route' | 'code'>;
   readonly redisUp: Gauge;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
@@ -342,6 +350,12 @@ export class GatewayMetrics {
       help: doc('figway_gateway_rate_limit_fallback_decisions_total'),
       labelNames: ['route'],
     });
+    this.grpcCalls = new FastCounter({
+      registry,
+      name: 'figway_gateway_grpc_calls_total',
+      help: doc('figway_gateway_grpc_calls_total'),
+      labelNames: ['route', 'code'],
+    });
     this.redisUp = new Gauge({
       registers: [registry],
       name: 'figway_gateway_rate_limit_redis_up',
@@ -394,6 +408,11 @@ export class GatewayMetrics {
     };
   }
 
+  /** A route's gRPC call series, one per status code (index = code), resolved once per config. */
+  grpcCallSeries(route: string): CounterSeries<string>[] {
+    return GRPC_CODE_NAMES.map((code) => this.grpcCalls.labels({ route, code }));
+  }
+
   /**
    * Records a newly applied config: the hash in use, each route's weight (restarting
    * its observed share when the weight changed), and drops every series of routes and
@@ -425,7 +444,12 @@ export class GatewayMetrics {
         }
       }
     }
-    for (const family of [this.authResults, this.rateLimitDecisions, this.rateLimitFallbacks]) {
+    for (const family of [
+      this.authResults,
+      this.rateLimitDecisions,
+      this.rateLimitFallbacks,
+      this.grpcCalls,
+    ]) {
       for (const labels of family.labelSets()) {
         if (!keep.has(labels.route)) family.removeMatching({ route: labels.route });
       }

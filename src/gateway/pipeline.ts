@@ -29,6 +29,8 @@ import { apiKeyStage } from './stages/api-key.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 import { rateLimitStage } from './stages/rate-limit.js';
 import { shadowStage } from './stages/shadow.js';
+import { grpcStage } from './stages/grpc.js';
+import type { GrpcChannels } from './grpc/channels.js';
 
 /** An answer the gateway gives itself instead of calling the upstream. */
 export interface Answer {
@@ -37,6 +39,13 @@ export interface Answer {
   readonly reason: string;
   readonly message: string;
   readonly headers?: Headers;
+  /** The body to send instead of the gateway's JSON error body (a stage's own answer). */
+  readonly body?: string;
+  /**
+   * The answer came from the plan's backend through a stage (a gRPC call), so it is
+   * counted on that backend and named in the backend header, as a proxied answer is.
+   */
+  readonly fromBackend?: boolean;
 }
 
 /** What a stage sees of a request in flight. */
@@ -116,6 +125,8 @@ export interface StageServices {
    * (shadow copies), so a slow shadow never holds a connection client traffic needs.
    */
   readonly ownBackend: (backend: CompiledBackend, route: string) => RuntimeBackend;
+  /** The gateway's gRPC channels, kept across configs as the pools are. */
+  readonly grpcChannels: GrpcChannels;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -127,7 +138,8 @@ export type StageBuilder = (
 /**
  * The order stages run in. CORS first, so preflights are answered without credentials;
  * auth before rate limits, so a claim or an API key can key a limit; request headers are
- * changed after those, just before the upstream call; shadowing comes after every stage
+ * changed after those, just before the upstream call; gRPC translation answers after all
+ * of them (it sends those headers as metadata); shadowing comes after every stage
  * that may answer by itself, so only requests that really go upstream are copied, and it
  * sees the response head as the client gets it; the access log is last so it records what
  * every other stage did. `route` is undefined for requests no route claims.
@@ -139,6 +151,7 @@ export const STAGE_ORDER: readonly StageBuilder[] = [
   rateLimitStage,
   requestHeadersStage,
   responseHeadersStage,
+  grpcStage,
   shadowStage,
   accessLogStage,
 ];

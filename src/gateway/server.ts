@@ -16,6 +16,7 @@ import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
+import { GrpcChannels } from './grpc/channels.js';
 import { GatewayMetrics, GATEWAY_BACKEND, UNMATCHED_ROUTE, type BackendSeries } from './metrics.js';
 import { runDoneStages, type Answer } from './pipeline.js';
 import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
@@ -110,6 +111,7 @@ export class Gateway implements ExchangeHost {
   private readonly noConfigSeries: BackendSeries;
   private readonly errorLog: ErrorLogLimiter;
   private readonly rateLimits: RateLimits;
+  private readonly grpcChannels = new GrpcChannels();
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger;
@@ -210,6 +212,7 @@ export class Gateway implements ExchangeHost {
       return 'unchanged';
     }
     this.shadows.beginConfig();
+    this.grpcChannels.beginConfig();
     const next = buildRuntime(
       served,
       hash,
@@ -222,11 +225,13 @@ export class Gateway implements ExchangeHost {
         shadows: this.shadows,
         rateLimits: this.rateLimits,
         apiKeys: this.apiKeys,
+        grpcChannels: this.grpcChannels,
       },
     );
     this.rateLimits.configApplied();
     this.runtime = next;
     this.shadows.commitConfig();
+    this.grpcChannels.commitConfig();
     this.metrics.configApplied(
       hash,
       next.routes.map((r) => ({
@@ -461,6 +466,7 @@ export class Gateway implements ExchangeHost {
     this.server.closeAllConnections();
     this.websockets.closeAll();
     this.shadows.abandonAll();
+    this.grpcChannels.closeAll();
     await closed;
     const pools = this.runtime?.pools ?? new Map<string, UpstreamPool>();
     await Promise.allSettled([...pools.values()].map((p) => p.close()));

@@ -1,3 +1,4 @@
+import { GrpcChannels } from '../../../src/gateway/grpc/channels.js';
 import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
@@ -58,6 +59,7 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   shadows: new ShadowRegistry(engine, metrics),
   rateLimits: new RateLimits({ logger, metrics }),
   apiKeys: new ApiKeyStore(),
+  grpcChannels: new GrpcChannels(),
 });
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {

@@ -1,3 +1,4 @@
+import { GrpcChannels } from '../../../../src/gateway/grpc/channels.js';
 import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute, RouteTable } from '../../../../src/api/index.js';
@@ -80,6 +81,7 @@ function services(store: ApiKeyStore, metrics: GatewayMetrics, table: Partial<Ro
     ownBackend: () => {
       throw new Error('the api-key stage sends nothing of its own');
     },
+    grpcChannels: new GrpcChannels(),
   } satisfies StageServices;
 }
 
