@@ -14,6 +14,7 @@ import { describeApiError } from '../common/api-error.js';
 import type { RelistReason } from '../common/watch.js';
 import { APIROUTE_LABEL, OWNED_KINDS } from './desired-state/index.js';
 import { EventRecorder } from './events.js';
+import { namesProtoConfigMap } from './grpc-proto.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
 import { KubeClusterWriter, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
@@ -73,6 +74,8 @@ export class Operator {
   private readonly apiRouteInformers: ResilientInformer<RawApiRoute>[] = [];
   /** kind → informers (one per watched namespace, or one for all). */
   private readonly ownedInformers = new Map<string, ResilientInformer<KubernetesObject>[]>();
+  /** Every ConfigMap (data dropped): a change re-reconciles the ApiRoutes whose grpc.proto names it. */
+  private readonly protoInformers: ResilientInformer<KubernetesObject>[] = [];
   private readonly tracker = new ConditionTracker();
   private readonly events: EventRecorder;
   private readonly shadowPoller: ShadowStatusPoller | undefined;
@@ -306,6 +309,22 @@ export class Operator {
           onHandlerError: handlerError,
         }),
       );
+      this.protoInformers.push(
+        new ResilientInformer<KubernetesObject>({
+          kind: 'ConfigMap (grpc.proto)',
+          kubeConfig: kc,
+          path: namespace ? `/api/v1/namespaces/${namespace}/configmaps` : '/api/v1/configmaps',
+          list: () => objects.list('v1', 'ConfigMap', namespace),
+          // Only names matter here: the reconcile reads the proto itself, at its own time.
+          slim: (obj) => ({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata }),
+          onEvent: (_event, obj) => {
+            this.enqueueNamingProto(obj.metadata?.namespace, obj.metadata?.name);
+          },
+          onRestart: restartHandler('ConfigMap'),
+          onRelist: relistHandler('ConfigMap'),
+          onHandlerError: handlerError,
+        }),
+      );
       for (const kind of OWNED_KINDS) {
         const informer = new ResilientInformer<KubernetesObject>({
           kind: kind.kind,
@@ -342,7 +361,19 @@ export class Operator {
     return [
       ...(this.apiRouteInformers as ResilientInformer<KubernetesObject>[]),
       ...[...this.ownedInformers.values()].flat(),
+      ...this.protoInformers,
     ];
+  }
+
+  /** Enqueues the cached ApiRoutes of a namespace whose gRPC routes name this ConfigMap. */
+  private enqueueNamingProto(namespace: string | undefined, name: string | undefined): void {
+    if (!namespace || !name) return;
+    for (const informer of this.apiRouteInformers) {
+      for (const apiRoute of informer.list(namespace)) {
+        if (namesProtoConfigMap(apiRoute.spec, name))
+          this.enqueue(namespace, apiRoute.metadata.name);
+      }
+    }
   }
 
   private cache(): ClusterCache {

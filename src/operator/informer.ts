@@ -21,6 +21,11 @@ function stripForCache<T extends KubernetesObject>(obj: T): T {
   return obj;
 }
 
+/** What goes into the cache: stripped of managedFields, then slimmed further if asked. */
+function slimmer<T extends KubernetesObject>(slim: ((obj: T) => T) | undefined): (obj: T) => T {
+  return slim === undefined ? stripForCache : (obj) => slim(stripForCache(obj));
+}
+
 export interface ResilientInformerOptions<T extends KubernetesObject> {
   /** For logs and metrics, e.g. ApiRoute or Deployment. */
   kind: string;
@@ -30,6 +35,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   /** Lists the collection with the informer's selectors. */
   list: (selectors: Selectors) => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
+  /** Drops more from each object before it is cached (after managedFields). */
+  slim?: (obj: T) => T;
   /** Handlers only enqueue keys; a throw is reported to onHandlerError, never propagated. */
   onEvent(event: InformerEvent, obj: T): void;
   /** A list or watch failed; the informer tries again after `delayMs`. */
@@ -55,7 +62,7 @@ export class ResilientInformer<T extends KubernetesObject> extends ResilientWatc
       path: options.path,
       list: options.list,
       labelSelector: options.labelSelector,
-      transform: stripForCache,
+      transform: slimmer(options.slim),
       onEvent: (event, obj) => {
         options.onEvent(event, obj);
       },

@@ -18,6 +18,7 @@ import {
   type ApiRoute,
   type ApiRouteStatus,
   type FieldError,
+  type GrpcDescriptor,
   type RouteTable,
 } from '../api/index.js';
 import {
@@ -32,6 +33,12 @@ import {
   OWNED_KINDS,
 } from './desired-state/index.js';
 import { EVENT_REASONS, type EventRecorder } from './events.js';
+import {
+  checkProtos,
+  describeProtoFailures,
+  protoConfigMapNames,
+  readProtoConfigMaps,
+} from './grpc-proto.js';
 import { advanceMigrations, storedState, type MigrationStep } from './migration/autopilot.js';
 import { NoObservationSource, type ObservationSource } from './migration/source.js';
 import type { MigrationState } from './migration/state-machine.js';
@@ -188,9 +195,10 @@ export class Reconciler {
     const apiRoute = validated.value;
     const uid = raw.metadata.uid;
     if (uid === undefined) throw new Error(`ApiRoute ${key} has no uid`);
+    const grpc = await this.grpcDescriptors(key, raw, namespace, apiRoute, log);
     const now = this.now();
     const migration = await this.advance(key, raw, apiRoute, now);
-    const desired = desiredState(apiRoute, this.deps.settings, migration.weights);
+    const desired = desiredState(apiRoute, this.deps.settings, migration.weights, grpc);
     const missing = await this.missingSecrets(namespace, desired.config.table);
     if (missing.length > 0) {
       await this.waitForSecrets(key, raw, namespace, missing, log);
@@ -275,6 +283,44 @@ export class Reconciler {
       EVENT_REASONS.secretNotFound,
       `Secret ${names.map((n) => `${namespace}/${n}`).join(', ')} not found; auth.apiKey needs it`,
     );
+  }
+
+  /**
+   * The compiled protos of the gRPC routes, read from their ConfigMaps. One that is missing
+   * or cannot serve its route is Accepted=False naming it, and ends the reconcile without a
+   * retry: the ConfigMap watch (controller.ts) brings the ApiRoute back when it changes.
+   */
+  private async grpcDescriptors(
+    key: string,
+    raw: RawApiRoute,
+    namespace: string,
+    apiRoute: ApiRoute,
+    log: Logger,
+  ): Promise<ReadonlyMap<string, GrpcDescriptor> | undefined> {
+    const names = protoConfigMapNames(apiRoute);
+    if (names.length === 0) return undefined;
+    const read = (obj: KubernetesObject) => this.deps.writer.read(obj);
+    const check = checkProtos(
+      apiRoute,
+      namespace,
+      await readProtoConfigMaps(read, namespace, names),
+    );
+    if (check.ok) return check.descriptors;
+    const message = describeProtoFailures(check.failures);
+    log.warn(
+      'ApiRoute names a proto that cannot serve it; its gateway keeps the last good config',
+      {
+        failures: check.failures,
+      },
+    );
+    await this.writeStatus(key, raw, { kind: 'proto-failed', failures: check.failures }, log);
+    await this.deps.events.emit(
+      raw,
+      'Warning',
+      check.failures[0]?.reason ?? 'ProtoInvalid',
+      message,
+    );
+    throw new TerminalError(`ApiRoute ${key}: ${message}`);
   }
 
   /** The autopilot's next states of this ApiRoute's migrating routes, and their weights. */

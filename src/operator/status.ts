@@ -13,6 +13,7 @@ import {
   type RouteMigrationStatus,
   type RouteTable,
 } from '../api/index.js';
+import { describeProtoFailures, type ProtoFailure } from './grpc-proto.js';
 import type { RouteShadowStatus } from './shadow-status.js';
 
 export const CONDITION_TYPES = [
@@ -30,6 +31,8 @@ export type Observation =
   | { kind: 'invalid'; errors: readonly FieldError[] }
   /** Secrets the ApiRoute names (auth.apiKey.secretRef) that do not exist. */
   | { kind: 'missing-secrets'; namespace: string; names: readonly string[] }
+  /** Protos of gRPC routes (spec.routes[].grpc.proto) missing or unfit for their method. */
+  | { kind: 'proto-failed'; failures: readonly ProtoFailure[] }
   | { kind: 'conflict'; message: string }
   | { kind: 'failed'; message: string }
   | {
@@ -204,6 +207,25 @@ function desiredConditions(
           'False',
           'SecretNotFound',
           `the running gateway keeps its last good route table and API keys; ${lastGood}`,
+        ),
+      ];
+    }
+    case 'proto-failed': {
+      const reason = observation.failures[0]?.reason ?? 'ProtoInvalid';
+      return [
+        c('Accepted', 'False', reason, describeProtoFailures(observation.failures)),
+        c(
+          'Ready',
+          'False',
+          reason,
+          `waiting for a proto that serves every gRPC route; ${lastGood}`,
+        ),
+        c('Progressing', 'False', reason, 'nothing is rolled out until the proto is fixed'),
+        c(
+          'Degraded',
+          'False',
+          reason,
+          `the running gateway keeps its last good route table; ${lastGood}`,
         ),
       ];
     }

@@ -25,6 +25,7 @@ import {
   ROUTE_TABLE_KEY,
   serializeRouteTable,
   type ApiRoute,
+  type GrpcDescriptor,
   type RouteTable,
 } from '../../api/index.js';
 import { DEFAULT_SETTINGS, type OperatorSettings } from '../settings.js';
@@ -52,10 +53,12 @@ export function compileConfig(
   apiRoute: ApiRoute,
   settings: Pick<OperatorSettings, 'defaultAccessLog'> = DEFAULT_SETTINGS,
   migrationWeights?: ReadonlyMap<string, number>,
+  grpcDescriptors?: ReadonlyMap<string, GrpcDescriptor>,
 ): CompiledConfig {
   const table = compileRouteTable(apiRoute, {
     ...(settings.defaultAccessLog !== undefined && { defaultAccessLog: settings.defaultAccessLog }),
     ...(migrationWeights !== undefined && { migrationWeights }),
+    ...(grpcDescriptors !== undefined && { grpcDescriptors }),
   });
   return { table, hash: table.hash, json: serializeRouteTable(table) };
 }

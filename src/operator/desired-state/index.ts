@@ -1,6 +1,6 @@
 // The desired state of one ApiRoute: every object its gateway needs, in apply order.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { ApiRoute, FieldError } from '../../api/index.js';
+import type { ApiRoute, FieldError, GrpcDescriptor } from '../../api/index.js';
 import type { OperatorSettings } from '../settings.js';
 import {
   buildConfigMap,
@@ -67,8 +67,9 @@ export function desiredState(
   apiRoute: ApiRoute,
   settings: OperatorSettings,
   migrationWeights?: ReadonlyMap<string, number>,
+  grpcDescriptors?: ReadonlyMap<string, GrpcDescriptor>,
 ): DesiredState {
-  const config = compileConfig(apiRoute, settings, migrationWeights);
+  const config = compileConfig(apiRoute, settings, migrationWeights, grpcDescriptors);
   const pdb = buildPodDisruptionBudget(apiRoute);
   const objects: KubernetesObject[] = [
     buildServiceAccount(apiRoute),
