@@ -48,6 +48,8 @@ const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 const INTEGER = /^-?[0-9]+$/;
 const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+/** Deepest message nesting a request may have (protobuf's own parsers stop at 100). */
+export const MAX_DEPTH = 32;
 
 /** Field lookup by its JSON name or its .proto name, built once per type. */
 const fieldIndexes = new WeakMap<protobuf.Type, Map<string, protobuf.Field>>();
@@ -145,7 +147,7 @@ function scalar(
 }
 
 /** A field's value from JSON: null is the default (left out), repeated and map fields nest. */
-function fieldValue(field: protobuf.Field, value: unknown, path: string): unknown {
+function fieldValue(field: protobuf.Field, value: unknown, path: string, depth: number): unknown {
   if (field instanceof protobuf.MapField) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new RequestFieldError(path, `must be an object (a map), got ${describe(value)}`);
@@ -153,7 +155,7 @@ function fieldValue(field: protobuf.Field, value: unknown, path: string): unknow
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
       if (field.keyType !== 'string') scalar(field.keyType, null, key, join(path, key), true);
-      out[key] = single(field, v, join(path, key));
+      out[key] = single(field, v, join(path, key), depth);
     }
     return out;
   }
@@ -161,19 +163,27 @@ function fieldValue(field: protobuf.Field, value: unknown, path: string): unknow
     if (!Array.isArray(value)) {
       throw new RequestFieldError(path, `must be an array, got ${describe(value)}`);
     }
-    return value.map((v, i) => single(field, v, `${path}[${i}]`));
+    return value.map((v, i) => single(field, v, `${path}[${i}]`, depth));
   }
-  return single(field, value, path);
+  return single(field, value, path, depth);
 }
 
-function single(field: protobuf.Field, value: unknown, path: string): unknown {
+function single(field: protobuf.Field, value: unknown, path: string, depth: number): unknown {
   const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Type) return messageObject(resolved, value, path);
+  if (resolved instanceof protobuf.Type) return messageObject(resolved, value, path, depth + 1);
   return scalar(field.type, resolved, value, path, false);
 }
 
 /** A checked plain object for `type.fromObject`, from a JSON value. */
-function messageObject(type: protobuf.Type, value: unknown, path: string): Record<string, unknown> {
+function messageObject(
+  type: protobuf.Type,
+  value: unknown,
+  path: string,
+  depth: number,
+): Record<string, unknown> {
+  if (depth > MAX_DEPTH) {
+    throw new RequestFieldError(path, `nests messages deeper than ${MAX_DEPTH} levels`);
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RequestFieldError(
       path,
@@ -188,7 +198,7 @@ function messageObject(type: protobuf.Type, value: unknown, path: string): Recor
       throw new RequestFieldError(where, `is not a field of ${type.fullName.slice(1)}`);
     }
     if (v === null) continue;
-    out[field.name] = fieldValue(field, v, where);
+    out[field.name] = fieldValue(field, v, where, depth);
   }
   return out;
 }
@@ -266,7 +276,7 @@ function queryValues(query: string): Map<string, string[]> {
 
 /** The request message for a call, or a RequestFieldError naming what is wrong. */
 export function requestMessage(type: protobuf.Type, parts: RequestParts): Uint8Array {
-  const object = parts.body === undefined ? {} : messageObject(type, parts.body, '');
+  const object = parts.body === undefined ? {} : messageObject(type, parts.body, '', 0);
   for (const [key, values] of queryValues(parts.query)) {
     setFromText(type, object, key, values, 'query parameter');
   }

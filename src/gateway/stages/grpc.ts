@@ -84,12 +84,13 @@ function readBody(ctx: StageContext): Promise<Buffer | undefined> {
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('aborted', onGone);
+      req.off('close', onGone);
       req.off('error', onGone);
     };
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('aborted', onGone);
+    // 'close' before 'end': the client left mid-body.
+    req.on('close', onGone);
     req.on('error', onGone);
   });
 }

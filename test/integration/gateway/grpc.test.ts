@@ -221,6 +221,21 @@ spec:
     expect(reply.json()).toMatchObject({ servedBy: 'legacy', url: '/api/payments/p-1' });
   });
 
+  it('keeps serving after a client that vanishes mid-body', async () => {
+    const before = payments.metadata.length;
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      'POST /api/payments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"customerId":',
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(payments.metadata.length).toBe(before);
+    expect(gateway.requestsInFlight).toBe(0);
+    expect((await send(`${url}/api/payments/p-1`)).status).toBe(200);
+  });
+
   it('cancels the call of a client that leaves, before its deadline', async () => {
     const cancelled = async () =>
       sample(

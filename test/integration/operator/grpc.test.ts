@@ -183,6 +183,7 @@ describeCluster('REST to gRPC with the proto in a ConfigMap', () => {
       namespace: ns,
       body: { metadata: { name: 'late-proto' }, data: { 'payments.proto': PROTO } },
     });
-    await waitForCondition(kc, ns, 'later', 'Accepted', 'True', 30_000);
+    // Well within the informer resync: the ConfigMap watch brings the ApiRoute back.
+    await waitForCondition(kc, ns, 'later', 'Accepted', 'True', 10_000);
   }, 120_000);
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from '@jest/globals';
 import protobuf from 'protobufjs';
 import { compileGrpcDescriptor } from '../../../../src/api/index.js';
 import {
+  MAX_DEPTH,
   parseJsonBody,
   replyJson,
   requestMessage,
@@ -142,6 +143,21 @@ describe('requestMessage', () => {
         requestMessage(get.request, { body: undefined, query: 'includeRefunds=yes', params: {} }),
       ),
     ).toBe('includeRefunds: must be true or false, got "yes"');
+  });
+
+  it('refuses messages nested deeper than MAX_DEPTH, before any recursion runs away', () => {
+    const root = protobuf.parse(
+      'syntax = "proto3";\npackage t;\nmessage Node { Node child = 1; string name = 2; }\n',
+    ).root;
+    root.resolveAll();
+    const node = root.lookupType('t.Node');
+    let body: Record<string, unknown> = { name: 'leaf' };
+    for (let i = 0; i < MAX_DEPTH; i += 1) body = { child: body };
+    expect(requestMessage(node, { body, query: '', params: {} }).length).toBeGreaterThan(0);
+    const deeper = { child: body };
+    expect(
+      fieldError(() => requestMessage(node, { body: deeper, query: '', params: {} })),
+    ).toContain(`nests messages deeper than ${MAX_DEPTH} levels`);
   });
 
   it('leaves null fields at their default', () => {
