@@ -58,6 +58,8 @@ spec:
       backends: [{ url: "http://${backend}", weight: 100 }]
       overrideHeader: x-side
       timeout: 300ms
+      cors: { allowOrigins: ["https://shop.example"] }
+      responseHeaders: { set: { x-api: grpc } }
       grpc:
         backend: "${backend}"
         proto: { configMap: payments-proto, key: payments.proto }
@@ -112,9 +114,16 @@ spec:
 
   it('answers GET with path and query parameters as proto3 JSON', async () => {
     const reply = await send(`${url}/api/payments/p-1?include_refunds=true`, {
-      headers: { 'x-user-id': 'u-7', 'x-secret': 'not for the backend' },
+      headers: {
+        'x-user-id': 'u-7',
+        'x-secret': 'not for the backend',
+        origin: 'https://shop.example',
+      },
     });
     expect(reply.status).toBe(200);
+    // The route's response stages apply to the translated reply as to a proxied one.
+    expect(reply.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(reply.headers['x-api']).toBe('grpc');
     expect(reply.headers['content-type']).toBe('application/json');
     expect(reply.headers['x-figway-backend']).toBe(backend);
     expect(reply.json()).toEqual({
