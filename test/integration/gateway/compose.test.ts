@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   apiRoute,
   closedPort,
+  eventually,
   metricsOf,
   RawClient,
   sample,
@@ -22,6 +23,8 @@ import {
 type Mode = 'ok' | 'hang' | 'fail' | 'html' | 'big' | 'big-chunked' | 'unavailable-once';
 
 const modes: Record<string, Mode> = {};
+/** Upstreams whose hanging answer the gateway gave up on (the connection closed). */
+const hangsEnded: string[] = [];
 
 function json(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
@@ -39,6 +42,9 @@ function service(req: IncomingMessage, res: ServerResponse, upstream: Upstream):
   const answer = { servedBy: upstream.name, url: req.url };
   switch (mode) {
     case 'hang':
+      res.on('close', () => {
+        hangsEnded.push(upstream.name);
+      });
       return;
     case 'fail':
       json(res, 500, { error: 'boom' });
@@ -292,6 +298,28 @@ describe('compose', () => {
     expect(post.status).toBe(405);
     expect(post.headers.allow).toBe('GET, HEAD');
     expect(customers.seen).toHaveLength(1);
+  });
+
+  it('cancels the parts of a client that goes away, instead of waiting for their deadline', async () => {
+    modes.customers = 'hang';
+    const raw = await RawClient.connect(gw.port);
+    raw.write('GET /api/customers/3/overview HTTP/1.1\r\nhost: x\r\n\r\n');
+    await eventually(() => {
+      expect(customers.seen).toHaveLength(1);
+    });
+    hangsEnded.length = 0;
+    const left = performance.now();
+    raw.destroy();
+    await eventually(() => {
+      expect(hangsEnded).toEqual(['customers']);
+    });
+    // Well before the route's 700 ms: the part was cancelled, not timed out.
+    expect(performance.now() - left).toBeLessThan(500);
+    const cancelled = sample(
+      await metricsOf(gw),
+      'figway_gateway_compose_part_requests_total{route="customer-overview",part="profile",result="cancelled"}',
+    );
+    expect(cancelled).toBe(1);
   });
 
   it('counts each part by result, with the route and part as labels', async () => {
