@@ -5,7 +5,9 @@
 // nothing listens on.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { close, listen } from '../../../src/common/net.js';
 import {
   apiRoute,
   closedPort,
@@ -80,6 +82,14 @@ function service(req: IncomingMessage, res: ServerResponse, upstream: Upstream):
     case 'ok':
       json(res, 200, upstream.name === 'orders' ? [answer] : answer);
   }
+}
+
+/** One series of figway_gateway_compose_part_requests_total in a scrape. */
+function partCount(text: string, route: string, part: string, result: string) {
+  return sample(
+    text,
+    `figway_gateway_compose_part_requests_total{route="${route}",part="${part}",result="${result}"}`,
+  );
 }
 
 const ROUTES = (refused: number) => `    - name: customers-api
@@ -315,33 +325,77 @@ describe('compose', () => {
     });
     // Well before the route's 700 ms: the part was cancelled, not timed out.
     expect(performance.now() - left).toBeLessThan(500);
-    const cancelled = sample(
-      await metricsOf(gw),
-      'figway_gateway_compose_part_requests_total{route="customer-overview",part="profile",result="cancelled"}',
-    );
-    expect(cancelled).toBe(1);
+    expect(partCount(await metricsOf(gw), 'customer-overview', 'profile', 'cancelled')).toBe(1);
   });
 
   it('counts each part by result, with the route and part as labels', async () => {
     modes.orders = 'hang';
     await overview('1');
     const text = await metricsOf(gw);
-    const series = (part: string, result: string) =>
-      sample(
-        text,
-        `figway_gateway_compose_part_requests_total{route="customer-overview",part="${part}",result="${result}"}`,
-      );
-    expect(series('orders', 'timeout')).toBeGreaterThanOrEqual(1);
-    expect(series('profile', 'ok')).toBeGreaterThanOrEqual(1);
-    expect(series('account', 'connect-failure')).toBeUndefined();
-    expect(
-      sample(
-        text,
-        'figway_gateway_compose_part_requests_total{route="refused-overview",part="account",result="connect-failure"}',
-      ),
-    ).toBe(1);
+    expect(partCount(text, 'customer-overview', 'orders', 'timeout')).toBeGreaterThanOrEqual(1);
+    expect(partCount(text, 'customer-overview', 'profile', 'ok')).toBeGreaterThanOrEqual(1);
+    expect(partCount(text, 'customer-overview', 'account', 'connect-failure')).toBeUndefined();
+    expect(partCount(text, 'refused-overview', 'account', 'connect-failure')).toBe(1);
     expect(text).toContain(
       'figway_gateway_compose_part_duration_seconds_count{route="customer-overview",part="payments"}',
     );
+  });
+});
+
+describe('compose behind auth.jwt', () => {
+  let customers: Upstream;
+  let gw: TestGateway;
+  const jwks = createServer();
+  let token = '';
+
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    jwks.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      json(res, 200, { keys: [jwk] });
+    });
+    const port = await listen(jwks, 0, '127.0.0.1');
+    token = await new SignJWT({ sub: 'user-7' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('https://id.example.com')
+      .setAudience('shop')
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    customers = await startUpstream('customers', service);
+    gw = await startTestGateway(
+      apiRoute(`    - name: customers-api
+      match: { path: { type: PathPrefix, value: /api/customers } }
+      backends: [{ service: customers, port: 80, weight: 100 }]
+    - name: me
+      match: { path: { type: Exact, value: '/api/me/{id}' } }
+      auth:
+        jwt:
+          issuer: https://id.example.com
+          audiences: [shop]
+          jwksUri: http://127.0.0.1:${port}/jwks.json
+          claimsToHeaders: [{ claim: sub, header: x-user-id }]
+      compose:
+        parts:
+          - { name: profile, backend: customers, path: '/customers/{id}' }
+`),
+      { customers: customers.url },
+    );
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await customers.close();
+    jwks.closeAllConnections();
+    await close(jwks);
+  });
+
+  it('sends no part without a valid token, and sends the claims as headers no client can forge', async () => {
+    expect((await send(`${gw.url}/api/me/1`)).status).toBe(401);
+    expect(customers.seen).toHaveLength(0);
+    const reply = await send(`${gw.url}/api/me/1`, {
+      headers: { authorization: `Bearer ${token}`, 'x-user-id': 'forged' },
+    });
+    expect(reply.status).toBe(200);
+    expect(customers.seen.map((s) => s.headers['x-user-id'])).toEqual(['user-7']);
   });
 });
