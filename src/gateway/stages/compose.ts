@@ -219,6 +219,11 @@ class Composition {
           new PartCall(this.route, part, backend, this, index, ctx.upstreamHeaders, values),
         );
       });
+      // A client that left during an earlier (asynchronous) stage gets no parts sent.
+      if (ctx.req.socket.destroyed) {
+        this.finish(undefined);
+        return;
+      }
       ctx.req.socket.once('close', this.onClientClose);
       for (const call of this.calls) {
         if (this.done) break;

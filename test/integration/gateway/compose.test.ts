@@ -347,12 +347,16 @@ describe('compose behind auth.jwt', () => {
   let gw: TestGateway;
   const jwks = createServer();
   let token = '';
+  /** The issuer is slow to serve its keys: the first token waits for them. */
+  let jwksDelayMs = 300;
 
   beforeAll(async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
     jwks.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-      json(res, 200, { keys: [jwk] });
+      setTimeout(() => {
+        json(res, 200, { keys: [jwk] });
+      }, jwksDelayMs);
     });
     const port = await listen(jwks, 0, '127.0.0.1');
     token = await new SignJWT({ sub: 'user-7' })
@@ -389,7 +393,18 @@ describe('compose behind auth.jwt', () => {
     await close(jwks);
   });
 
+  it('sends no part for a client that left while its token waited for the keys', async () => {
+    const raw = await RawClient.connect(gw.port);
+    raw.write(`GET /api/me/1 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    raw.destroy();
+    await new Promise((r) => setTimeout(r, jwksDelayMs + 200));
+    expect(customers.seen).toHaveLength(0);
+    jwksDelayMs = 0;
+  });
+
   it('sends no part without a valid token, and sends the claims as headers no client can forge', async () => {
+    customers.seen.length = 0;
     expect((await send(`${gw.url}/api/me/1`)).status).toBe(401);
     expect(customers.seen).toHaveLength(0);
     const reply = await send(`${gw.url}/api/me/1`, {
