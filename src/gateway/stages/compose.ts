@@ -279,9 +279,23 @@ const NO_UPGRADE: Answer = {
   message: 'a composed route answers plain GET and HEAD requests, not upgrades',
 };
 
+/**
+ * Drops the series of parts a route no longer has. Routes that leave the config are
+ * dropped with all their series (metrics.ts configApplied); parts within a route are not.
+ */
+function dropGoneParts(metrics: GatewayMetrics, route: string, parts: ReadonlySet<string>): void {
+  for (const family of [metrics.composePartRequests, metrics.composePartDuration]) {
+    for (const labels of family.labelSets()) {
+      if (labels.route === route && !parts.has(labels.part))
+        family.removeMatching({ route, part: labels.part });
+    }
+  }
+}
+
 export const composeStage: StageBuilder = (route, services) => {
   const compose = route?.compose;
   if (route === undefined || compose === undefined) return undefined;
+  dropGoneParts(services.metrics, route.name, new Set(compose.parts.map((p) => p.name)));
   const parts = compose.parts.map((config): StagePart => {
     const backendIndex = route.backends.findIndex(
       (b) => b.name === config.backend && b.monolith === config.monolith,

@@ -123,12 +123,14 @@ describe('compose', () => {
   let orders: Upstream;
   let legacy: Upstream;
   let gw: TestGateway;
+  let refused = 0;
 
   beforeAll(async () => {
     customers = await startUpstream('customers', service);
     orders = await startUpstream('orders', service);
     legacy = await startUpstream('legacy', service);
-    gw = await startTestGateway(apiRoute(ROUTES(await closedPort())), {
+    refused = await closedPort();
+    gw = await startTestGateway(apiRoute(ROUTES(refused)), {
       customers: customers.url,
       orders: orders.url,
       legacy: legacy.url,
@@ -339,6 +341,20 @@ describe('compose', () => {
     expect(text).toContain(
       'figway_gateway_compose_part_duration_seconds_count{route="customer-overview",part="payments"}',
     );
+  });
+  it('follows a reload that renames a part, and drops the series of the part that is gone', async () => {
+    await overview('1');
+    expect(partCount(await metricsOf(gw), 'customer-overview', 'orders', 'ok')).toBeGreaterThan(0);
+    gw.writeConfig(
+      apiRoute(ROUTES(refused).replace('name: orders, backend', 'name: history, backend')),
+    );
+    await eventually(async () => {
+      expect(Object.keys((await overview('1')).json())).toEqual(['profile', 'history', 'payments']);
+    });
+    const text = await metricsOf(gw);
+    expect(partCount(text, 'customer-overview', 'orders', 'ok')).toBeUndefined();
+    expect(text).not.toContain('part="orders"');
+    expect(partCount(text, 'customer-overview', 'history', 'ok')).toBeGreaterThan(0);
   });
 });
 
