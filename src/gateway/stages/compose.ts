@@ -252,13 +252,20 @@ class Composition {
 
   private answer(composed: ComposedAnswer | undefined): Answer {
     if (composed === undefined) return CLIENT_GONE;
+    // The composed answer is this route's response: its response-head stages (cors,
+    // responseHeaders) shape it as they would an upstream's.
+    const headers: Headers = {};
+    const ctx = this.ctx;
+    for (const stage of ctx.plan.pipeline.responseHead)
+      stage.onResponseHead?.(ctx, composed.status, headers);
     if (composed.status === 200)
-      return { status: 200, reason: 'composed', message: '', body: composed.body };
+      return { status: 200, reason: 'composed', message: '', headers, body: composed.body };
     return {
       status: 502,
       reason: 'compose-part-failed',
       message: composed.message,
-      body: failureBody(composed, this.ctx.plan.requestId, this.route.name),
+      headers,
+      body: failureBody(composed, ctx.plan.requestId, this.route.name),
     };
   }
 }

@@ -106,6 +106,8 @@ const ROUTES = (refused: number) => `    - name: customers-api
       timeout: 700ms
       retries: { attempts: 1, conditions: [connect-failure, 503] }
       requestHeaders: { set: { x-from: figway } }
+      responseHeaders: { set: { x-composed: 'yes' } }
+      cors: { allowOrigins: ['https://shop.example'] }
       compose:
         parts:
           - { name: profile, backend: customers, path: '/customers/{id}' }
@@ -160,6 +162,17 @@ describe('compose', () => {
       orders: [{ servedBy: 'orders', url: '/orders?customer=42' }],
       payments: { servedBy: 'legacy', url: '/legacy/payments/42' },
     });
+  });
+
+  it("shapes the composed answer with the route's response policies: cors and responseHeaders", async () => {
+    const ok = await overview('42', { origin: 'https://shop.example' });
+    expect(ok.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(ok.headers['x-composed']).toBe('yes');
+    modes.legacy = 'fail';
+    const failed = await overview('42', { origin: 'https://shop.example' });
+    expect(failed.status).toBe(502);
+    expect(failed.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(failed.headers['content-type']).toBe('application/json');
   });
 
   it('sends each part the upstream headers of the request: request id, forwarded, traceparent, the route header policy', async () => {
