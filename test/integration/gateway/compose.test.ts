@@ -113,6 +113,11 @@ const ROUTES = (refused: number) => `    - name: customers-api
           - { name: profile, backend: customers, path: '/customers/{id}' }
           - { name: orders, backend: orders, path: '/orders?customer={id}', optional: true }
           - { name: payments, monolith: true, path: '/legacy/payments/{id}', timeout: 300ms }
+    - name: regex-overview
+      match: { path: { type: RegularExpression, value: '/v2/(?P<kind>[a-z]+)/(?P<id>[^/]+)/overview' } }
+      compose:
+        parts:
+          - { name: profile, backend: customers, path: '/customers/{id}?kind={kind}' }
     - name: refused-overview
       match: { path: { type: Exact, value: '/api/refused/{id}/overview' } }
       compose:
@@ -161,6 +166,14 @@ describe('compose', () => {
       profile: { servedBy: 'customers', url: '/customers/42' },
       orders: [{ servedBy: 'orders', url: '/orders?customer=42' }],
       payments: { servedBy: 'legacy', url: '/legacy/payments/42' },
+    });
+  });
+
+  it('fills the named groups of a RegularExpression match, encoded the same way', async () => {
+    const reply = await send(`${gw.url}/v2/gold/a%20b/overview`);
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toEqual({
+      profile: { servedBy: 'customers', url: '/customers/a%20b?kind=gold' },
     });
   });
 
