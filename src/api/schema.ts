@@ -17,6 +17,7 @@ import {
   regex,
   TOKEN,
 } from './fields.js';
+import { composeBackendIssues, composeRouteIssues, ComposeSchema } from './compose-schema.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { grpcBackendError, GrpcSchema } from './grpc-schema.js';
 import { isPathTemplate, pathTemplateError } from './path-template.js';
@@ -966,20 +967,25 @@ export function newServiceName(backend: Backend): string | undefined {
   return backend.service;
 }
 
+/** Where a backend's requests go, to tell two backends of one name apart. */
+function backendAddress(backend: Backend): string {
+  return backend.url ?? `${String(backend.service)}:${String(backend.port)}`;
+}
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
     match: MatchSchema,
     backends: z
       .array(BackendSchema)
-      .min(1, { error: 'must list at least one backend' })
       .max(MAX_BACKENDS, { error: `must list at most ${MAX_BACKENDS} backends` })
+      .default([])
       .meta({
         description:
-          'The strangler split between the monolith and the new service. Weights add up to 100.',
+          'The strangler split between the monolith and the new service. Weights add up to 100. At least one, except with compose (then none).',
         'x-kubernetes-validations': [
           {
-            rule: 'self.map(b, b.weight).sum() == 100',
+            rule: 'self.size() == 0 || self.map(b, b.weight).sum() == 100',
             message: 'backend weights must add up to 100',
           },
         ],
@@ -1003,8 +1009,10 @@ export const RouteSchema = z
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
     grpc: GrpcSchema.optional(),
+    compose: ComposeSchema.optional(),
   })
   .superRefine((route, ctx) => {
+    composeRouteIssues(route, ctx);
     if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
       ctx.addIssue({
         code: 'custom',
@@ -1014,7 +1022,7 @@ export const RouteSchema = z
       });
     }
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);
-    if (sum !== 100) {
+    if (route.backends.length > 0 && sum !== 100) {
       ctx.addIssue({
         code: 'custom',
         path: ['backends'],
@@ -1063,6 +1071,11 @@ export const RouteSchema = z
   .meta({
     description: 'A path (or set of requests) being strangled out of the monolith.',
     'x-kubernetes-validations': [
+      {
+        rule: 'has(self.compose) ? !has(self.backends) || size(self.backends) == 0 : has(self.backends) && size(self.backends) > 0',
+        message: 'list at least one backend, or compose the answer from parts (then no backends)',
+        fieldPath: '.backends',
+      },
       {
         rule: '!has(self.migration) || self.backends.exists(b, !has(b.monolith) || !b.monolith)',
         message: 'migration needs a new-service backend (service and port, or url) in backends',
@@ -1125,6 +1138,7 @@ export const ApiRouteSpecSchema = z
         seen.set(route.name, index);
       }
     });
+    composeBackendIssues(spec.routes, ctx, newServiceName, backendAddress);
   })
   .meta({ description: 'What the gateway of this microservice does.' });
 

@@ -266,20 +266,8 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
       [this.host.backendHeader]: local ? GATEWAY_BACKEND : this.backend.name,
     };
     this.closeIfUnread(extra);
-    writeAnswer(
-      this.res,
-      answer.fromBackend === true ? this.backendHead(answer) : answer,
-      body,
-      extra,
-    );
+    writeAnswer(this.res, answer, body, extra);
     this.finish(answer.status);
-  }
-
-  /** A backend's answer through a stage (a gRPC reply) gets the response stages a proxied one does. */
-  private backendHead(answer: Answer): Answer {
-    const headers: Headers = { ...answer.headers };
-    runResponseHeadStages(this.plan.pipeline, this, answer.status, headers);
-    return { ...answer, headers };
   }
 
   /**

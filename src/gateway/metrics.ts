@@ -145,6 +145,18 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'gRPC calls of REST-to-gRPC routes (spec.routes[].grpc), by route and the gRPC status code they ended with (OK, NOT_FOUND, UNAVAILABLE, … : the 17 codes by name; CANCELLED when the client left first).',
   },
   {
+    name: 'figway_gateway_compose_part_requests_total',
+    type: 'counter',
+    labels: ['route', 'part', 'result'],
+    help: 'Parts of composed answers (spec.routes[].compose) by result: ok, or why the part failed: timeout, connect-failure, reset, no-backend, body (broke off), status (not 2xx), not-json, too-large (over 1Mi), cancelled (another part or the client ended the request first).',
+  },
+  {
+    name: 'figway_gateway_compose_part_duration_seconds',
+    type: 'histogram',
+    labels: ['route', 'part'],
+    help: 'Time each part of a composed answer took, retries included. Buckets 1 ms to 10 s.',
+  },
+  {
     name: 'figway_gateway_rate_limit_redis_up',
     type: 'gauge',
     labels: [],
@@ -244,6 +256,8 @@ export class GatewayMetrics {
   readonly rateLimitDecisions: FastCounter<'route' | 'decision'>;
   readonly rateLimitFallbacks: FastCounter<'route'>;
   readonly grpcCalls: FastCounter<'route' | 'code'>;
+  readonly composePartRequests: FastCounter<'route' | 'part' | 'result'>;
+  readonly composePartDuration: FastHistogram<'route' | 'part'>;
   readonly redisUp: Gauge;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
@@ -356,6 +370,19 @@ export class GatewayMetrics {
       help: doc('figway_gateway_grpc_calls_total'),
       labelNames: ['route', 'code'],
     });
+    this.composePartRequests = new FastCounter({
+      registry,
+      name: 'figway_gateway_compose_part_requests_total',
+      help: doc('figway_gateway_compose_part_requests_total'),
+      labelNames: ['route', 'part', 'result'],
+    });
+    this.composePartDuration = new FastHistogram({
+      registry,
+      name: 'figway_gateway_compose_part_duration_seconds',
+      help: doc('figway_gateway_compose_part_duration_seconds'),
+      labelNames: ['route', 'part'],
+      buckets: DURATION_BUCKETS,
+    });
     this.redisUp = new Gauge({
       registers: [registry],
       name: 'figway_gateway_rate_limit_redis_up',
@@ -449,6 +476,8 @@ export class GatewayMetrics {
       this.rateLimitDecisions,
       this.rateLimitFallbacks,
       this.grpcCalls,
+      this.composePartRequests,
+      this.composePartDuration,
     ]) {
       for (const labels of family.labelSets()) {
         if (!keep.has(labels.route)) family.removeMatching({ route: labels.route });

@@ -15,7 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
 import type { ApiKeyStore } from './api-keys.js';
-import type { BodyTap } from './engine.js';
+import type { BodyTap, ProxyEngine } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { RateLimits } from './rate-limits.js';
@@ -26,6 +26,7 @@ import { accessLogStage } from './stages/access-log.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { apiKeyStage } from './stages/api-key.js';
+import { composeStage } from './stages/compose.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 import { rateLimitStage } from './stages/rate-limit.js';
 import { shadowStage } from './stages/shadow.js';
@@ -39,7 +40,7 @@ export interface Answer {
   readonly reason: string;
   readonly message: string;
   readonly headers?: Headers;
-  /** The body to send instead of the gateway's JSON error body (a stage's own answer). */
+  /** A JSON body of the stage's own (a composed answer, a gRPC reply) instead of the error body. */
   readonly body?: string;
   /**
    * The answer came from the plan's backend through a stage (a gRPC call), so it is
@@ -127,6 +128,8 @@ export interface StageServices {
   readonly ownBackend: (backend: CompiledBackend, route: string) => RuntimeBackend;
   /** The gateway's gRPC channels, kept across configs as the pools are. */
   readonly grpcChannels: GrpcChannels;
+  /** The engine client attempts go through (composition parts). */
+  readonly engine: ProxyEngine;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -138,11 +141,12 @@ export type StageBuilder = (
 /**
  * The order stages run in. CORS first, so preflights are answered without credentials;
  * auth before rate limits, so a claim or an API key can key a limit; request headers are
- * changed after those, just before the upstream call; gRPC translation answers after all
- * of them (it sends those headers as metadata); shadowing comes after every stage
- * that may answer by itself, so only requests that really go upstream are copied, and it
- * sees the response head as the client gets it; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * changed after those, just before the upstream call; composition and gRPC translation
+ * answer by themselves after every policy, so their calls carry the headers an upstream
+ * would; shadowing comes after every stage that may answer by itself, so only requests
+ * that really go upstream are copied, and it sees the response head as the client gets
+ * it; the access log is last so it records what every other stage did. `route` is
+ * undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
   corsStage,
@@ -151,6 +155,7 @@ export const STAGE_ORDER: readonly StageBuilder[] = [
   rateLimitStage,
   requestHeadersStage,
   responseHeadersStage,
+  composeStage,
   grpcStage,
   shadowStage,
   accessLogStage,
@@ -234,6 +239,17 @@ export function runResponseHeadStages(
 ): void {
   for (const stage of pipeline.responseHead)
     (stage.onResponseHead as NonNullable<Stage['onResponseHead']>)(ctx, status, headers);
+}
+
+/**
+ * The headers the route's response-head stages (cors, responseHeaders) give an answer a
+ * stage made itself from upstream calls (a composed answer, a gRPC reply), as they would
+ * give an upstream's.
+ */
+export function stageAnswerHeaders(ctx: StageContext, status: number): Headers {
+  const headers: Headers = {};
+  runResponseHeadStages(ctx.plan.pipeline, ctx, status, headers);
+  return headers;
 }
 
 export function runDoneStages(pipeline: Pipeline, ctx: StageContext, outcome: Outcome): void {

@@ -9,7 +9,13 @@ import protobuf from 'protobufjs';
 import type { CompiledGrpc, CompiledRoute } from '../../api/index.js';
 import { BodyBuffer } from '../body-buffer.js';
 import { compilePathParameters } from '../matcher.js';
-import type { Answer, StageBuilder, StageContext } from '../pipeline.js';
+import {
+  stageAnswerHeaders,
+  type Answer,
+  type StageBuilder,
+  type StageContext,
+} from '../pipeline.js';
+import type { Headers } from '../transforms.js';
 import { errorBody, codeName, httpStatusOf, type StatusDetail } from '../grpc/status.js';
 import { parseJsonBody, replyJson, requestMessage, RequestFieldError } from '../grpc/message.js';
 
@@ -233,7 +239,7 @@ async function translate(
         const code = error?.code ?? 0;
         calls[code]?.inc();
         if (error !== null) {
-          resolve(failedCall(error));
+          resolve(failedCall(error, stageAnswerHeaders(ctx, httpStatusOf(error.code))));
           return;
         }
         let json: string;
@@ -249,7 +255,14 @@ async function translate(
           );
           return;
         }
-        resolve({ status: 200, reason: 'grpc', message: '', body: json, fromBackend: true });
+        resolve({
+          status: 200,
+          reason: 'grpc',
+          message: '',
+          headers: stageAnswerHeaders(ctx, 200),
+          body: json,
+          fromBackend: true,
+        });
       },
     );
     // A client that leaves cancels its call: the backend stops working for nobody.
@@ -260,9 +273,10 @@ async function translate(
   });
 }
 
-function failedCall(error: ServiceError): Answer {
+function failedCall(error: ServiceError, headers: Headers): Answer {
   return {
     status: httpStatusOf(error.code),
+    headers,
     reason: `grpc-${codeName(error.code).toLowerCase().replaceAll('_', '-')}`,
     message: error.details,
     body: errorBody(error.code, error.details, statusDetails(error)),

@@ -82,6 +82,7 @@ function services(store: ApiKeyStore, metrics: GatewayMetrics, table: Partial<Ro
       throw new Error('the api-key stage sends nothing of its own');
     },
     grpcChannels: new GrpcChannels(),
+    engine: {} as ProxyEngine,
   } satisfies StageServices;
 }
 
