@@ -137,6 +137,7 @@ export const CompiledRouteSchema = z.object({
       z.object({ header: z.string() }),
       z.object({ cookie: z.string() }),
       z.object({ clientIp: z.literal(true) }),
+      z.object({ claim: z.string() }),
     ])
     .optional(),
   overrideHeader: z.string().optional(),
@@ -429,6 +430,7 @@ function compileRoute(
     ...(cohort?.header !== undefined && { cohort: { header: cohort.header.toLowerCase() } }),
     ...(cohort?.cookie !== undefined && { cohort: { cookie: cohort.cookie } }),
     ...(cohort?.clientIp === true && { cohort: { clientIp: true as const } }),
+    ...(cohort?.claim !== undefined && { cohort: { claim: cohort.claim } }),
     ...(route.overrideHeader !== undefined && {
       overrideHeader: route.overrideHeader.toLowerCase(),
     }),

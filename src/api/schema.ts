@@ -336,15 +336,22 @@ export const CohortSchema = z
       .boolean()
       .optional()
       .meta({ description: 'true: the client IP address identifies the user.' }),
+    claim: z.string().min(1).max(256).optional().meta({
+      description:
+        "Claim of the route's verified JWT (auth.jwt) that identifies the user, e.g. sub. Requests without a token (optional: true) are split at random.",
+    }),
   })
   .superRefine((c, ctx) => {
-    const kinds = [c.header !== undefined, c.cookie !== undefined, c.clientIp === true].filter(
-      Boolean,
-    ).length;
+    const kinds = [
+      c.header !== undefined,
+      c.cookie !== undefined,
+      c.clientIp === true,
+      c.claim !== undefined,
+    ].filter(Boolean).length;
     if (kinds !== 1) {
       ctx.addIssue({
         code: 'custom',
-        message: 'set exactly one of header, cookie or clientIp: true',
+        message: 'set exactly one of header, cookie, claim or clientIp: true',
       });
     }
   })
@@ -353,8 +360,8 @@ export const CohortSchema = z
       'Sticky cohorts: the key hashes to a point in [0,100) and the request goes to the new service when the point is below its weight, so raising the weight only moves users from the monolith to the new service. Requests without the key are split at random.',
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.header), has(self.cookie), has(self.clientIp) && self.clientIp].filter(x, x).size() == 1',
-        message: 'set exactly one of header, cookie or clientIp: true',
+        rule: '[has(self.header), has(self.cookie), has(self.claim), has(self.clientIp) && self.clientIp].filter(x, x).size() == 1',
+        message: 'set exactly one of header, cookie, claim or clientIp: true',
       },
     ],
   });
@@ -1107,9 +1114,28 @@ export const ApiRouteSpecSchema = z
       } else {
         seen.set(route.name, index);
       }
+      const claim = route.cohort?.claim;
+      if (claim !== undefined && (route.auth ?? spec.defaults?.auth)?.jwt === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'cohort', 'claim'],
+          message: `needs a verified JWT on the route: add auth.jwt to the route or to spec.defaults, or key the cohort on a header or cookie instead of the claim ${JSON.stringify(claim)}`,
+        });
+      }
     });
   })
-  .meta({ description: 'What the gateway of this microservice does.' });
+  .meta({
+    description: 'What the gateway of this microservice does.',
+    'x-kubernetes-validations': [
+      {
+        // A route's auth replaces spec.defaults.auth as a whole (auth: {} turns it off).
+        rule: '!has(self.routes) || self.routes.all(r, !has(r.cohort) || !has(r.cohort.claim) || (has(r.auth) ? has(r.auth.jwt) : has(self.defaults) && has(self.defaults.auth) && has(self.defaults.auth.jwt)))',
+        message:
+          'a cohort keyed on a claim needs auth.jwt on its route or in spec.defaults; add one, or key the cohort on a header or cookie',
+        fieldPath: '.routes',
+      },
+    ],
+  });
 
 export const ConditionSchema = z
   .object({

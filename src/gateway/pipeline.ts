@@ -23,6 +23,7 @@ import type { RuntimeBackend } from './runtime.js';
 import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
+import { claimCohortStage } from './stages/claim-cohort.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { apiKeyStage } from './stages/api-key.js';
@@ -45,6 +46,8 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /** The backend to call: the plan's, until the claim-cohort stage chooses by a claim. */
+  backend: RuntimeBackend;
   /** The verified JWT's claims, set by the jwt stage. */
   claims?: Record<string, unknown>;
   /** The API-key consumer's name, set by the api-key stage. */
@@ -126,7 +129,8 @@ export type StageBuilder = (
 
 /**
  * The order stages run in. CORS first, so preflights are answered without credentials;
- * auth before rate limits, so a claim or an API key can key a limit; request headers are
+ * auth before rate limits, so a claim or an API key can key a limit; a claim cohort
+ * chooses its backend once the claims are verified; request headers are
  * changed after those, just before the upstream call; shadowing comes after every stage
  * that may answer by itself, so only requests that really go upstream are copied, and it
  * sees the response head as the client gets it; the access log is last so it records what
@@ -137,6 +141,7 @@ export const STAGE_ORDER: readonly StageBuilder[] = [
   jwtStage,
   apiKeyStage,
   rateLimitStage,
+  claimCohortStage,
   requestHeadersStage,
   responseHeadersStage,
   shadowStage,

@@ -370,10 +370,11 @@ export class Gateway implements ExchangeHost {
       headers: {},
       clientAddress: req.socket.remoteAddress ?? '',
       host: req.headers.host ?? '',
+      random: 0,
     };
     runDoneStages(
       route.pipeline,
-      { plan, req, upstreamHeaders: {} },
+      { plan, req, upstreamHeaders: {}, backend: route.monolith },
       {
         status: answer.status,
         backendName: GATEWAY_BACKEND,

@@ -99,6 +99,12 @@ describe('JWT auth', () => {
       backends: [{ service: orders, port: 80, weight: 100 }]
       auth:
         jwt: ${jwt}, optional: true, claimsToHeaders: [{ claim: sub, header: x-user-id }] }
+    - name: profile
+      match: { path: { type: PathPrefix, value: /profile } }
+      backends: [{ service: orders, port: 80, weight: 50 }, { monolith: true, weight: 50 }]
+      cohort: { claim: sub }
+      auth:
+        jwt: ${jwt}, optional: true }
     - name: public
       match: { path: { type: PathPrefix, value: /public } }
       backends: [{ service: orders, port: 80, weight: 100 }]
@@ -232,6 +238,26 @@ describe('JWT auth', () => {
     expect((await get('/maybe', await sign(rsa, {}, { exp: now() - 120 }))).status).toBe(401);
     expect((await get('/maybe', await sign(ec))).status).toBe(200);
     expect(orders.seen.at(-1)?.headers['x-user-id']).toBe('user-7');
+  });
+
+  it('keeps a signed-in user on one side of a claim cohort, and splits anonymous requests at random', async () => {
+    const sideOf = async (token?: string) => {
+      const reply = await get('/profile', token);
+      expect(reply.status).toBe(200);
+      return reply.headers['x-figway-backend'] as string;
+    };
+    const sides = new Set<string>();
+    for (let user = 0; user < 12; user += 1) {
+      const token = await sign(ec, { sub: `user-${user}` });
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i += 1) seen.add(await sideOf(token));
+      expect(seen.size).toBe(1);
+      sides.add([...seen][0] as string);
+    }
+    expect([...sides].sort()).toEqual(['monolith', 'orders']);
+    const anonymous = new Set<string>();
+    for (let i = 0; i < 40 && anonymous.size < 2; i += 1) anonymous.add(await sideOf());
+    expect([...anonymous].sort()).toEqual(['monolith', 'orders']);
   });
 
   it('picks up a rotated key on its unknown kid, and keeps the last good keys through a JWKS outage', async () => {

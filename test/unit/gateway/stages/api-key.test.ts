@@ -8,6 +8,7 @@ import { GatewayMetrics } from '../../../../src/gateway/metrics.js';
 import type { StageContext, StageServices } from '../../../../src/gateway/pipeline.js';
 import { apiKeyStage, CONSUMER_HEADER } from '../../../../src/gateway/stages/api-key.js';
 import type { ProxyPlan } from '../../../../src/gateway/plan.js';
+import type { RuntimeBackend } from '../../../../src/gateway/runtime.js';
 import { RateLimits } from '../../../../src/gateway/rate-limits.js';
 import type { Headers } from '../../../../src/gateway/transforms.js';
 import type { ProxyEngine } from '../../../../src/gateway/engine.js';
@@ -89,6 +90,7 @@ function context(headers: Record<string, string>): StageContext {
     plan: {} as ProxyPlan,
     req: { headers } as unknown as IncomingMessage,
     upstreamHeaders,
+    backend: {} as RuntimeBackend,
   };
 }
 

@@ -7,6 +7,7 @@ import {
 } from '../../../../src/api/index.js';
 import type { StageContext } from '../../../../src/gateway/pipeline.js';
 import type { ProxyPlan } from '../../../../src/gateway/plan.js';
+import type { RuntimeBackend } from '../../../../src/gateway/runtime.js';
 import {
   rateLimitKey,
   rateLimitPolicyField,
@@ -110,6 +111,7 @@ function context(
     plan: { clientAddress: '192.0.2.7' } as ProxyPlan,
     req: {} as StageContext['req'],
     upstreamHeaders: headers,
+    backend: {} as RuntimeBackend,
     ...extra,
   };
 }
