@@ -661,6 +661,9 @@ export const CorsSchema = z
     ],
   });
 
+/** A key of a Secret's data (Kubernetes' IsConfigMapKey). */
+const SECRET_DATA_KEY = /^[-._a-zA-Z0-9]+$/;
+
 /** Signature algorithms a JWT may use: asymmetric only, so a public JWKS can verify them. */
 export const JWT_ALGORITHMS = [
   'RS256',
@@ -685,8 +688,28 @@ export const JwtSchema = z
       .max(16)
       .meta({ description: 'Accepted audiences: the aud claim must hold one of them.' }),
     jwksUri: httpUrl(
-      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json.",
-    ),
+      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json. Or jwksSecretRef.",
+    ).optional(),
+    jwksSecretRef: z
+      .strictObject({
+        name: dnsSubdomain(
+          'Secret in the ApiRoute namespace. The gateway reads only the Secrets its ApiRoute names and follows their changes without a restart.',
+        ),
+        key: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(SECRET_DATA_KEY, {
+            error: (i) =>
+              `must be a Secret data key (letters, digits, '-', '_', '.'), got ${JSON.stringify(i.input)}`,
+          })
+          .meta({ description: 'The data key holding the JWKS JSON, e.g. jwks.json.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'The JSON Web Key Set from a Secret instead of a URL, for issuers the gateway cannot reach. A broken JWKS in the Secret leaves the last good keys in use.',
+      }),
     algorithms: z
       .array(z.enum(JWT_ALGORITHMS))
       .min(1)
@@ -731,6 +754,12 @@ export const JwtSchema = z
     }),
   })
   .superRefine((j, ctx) => {
+    if ((j.jwksUri === undefined) === (j.jwksSecretRef === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `set exactly one of jwksUri or jwksSecretRef, got ${j.jwksUri === undefined ? 'none' : 'both'}`,
+      });
+    }
     if (DURATION.test(j.clockSkew) && durationToMs(j.clockSkew) > 300_000) {
       ctx.addIssue({
         code: 'custom',
@@ -742,6 +771,12 @@ export const JwtSchema = z
   .meta({
     description:
       'JSON Web Tokens (Authorization: Bearer) checked with the issuer JWKS: signature, iss, aud, exp and nbf. 401 for a missing or invalid token, 403 when requiredClaims are not met.',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.jwksUri) != has(self.jwksSecretRef)',
+        message: 'set exactly one of jwksUri or jwksSecretRef',
+      },
+    ],
   });
 
 /** The header API keys travel in when an apiKey policy names none. */

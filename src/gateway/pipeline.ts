@@ -14,12 +14,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
-import type { ApiKeyStore } from './api-keys.js';
 import type { BodyTap } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { RateLimits } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
+import type { SecretStore } from './secret-store.js';
 import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
@@ -107,8 +107,8 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
-  /** The API keys of the Secrets the table names, kept current by the gateway's key source. */
-  readonly apiKeys: ApiKeyStore;
+  /** API keys and JWKS of the Secrets the table names, kept current by the Secrets' source. */
+  readonly secrets: SecretStore;
   readonly metrics: GatewayMetrics;
   /** The rate-limit budgets, kept across configs. */
   readonly rateLimits: RateLimits;

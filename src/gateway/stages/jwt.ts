@@ -16,6 +16,7 @@ import type { CompiledJwt } from '../../api/index.js';
 import type { CounterSeries } from '../../common/metrics.js';
 import { UNMATCHED_ROUTE } from '../metrics.js';
 import type { Answer, StageBuilder, StageContext } from '../pipeline.js';
+import { SecretJwksUnavailableError } from '../secret-store.js';
 
 /** Longest token accepted (RFC 7519 sets none; 8 KiB covers every real identity provider). */
 export const MAX_TOKEN_BYTES = 8192;
@@ -124,7 +125,8 @@ export function keySourceFor(url: string, onRefreshFailed: (error: unknown) => v
 
 /** What a failed verification means, from jose's error. Pure. */
 export function failureResult(error: unknown): Refusal {
-  if (error instanceof JwksUnavailableError) return 'jwks-unavailable';
+  if (error instanceof JwksUnavailableError || error instanceof SecretJwksUnavailableError)
+    return 'jwks-unavailable';
   if (!(error instanceof errors.JOSEError)) return 'invalid';
   switch (error.code) {
     case 'ERR_JWT_EXPIRED':
@@ -204,7 +206,8 @@ function refusalAnswer(result: Refusal): Answer {
       return {
         status: 503,
         reason: 'jwt-jwks-unavailable',
-        message: "the issuer's keys (jwksUri) could not be fetched; try again shortly",
+        message:
+          "the issuer's keys (jwksUri or jwksSecretRef) could not be read; try again shortly",
         headers: { 'retry-after': '5' },
       };
     default:
@@ -232,7 +235,7 @@ class JwtCheck {
 
   constructor(
     private readonly jwt: CompiledJwt,
-    private readonly keys: KeySource,
+    private readonly keys: { readonly getKey: JWTVerifyGetKey },
     private readonly counter: (result: AuthResult) => CounterSeries<'route' | 'policy' | 'result'>,
   ) {
     this.options = {
@@ -301,12 +304,17 @@ export const jwtStage: StageBuilder = (route, services) => {
   if (jwt === undefined) return undefined;
   const name = route?.name ?? UNMATCHED_ROUTE;
   const { logger, metrics } = services;
-  const keys = keySourceFor(jwt.jwksUri, (error: unknown) => {
-    logger.warn('JWKS refresh failed; the last good keys stay in use', {
-      jwksUri: jwt.jwksUri,
-      error: error instanceof Error ? error.message : String(error),
-    });
-  });
+  const { jwksUri, jwksSecretRef } = jwt;
+  // The schema allows exactly one of jwksUri and jwksSecretRef.
+  const keys =
+    jwksSecretRef !== undefined
+      ? services.secrets.jwks(jwksSecretRef.name, jwksSecretRef.key)
+      : keySourceFor(jwksUri as string, (error: unknown) => {
+          logger.warn('JWKS refresh failed; the last good keys stay in use', {
+            jwksUri,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        });
   const check = new JwtCheck(jwt, keys, (result) =>
     metrics.authResults.labels({ route: name, policy: 'jwt', result }),
   );

@@ -17,7 +17,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
-  apiKeySecretNames,
+  secretNames,
   canonicalQuantity,
   compileRouteTable,
   DEFAULT_NAMESPACE,
@@ -92,11 +92,11 @@ export function buildServiceAccount(apiRoute: ApiRoute): V1ServiceAccount {
 
 /**
  * Lets the gateway read its own ConfigMap and the Secrets its route table takes API keys
- * from, and nothing else. list and watch are authorised by resourceNames because the gateway
+ * and JWKS from, and nothing else. list and watch are authorised by resourceNames because the gateway
  * always sends fieldSelector=metadata.name=<name>, one watch per object.
  */
 export function buildRole(apiRoute: ApiRoute, config: Pick<CompiledConfig, 'table'>): V1Role {
-  const secrets = apiKeySecretNames(config.table);
+  const secrets = secretNames(config.table);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',

@@ -9,6 +9,7 @@ import { close, listen } from '../../../src/common/net.js';
 import { JWKS_COOLDOWN_MS } from '../../../src/gateway/stages/jwt.js';
 import {
   apiRoute,
+  LogLines,
   metricsOf,
   sample,
   send,
@@ -282,5 +283,69 @@ describe('JWT auth', () => {
       401,
     );
     expect(jwksFetches).toBe(fetches);
+  });
+});
+
+describe('JWT auth with the JWKS in a Secret (auth.jwt.jwksSecretRef)', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+  let good: Signer;
+  const logs = new LogLines();
+
+  beforeAll(async () => {
+    good = await signer('ES256', 'secret-1');
+    upstream = await startUpstream('orders');
+    const jwt = (key: string) =>
+      `{ issuer: ${ISSUER}, audiences: [orders], jwksSecretRef: { name: shop-jwks, key: ${key} } }`;
+    gw = await startTestGateway(
+      apiRoute(`
+    - name: orders
+      match: { path: { type: PathPrefix, value: /api/orders } }
+      backends: [{ service: orders, port: 80, weight: 100 }]
+      auth: { jwt: ${jwt('jwks.json')} }
+    - name: broken
+      match: { path: { type: PathPrefix, value: /broken } }
+      backends: [{ service: orders, port: 80, weight: 100 }]
+      auth: { jwt: ${jwt('broken.json')} }
+`),
+      { legacy: upstream.url, orders: upstream.url },
+      {
+        secrets: {
+          'shop-jwks': {
+            'jwks.json': JSON.stringify({ keys: [good.jwk] }),
+            'broken.json': '{"keys": [',
+          },
+        },
+        logStream: logs,
+      },
+    );
+  });
+  afterAll(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  it('verifies tokens with the keys the Secret holds, and refuses others', async () => {
+    const ok = await send(`${gw.url}/api/orders/1`, {
+      headers: { authorization: `Bearer ${await sign(good)}` },
+    });
+    expect(ok.status).toBe(200);
+    const stranger = await signer('ES256', 'stranger');
+    const refused = await send(`${gw.url}/api/orders/1`, {
+      headers: { authorization: `Bearer ${await sign(stranger)}` },
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.json().reason).toBe('jwt-unknown-key');
+  });
+
+  it('answers 503 on a route whose Secret key holds no valid JWKS, and says why in a log line', async () => {
+    const reply = await send(`${gw.url}/broken`, {
+      headers: { authorization: `Bearer ${await sign(good)}` },
+    });
+    expect(reply.status).toBe(503);
+    expect(reply.json().reason).toBe('jwt-jwks-unavailable');
+    expect(logs.lines.map((l) => l.error)).toContainEqual(
+      expect.stringContaining('shop-jwks key broken.json holds no valid JWKS (not JSON'),
+    );
   });
 });

@@ -1,9 +1,9 @@
-import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
 import type { ProxyEngine } from '../../../src/gateway/engine.js';
 import { RateLimits } from '../../../src/gateway/rate-limits.js';
+import { SecretStore } from '../../../src/gateway/secret-store.js';
 import { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import type { StageContext } from '../../../src/gateway/pipeline.js';
 import {
@@ -71,7 +71,7 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   accessLogger: logger,
   shadows: new ShadowRegistry(engine, metrics),
   rateLimits: new RateLimits({ logger, metrics }),
-  apiKeys: new ApiKeyStore(),
+  secrets: new SecretStore(),
 });
 
 function head(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestHead {

@@ -2,8 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import type { CompiledRoute, RouteTable } from '../../../../src/api/index.js';
 import { createLogger } from '../../../../src/common/logger.js';
-import { ApiKeyStore, consumerOf, parseKeySet } from '../../../../src/gateway/api-keys.js';
-import { decodeSecretData } from '../../../../src/gateway/api-key-source.js';
+import { consumerOf, parseKeySet } from '../../../../src/gateway/api-keys.js';
+import { decodeSecretData } from '../../../../src/gateway/secret-source.js';
+import { SecretStore } from '../../../../src/gateway/secret-store.js';
 import { GatewayMetrics } from '../../../../src/gateway/metrics.js';
 import type { StageContext, StageServices } from '../../../../src/gateway/pipeline.js';
 import { apiKeyStage, CONSUMER_HEADER } from '../../../../src/gateway/stages/api-key.js';
@@ -68,13 +69,13 @@ const route = {
   apiKey: { header: 'x-api-key', secretName: SECRET },
 } as unknown as CompiledRoute;
 
-function services(store: ApiKeyStore, metrics: GatewayMetrics, table: Partial<RouteTable> = {}) {
+function services(store: SecretStore, metrics: GatewayMetrics, table: Partial<RouteTable> = {}) {
   const logger = createLogger({ component: 'test', silent: true });
   return {
     table: table as RouteTable,
     logger,
     accessLogger: logger,
-    apiKeys: store,
+    secrets: store,
     metrics,
     rateLimits: new RateLimits({ logger, metrics }),
     shadows: new ShadowRegistry({} as ProxyEngine, metrics),
@@ -104,7 +105,7 @@ async function count(metrics: GatewayMetrics, result: string): Promise<number> {
 
 describe('apiKeyStage', () => {
   const fresh = () => {
-    const store = new ApiKeyStore();
+    const store = new SecretStore();
     const metrics = new GatewayMetrics({
       inFlight: () => 0,
       websockets: () => 0,
@@ -134,7 +135,7 @@ describe('apiKeyStage', () => {
     [{ authorization: 'key-of-alice' }, 401, 'api-key-missing', 'missing'],
   ])('refuses %j with %i %s, counted as %s', async (headers, status, reason, result) => {
     const { store, metrics, stage } = fresh();
-    store.ring(SECRET).keys = keySet(KEYS);
+    store.apiKeys(SECRET).keys = keySet(KEYS);
     const ctx = context(headers);
     const answer = stage?.onRequest?.(ctx);
     expect(answer).toMatchObject({ status, reason });
@@ -144,7 +145,7 @@ describe('apiKeyStage', () => {
 
   it('lets a known key through: the consumer goes upstream and on the context, the key does not', async () => {
     const { store, metrics, stage } = fresh();
-    store.ring(SECRET).keys = keySet(KEYS);
+    store.apiKeys(SECRET).keys = keySet(KEYS);
     const ctx = context({ 'x-api-key': 'key-of-bob' });
     expect(stage?.onRequest?.(ctx)).toBeUndefined();
     expect(ctx.consumer).toBe('bob');
@@ -159,9 +160,9 @@ describe('apiKeyStage', () => {
       status: 503,
       reason: 'api-keys-unavailable',
     });
-    store.ring(SECRET).keys = keySet(KEYS);
+    store.apiKeys(SECRET).keys = keySet(KEYS);
     expect(stage?.onRequest?.(context({ 'x-api-key': 'key-of-alice' }))).toBeUndefined();
-    store.ring(SECRET).keys = keySet({ alice: 'rotated' });
+    store.apiKeys(SECRET).keys = keySet({ alice: 'rotated' });
     expect(stage?.onRequest?.(context({ 'x-api-key': 'key-of-alice' }))).toMatchObject({
       status: 401,
     });
