@@ -12,6 +12,7 @@ import {
 import { createLogger, errorFields, type LogLevel, type Logger } from '../common/logger.js';
 import { intFlag, logLevelFlag } from '../common/flags.js';
 import { LOG_LEVELS } from '../common/log-level.js';
+import { REDIS_PASSWORD_ENV, redisUrlProblem } from '../common/redis-url.js';
 import { onStopSignal } from '../common/signals.js';
 import { FileSecretSource, type SecretSource } from './secret-source.js';
 import { SecretStore } from './secret-store.js';
@@ -19,8 +20,6 @@ import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
 import { REDIS_COMMAND_TIMEOUT_MS, type RedisSettings } from './rate-limits.js';
 
-/** Where the gateway reads the Redis password (from a Secret), so it never shows in its args. */
-export const REDIS_PASSWORD_ENV = 'FIGWAY_REDIS_PASSWORD';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 import { renderShadowPage } from './shadow/page.js';
 import { DEFAULT_SHADOW_IN_FLIGHT, type ShadowRegistry } from './shadow/registry.js';
@@ -205,12 +204,8 @@ async function configMapSource(name: string, namespace: string | undefined): Pro
 }
 
 function redisSettings(url: string, timeout: string | undefined): RedisSettings {
-  if (!/^rediss?:\/\/[^\s/]+/.test(url) || !URL.canParse(url)) {
-    throw new Error(`--redis-url must be redis://host:port or rediss://host:port, got ${url}`);
-  }
-  if (new URL(url).password !== '') {
-    throw new Error(`--redis-url must not hold a password: set ${REDIS_PASSWORD_ENV} instead`);
-  }
+  const problem = redisUrlProblem('--redis-url', url);
+  if (problem !== undefined) throw new Error(problem);
   const password = process.env[REDIS_PASSWORD_ENV];
   return {
     url,

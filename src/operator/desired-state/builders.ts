@@ -9,6 +9,7 @@
 import type {
   V1ConfigMap,
   V1Deployment,
+  V1EnvVar,
   V1PodDisruptionBudget,
   V1ResourceRequirements,
   V1Role,
@@ -27,6 +28,7 @@ import {
   type ApiRoute,
   type RouteTable,
 } from '../../api/index.js';
+import { REDIS_PASSWORD_ENV } from '../../common/redis-url.js';
 import { DEFAULT_SETTINGS, type OperatorSettings } from '../settings.js';
 import {
   commonLabels,
@@ -261,8 +263,12 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
                 String(settings.adminPort),
                 '--drain-seconds',
                 String(settings.drainSeconds),
+                ...(settings.redis !== undefined ? ['--redis-url', settings.redis.url] : []),
               ],
-              env: [{ name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) }],
+              env: [
+                { name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) },
+                ...redisPasswordEnv(settings.redis),
+              ],
               ports: [
                 { name: 'http', containerPort: settings.gatewayPort, protocol: 'TCP' },
                 { name: 'admin', containerPort: settings.adminPort, protocol: 'TCP' },
@@ -293,6 +299,18 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
       },
     },
   };
+}
+
+/** The Redis password from the Secret the chart names, in the gateway's own namespace. */
+function redisPasswordEnv(redis: OperatorSettings['redis']): V1EnvVar[] {
+  const secret = redis?.passwordSecret;
+  if (secret === undefined) return [];
+  return [
+    {
+      name: REDIS_PASSWORD_ENV,
+      valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } },
+    },
+  ];
 }
 
 export function buildService(apiRoute: ApiRoute, settings: OperatorSettings): V1Service {
