@@ -17,7 +17,7 @@ import type { Logger } from '../common/logger.js';
 import type { BodyTap } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
-import type { RateLimits } from './rate-limits.js';
+import type { RateLimitDecision, RateLimits } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
 import type { SecretStore } from './secret-store.js';
 import type { ShadowRegistry } from './shadow/registry.js';
@@ -52,6 +52,8 @@ export interface StageContext {
   claims?: Record<string, unknown>;
   /** The API-key consumer's name, set by the api-key stage. */
   consumer?: string;
+  /** What the request spent of its rate-limit budget, set by the rate-limit stage. */
+  rateLimit?: RateLimitDecision;
   /**
    * Has `tap` see the request and response bodies as they stream (the shadow stage's
    * copies). Only HTTP exchanges have it; websocket tunnels have no bodies to tap.
@@ -89,6 +91,11 @@ export interface Stage {
   onRequest?(ctx: StageContext): RequestStep | Promise<RequestStep>;
   /** On the upstream's response head; edits the client's headers in place. */
   onResponseHead?(ctx: StageContext, status: number, headers: Headers): void;
+  /**
+   * On an answer the gateway gives itself once the route's stages ran (a later stage's
+   * 401/403/429, or 502/504 after the upstream failed); adds to its headers in place.
+   */
+  onAnswerHead?(ctx: StageContext, answer: Answer, headers: Headers): void;
   /** Once, when the exchange is over. Must not throw. */
   onDone?(ctx: StageContext, outcome: Outcome): void;
 }
@@ -98,6 +105,7 @@ export interface Pipeline {
   readonly names: readonly string[];
   readonly request: readonly Stage[];
   readonly responseHead: readonly Stage[];
+  readonly answerHead: readonly Stage[];
   readonly done: readonly Stage[];
 }
 
@@ -154,6 +162,7 @@ export function compilePipeline(stages: readonly (Stage | undefined)[]): Pipelin
     names: present.map((s) => s.name),
     request: present.filter((s) => s.onRequest !== undefined),
     responseHead: present.filter((s) => s.onResponseHead !== undefined),
+    answerHead: present.filter((s) => s.onAnswerHead !== undefined),
     done: present.filter((s) => s.onDone !== undefined),
   };
 }
@@ -226,6 +235,16 @@ export function runResponseHeadStages(
 ): void {
   for (const stage of pipeline.responseHead)
     (stage.onResponseHead as NonNullable<Stage['onResponseHead']>)(ctx, status, headers);
+}
+
+export function runAnswerHeadStages(
+  pipeline: Pipeline,
+  ctx: StageContext,
+  answer: Answer,
+  headers: Headers,
+): void {
+  for (const stage of pipeline.answerHead)
+    (stage.onAnswerHead as NonNullable<Stage['onAnswerHead']>)(ctx, answer, headers);
 }
 
 export function runDoneStages(pipeline: Pipeline, ctx: StageContext, outcome: Outcome): void {

@@ -22,6 +22,7 @@ import {
   type StageContext,
 } from './pipeline.js';
 import type { ProxyPlan } from './plan.js';
+import type { RateLimitDecision } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
 import type { Headers } from './transforms.js';
 
@@ -61,6 +62,8 @@ class Tunnel implements StageContext, Outcome {
   proxyReq: ClientRequest | undefined;
   /** Set by the api-key stage (StageContext). */
   consumer: string | undefined = undefined;
+  /** Set by the rate-limit stage (StageContext). */
+  rateLimit: RateLimitDecision | undefined = undefined;
   /** The plan's, or the claim-cohort stage's choice (StageContext). */
   backend: RuntimeBackend;
   status = 0;
