@@ -16,7 +16,13 @@ import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
-import { GatewayMetrics, GATEWAY_BACKEND, UNMATCHED_ROUTE, type BackendSeries } from './metrics.js';
+import {
+  GatewayMetrics,
+  GATEWAY_BACKEND,
+  routePolicies,
+  UNMATCHED_ROUTE,
+  type BackendSeries,
+} from './metrics.js';
 import { runDoneStages, type Answer } from './pipeline.js';
 import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
 import { RateLimits, type RedisSettings } from './rate-limits.js';
@@ -234,6 +240,7 @@ export class Gateway implements ExchangeHost {
         share: r.share as NonNullable<typeof r.share>,
         backends: r.backendNames,
       })),
+      routePolicies(table),
     );
     if (previous !== undefined) this.closeUnusedPools(previous.pools, next.pools);
     this.logger.info('config applied', {
