@@ -82,8 +82,9 @@ describe('gateway metrics', () => {
 
   it('drops the auth and rate-limit series of a route that no longer has the policy, or is gone', async () => {
     const m = metrics();
-    const count = (route: string, policy: string) =>
+    const count = (route: string, policy: string) => {
       m.authResults.labels({ route, policy, result: 'ok' }).inc();
+    };
     count('orders', 'jwt');
     count('orders', 'apiKey');
     count('(unmatched)', 'jwt');
