@@ -56,8 +56,19 @@ export class SecretJwksUnavailableError extends Error {
 
 /** The current key set of one Secret data key. */
 export class JwksRing {
+  private current: LocalKeySet | undefined;
+  /** Counts key-set changes, so verifications made with older keys are not reused. */
+  generation = 0;
+
   /** Undefined until a good key set was read; then the last good one, kept on errors. */
-  keys: LocalKeySet | undefined;
+  get keys(): LocalKeySet | undefined {
+    return this.current;
+  }
+
+  set keys(keys: LocalKeySet | undefined) {
+    this.current = keys;
+    this.generation += 1;
+  }
 
   constructor(
     readonly secretName: string,

@@ -25,12 +25,12 @@ async function signer(kid: string): Promise<{ key: CryptoKey; jwk: JWK }> {
   return { key: privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
 }
 
-function token(s: { key: CryptoKey; jwk: JWK }): Promise<string> {
+function token(s: { key: CryptoKey; jwk: JWK }, exp: string | number = '5m'): Promise<string> {
   return new SignJWT({ sub: 'user-7' })
     .setProtectedHeader({ alg: 'ES256', kid: s.jwk.kid })
     .setIssuer(ISSUER)
     .setAudience('shop')
-    .setExpirationTime('5m')
+    .setExpirationTime(exp)
     .sign(s.key);
 }
 
@@ -58,21 +58,21 @@ describe('parseJwks', () => {
 });
 
 describe('a jwt stage on a JWKS from a Secret', () => {
-  const route = {
+  const route = (clockSkewSeconds: number) => ({
     name: 'orders',
     jwt: {
       issuer: ISSUER,
       audiences: ['shop'],
       jwksSecretRef: { name: 'shop-jwks', key: 'jwks.json' },
       algorithms: ['ES256'],
-      clockSkewSeconds: 30,
+      clockSkewSeconds,
       claimsToHeaders: [],
       requiredClaims: [],
       optional: false,
     },
-  } as unknown as CompiledRoute;
+  });
 
-  const setup = () => {
+  const setup = (clockSkewSeconds = 30) => {
     const logger = createLogger({ component: 'test', silent: true });
     const metrics = new GatewayMetrics({
       inFlight: () => 0,
@@ -80,7 +80,7 @@ describe('a jwt stage on a JWKS from a Secret', () => {
       defaultMetrics: false,
     });
     const store = new SecretStore();
-    const stage = jwtStage(route, {
+    const stage = jwtStage(route(clockSkewSeconds) as unknown as CompiledRoute, {
       table: {} as RouteTable,
       logger,
       accessLogger: logger,
@@ -140,5 +140,16 @@ describe('a jwt stage on a JWKS from a Secret', () => {
       ),
       'Secret shop/shop-jwks key jwks.json holds no valid JWKS (the key is missing); keeping the last good keys',
     ]);
+  });
+
+  it('reuses a verified token only until it expires', async () => {
+    const good = await signer('k1');
+    const { apply, check } = setup(0);
+    apply({ 'jwks.json': jwksText(good.jwk) });
+    const shortLived = await token(good, Math.floor(Date.now() / 1000) + 1);
+    expect(await check(shortLived)).toBeUndefined();
+    expect(await check(shortLived)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect(await check(shortLived)).toMatchObject({ status: 401, reason: 'jwt-expired' });
   });
 });
