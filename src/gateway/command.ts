@@ -14,7 +14,7 @@ import { intFlag, logLevelFlag } from '../common/flags.js';
 import { LOG_LEVELS } from '../common/log-level.js';
 import { REDIS_PASSWORD_ENV, redisUrlProblem } from '../common/redis-url.js';
 import { onStopSignal } from '../common/signals.js';
-import { FileSecretSource, type SecretSource } from './secret-source.js';
+import { StaticSecretSource, type SecretSource } from './secret-source.js';
 import { SecretStore } from './secret-store.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
@@ -320,7 +320,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     const keysFile = values['api-keys-file'];
     const secretSource =
       keysFile !== undefined
-        ? await FileSecretSource.load(keysFile, secrets, secretErrorLogger(logger))
+        ? await StaticSecretSource.load(keysFile, secrets, secretErrorLogger(logger))
         : values.configmap !== undefined
           ? await kubeSecretSource(values.namespace ?? '', secrets, logger)
           : undefined;

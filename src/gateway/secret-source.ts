@@ -217,28 +217,25 @@ export class KubeSecretSource implements SecretSource {
 const SecretsFileSchema = z.record(z.string().min(1), z.record(z.string().min(1), z.string()));
 
 /**
- * Secrets for a gateway without a cluster (`--api-keys-file`), in the shape of the Secrets
- * they stand for: `<secret name>: { <key>: <value> }` (consumer → API key, or a data key →
- * JWKS JSON). Read once at start; what a config cannot use is reported when it follows it.
+ * Secrets for a gateway without a cluster, given once at start (`--api-keys-file`, the
+ * `figway dev` demo), in the shape of the Secrets they stand for: `<secret name>: { <key>:
+ * <value> }` (consumer → API key, or a data key → JWKS JSON). What a config cannot use is
+ * reported when it follows it.
  */
-export class FileSecretSource implements SecretSource {
-  readonly description: string;
-
-  private constructor(
+export class StaticSecretSource implements SecretSource {
+  constructor(
     private readonly secrets: ReadonlyMap<string, Readonly<Record<string, string>>>,
     private readonly store: SecretStore,
     private readonly onError: (error: Error) => void,
-    file: string,
-  ) {
-    this.description = `file:${file}`;
-  }
+    readonly description: string,
+  ) {}
 
   /** Reads and checks the file's shape; throws naming the file and the field on bad input. */
   static async load(
     file: string,
     store: SecretStore,
     onError: (error: Error) => void,
-  ): Promise<FileSecretSource> {
+  ): Promise<StaticSecretSource> {
     const text = await readFile(file, 'utf8').catch((error: unknown) => {
       throw new Error(`${file}: cannot read: ${(error as Error).message}`, { cause: error });
     });
@@ -249,7 +246,8 @@ export class FileSecretSource implements SecretSource {
         `${file}: expected "<secret name>: { <key>: <value> }" mappings; at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
       );
     }
-    return new FileSecretSource(new Map(Object.entries(parsed.data)), store, onError, file);
+    const secrets = new Map(Object.entries(parsed.data));
+    return new StaticSecretSource(secrets, store, onError, `file:${file}`);
   }
 
   follow(uses: readonly SecretUse[]): Promise<void> {

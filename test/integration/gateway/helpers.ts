@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
-import { FileSecretSource } from '../../../src/gateway/secret-source.js';
+import { StaticSecretSource } from '../../../src/gateway/secret-source.js';
 import { SecretStore } from '../../../src/gateway/secret-store.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
 import type { RedisSettings } from '../../../src/gateway/rate-limits.js';
@@ -156,11 +156,11 @@ export async function startTestGateway(
     ...(logStream !== undefined ? { stream: logStream } : { silent: true }),
   });
   const secrets = new SecretStore();
-  let secretSource: FileSecretSource | undefined;
+  let secretSource: StaticSecretSource | undefined;
   if (options.secrets !== undefined) {
     const secretsFile = join(dir, 'secrets.yaml');
     writeFileSync(secretsFile, JSON.stringify(options.secrets));
-    secretSource = await FileSecretSource.load(secretsFile, secrets, (error) => {
+    secretSource = await StaticSecretSource.load(secretsFile, secrets, (error) => {
       logger.error('a Secret was not applied', { error: error.message });
     });
   }
