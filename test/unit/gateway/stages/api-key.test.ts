@@ -1,19 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
-import type { CompiledRoute, RouteTable } from '../../../../src/api/index.js';
-import { createLogger } from '../../../../src/common/logger.js';
+import type { CompiledRoute } from '../../../../src/api/index.js';
 import { consumerOf, parseKeySet } from '../../../../src/gateway/api-keys.js';
 import { decodeSecretData } from '../../../../src/gateway/secret-source.js';
 import { SecretStore } from '../../../../src/gateway/secret-store.js';
 import { GatewayMetrics } from '../../../../src/gateway/metrics.js';
-import type { StageContext, StageServices } from '../../../../src/gateway/pipeline.js';
+import type { StageContext } from '../../../../src/gateway/pipeline.js';
 import { apiKeyStage, CONSUMER_HEADER } from '../../../../src/gateway/stages/api-key.js';
 import type { ProxyPlan } from '../../../../src/gateway/plan.js';
 import type { RuntimeBackend } from '../../../../src/gateway/runtime.js';
-import { RateLimits } from '../../../../src/gateway/rate-limits.js';
 import type { Headers } from '../../../../src/gateway/transforms.js';
-import type { ProxyEngine } from '../../../../src/gateway/engine.js';
-import { ShadowRegistry } from '../../../../src/gateway/shadow/registry.js';
+import { stageServices } from '../../../tools/stage-services.js';
 
 const SECRET = 'orders-api-keys';
 const KEYS = { alice: 'key-of-alice', bob: 'key-of-bob\n' };
@@ -69,21 +66,6 @@ const route = {
   apiKey: { header: 'x-api-key', secretName: SECRET },
 } as unknown as CompiledRoute;
 
-function services(store: SecretStore, metrics: GatewayMetrics, table: Partial<RouteTable> = {}) {
-  const logger = createLogger({ component: 'test', silent: true });
-  return {
-    table: table as RouteTable,
-    logger,
-    accessLogger: logger,
-    secrets: store,
-    metrics,
-    rateLimits: new RateLimits({ logger, metrics }),
-    shadows: new ShadowRegistry({} as ProxyEngine, metrics),
-    ownBackend: () => {
-      throw new Error('the api-key stage sends nothing of its own');
-    },
-  } satisfies StageServices;
-}
 
 function context(headers: Record<string, string>): StageContext {
   const upstreamHeaders: Headers = { ...headers, [CONSUMER_HEADER]: 'spoofed' };
@@ -111,21 +93,21 @@ describe('apiKeyStage', () => {
       websockets: () => 0,
       defaultMetrics: false,
     });
-    return { store, metrics, stage: apiKeyStage(route, services(store, metrics)) };
+    return { store, metrics, stage: apiKeyStage(route, stageServices(store, metrics)) };
   };
 
   it('is absent from routes without auth.apiKey', () => {
     const { store, metrics } = fresh();
     expect(
-      apiKeyStage({ name: 'plain' } as CompiledRoute, services(store, metrics)),
+      apiKeyStage({ name: 'plain' } as CompiledRoute, stageServices(store, metrics)),
     ).toBeUndefined();
-    expect(apiKeyStage(undefined, services(store, metrics))).toBeUndefined();
+    expect(apiKeyStage(undefined, stageServices(store, metrics))).toBeUndefined();
   });
 
   it('guards unmatched traffic with spec.defaults', () => {
     const { store, metrics } = fresh();
     const table = { defaults: { apiKey: { header: 'x-key', secretName: SECRET } } };
-    expect(apiKeyStage(undefined, services(store, metrics, table))?.name).toBe('api-key');
+    expect(apiKeyStage(undefined, stageServices(store, metrics, table))?.name).toBe('api-key');
   });
 
   it.each([

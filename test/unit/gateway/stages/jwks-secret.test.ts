@@ -4,18 +4,15 @@
 import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import type { CompiledRoute, RouteTable, SecretUse } from '../../../../src/api/index.js';
-import { createLogger } from '../../../../src/common/logger.js';
-import type { ProxyEngine } from '../../../../src/gateway/engine.js';
+import type { CompiledRoute, SecretUse } from '../../../../src/api/index.js';
 import { GatewayMetrics } from '../../../../src/gateway/metrics.js';
 import type { Answer, StageContext } from '../../../../src/gateway/pipeline.js';
 import type { ProxyPlan } from '../../../../src/gateway/plan.js';
-import { RateLimits } from '../../../../src/gateway/rate-limits.js';
 import type { RuntimeBackend } from '../../../../src/gateway/runtime.js';
 import { applySecret, readSecret } from '../../../../src/gateway/secret-source.js';
 import { parseJwks, SecretStore } from '../../../../src/gateway/secret-store.js';
-import { ShadowRegistry } from '../../../../src/gateway/shadow/registry.js';
 import { jwtStage } from '../../../../src/gateway/stages/jwt.js';
+import { stageServices } from '../../../tools/stage-services.js';
 
 const ISSUER = 'https://id.example.com';
 const USE: SecretUse = { name: 'shop-jwks', apiKeys: false, jwksKeys: ['jwks.json'] };
@@ -73,25 +70,16 @@ describe('a jwt stage on a JWKS from a Secret', () => {
   });
 
   const setup = (clockSkewSeconds = 30) => {
-    const logger = createLogger({ component: 'test', silent: true });
     const metrics = new GatewayMetrics({
       inFlight: () => 0,
       websockets: () => 0,
       defaultMetrics: false,
     });
     const store = new SecretStore();
-    const stage = jwtStage(route(clockSkewSeconds) as unknown as CompiledRoute, {
-      table: {} as RouteTable,
-      logger,
-      accessLogger: logger,
-      secrets: store,
-      metrics,
-      rateLimits: new RateLimits({ logger, metrics }),
-      shadows: new ShadowRegistry({} as ProxyEngine, metrics),
-      ownBackend: () => {
-        throw new Error('the jwt stage sends nothing of its own');
-      },
-    });
+    const stage = jwtStage(
+      route(clockSkewSeconds) as unknown as CompiledRoute,
+      stageServices(store, metrics),
+    );
     const reports: string[] = [];
     const apply = (data: Record<string, string>) => {
       applySecret(store, 'shop/shop-jwks', 'shop-jwks', readSecret(data, USE), (m) =>
