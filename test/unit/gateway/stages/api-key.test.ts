@@ -66,7 +66,6 @@ const route = {
   apiKey: { header: 'x-api-key', secretName: SECRET },
 } as unknown as CompiledRoute;
 
-
 function context(headers: Record<string, string>): StageContext {
   const upstreamHeaders: Headers = { ...headers, [CONSUMER_HEADER]: 'spoofed' };
   return {
