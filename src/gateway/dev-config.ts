@@ -37,6 +37,18 @@ spec:
           ignore: [$.servedBy, $.note]
           noiseCancellation: true
           keepSamples: 3
+    # Composition: the gateway answers /api/orders/42/summary itself, from the order as the
+    # new orders service has it and its invoice from the monolith, asked in parallel:
+    # {"order": {...}, "invoice": {...}}. The invoice is optional: when the monolith fails,
+    # the summary still comes, with "invoice": null and the failure listed in "_failed".
+    - name: order-summary
+      match:
+        path: { type: Exact, value: '/api/orders/{id}/summary' }
+      timeout: 2s
+      compose:
+        parts:
+          - { name: order, backend: orders, path: '/api/orders/{id}' }
+          - { name: invoice, monolith: true, path: '/legacy/invoices/{id}', optional: true }
     # Access control: a partner app calls with an API key (from the Secret dev-api-keys;
     # the demo's key is demo-partner-key) and may send 4 requests per 2 seconds; more
     # get 429. Every answer says what is left in its RateLimit header.

@@ -14,7 +14,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
-import type { BodyTap } from './engine.js';
+import type { BodyTap, ProxyEngine } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { RateLimitDecision, RateLimits } from './rate-limits.js';
@@ -27,6 +27,7 @@ import { claimCohortStage } from './stages/claim-cohort.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { apiKeyStage } from './stages/api-key.js';
+import { composeStage } from './stages/compose.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 import { rateLimitStage } from './stages/rate-limit.js';
 import { shadowStage } from './stages/shadow.js';
@@ -38,6 +39,8 @@ export interface Answer {
   readonly reason: string;
   readonly message: string;
   readonly headers?: Headers;
+  /** A JSON body of the stage's own (a composed answer) instead of the error body. */
+  readonly body?: string;
 }
 
 /** What a stage sees of a request in flight. */
@@ -127,6 +130,8 @@ export interface StageServices {
    * (shadow copies), so a slow shadow never holds a connection client traffic needs.
    */
   readonly ownBackend: (backend: CompiledBackend, route: string) => RuntimeBackend;
+  /** The engine client attempts go through (composition parts). */
+  readonly engine: ProxyEngine;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -138,10 +143,11 @@ export type StageBuilder = (
 /**
  * The order stages run in. CORS first, so preflights are answered without credentials;
  * auth before rate limits, so a claim or an API key can key a limit; a claim cohort
- * chooses its backend once the claims are verified; request headers are
- * changed after those, just before the upstream call; shadowing comes after every stage
- * that may answer by itself, so only requests that really go upstream are copied, and it
- * sees the response head as the client gets it; the access log is last so it records what
+ * chooses its backend once the claims are verified; request headers are changed after
+ * those, just before the upstream call; composition answers by itself after every policy,
+ * so its parts carry the headers an upstream would; shadowing comes after every stage that
+ * may answer by itself, so only requests that really go upstream are copied, and it sees
+ * the response head as the client gets it; the access log is last so it records what
  * every other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
@@ -152,6 +158,7 @@ export const STAGE_ORDER: readonly StageBuilder[] = [
   claimCohortStage,
   requestHeadersStage,
   responseHeadersStage,
+  composeStage,
   shadowStage,
   accessLogStage,
 ];

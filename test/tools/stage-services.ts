@@ -25,5 +25,6 @@ export function stageServices(
     ownBackend: () => {
       throw new Error('this stage sends nothing of its own');
     },
+    engine: {} as ProxyEngine,
   };
 }
