@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { buildForBench, buildRevisionForBench, deployedGatewayNodeFlags } from './lib/build.js';
 
 /** The gateway before the request pipeline (plan → stages → exchange, issue 11). */
@@ -171,6 +172,7 @@ function runWrk(
   connections: number,
   script?: string,
   pid?: number,
+  headers: readonly string[] = [],
 ): Promise<Result> {
   const cpuBefore = cpuMs(pid);
   const args = [
@@ -183,6 +185,7 @@ function runWrk(
     '--latency',
     '-H',
     'x-user-id: bench-user-7',
+    ...headers.flatMap((h) => ['-H', h]),
   ];
   if (script !== undefined) args.push('-s', script);
   args.push(url);
@@ -257,11 +260,29 @@ const BENCH_SHADOWS = [
   },
 ] as const;
 
+/** A proxy under load: where wrk sends requests, and whose CPU they cost. */
+interface Target {
+  name: string;
+  url: string;
+  pid: number;
+  /** Whether its peak RSS is reported. */
+  rss: boolean;
+  /** Extra request headers, e.g. a bearer token. */
+  headers?: readonly string[];
+}
+
+function headersOf(target: Target): readonly string[] {
+  return target.headers ?? [];
+}
+
 function signed(value: number): string {
   return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
 }
 
-function gatewayConfig(shadow?: string, rateLimitRoutes = true): string {
+/** The JWT algorithms benchmarked: a route each, verified with keys from a Secrets file. */
+const BENCH_JWT_ALGORITHMS = ['RS256', 'ES256'] as const;
+
+function gatewayConfig(shadow?: string, policyRoutes = true): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
   const filler = Array.from(
@@ -282,7 +303,25 @@ ${filler}
       backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
       cohort: { header: x-user-id }
       timeout: 5s
-${shadow === undefined ? '' : `      shadow: ${shadow}\n`}${(rateLimitRoutes ? ['rl', 'rls'] : [])
+${shadow === undefined ? '' : `      shadow: ${shadow}\n`}${(policyRoutes
+    ? BENCH_JWT_ALGORITHMS
+    : []
+  )
+    .map(
+      (alg) => `    - name: orders-${alg.toLowerCase()}
+      match: { path: { type: PathPrefix, value: /${alg.toLowerCase()}/api/orders }, methods: [GET, POST] }
+      backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
+      cohort: { header: x-user-id }
+      timeout: 5s
+      auth:
+        jwt:
+          issuer: https://id.bench.example
+          audiences: [bench]
+          jwksSecretRef: { name: bench-jwks, key: jwks.json }
+          algorithms: [${alg}]
+`,
+    )
+    .join('')}${(policyRoutes ? ['rl', 'rls'] : [])
     .map(
       (prefix) => `    - name: orders-${prefix}
       match: { path: { type: PathPrefix, value: /${prefix}/api/orders }, methods: [GET, POST] }
@@ -389,6 +428,28 @@ async function main(): Promise<void> {
   );
   const configFile = join(work, 'bench.yaml');
   writeFileSync(configFile, gatewayConfig());
+  // The JWT routes' keys, as `--api-keys-file` holds Secrets, and one token per algorithm:
+  // the same token on every request, as a signed-in client sends it (keys cached).
+  const signers = await Promise.all(
+    BENCH_JWT_ALGORITHMS.map(async (alg) => {
+      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+      const jwk = { ...(await exportJWK(publicKey)), kid: alg, alg };
+      const token = await new SignJWT({ sub: 'bench-user-7' })
+        .setProtectedHeader({ alg, kid: alg })
+        .setIssuer('https://id.bench.example')
+        .setAudience('bench')
+        .setExpirationTime('2h')
+        .sign(privateKey);
+      return { alg, jwk, token };
+    }),
+  );
+  const secretsFile = join(work, 'secrets.json');
+  writeFileSync(
+    secretsFile,
+    JSON.stringify({
+      'bench-jwks': { 'jwks.json': JSON.stringify({ keys: signers.map((s) => s.jwk) }) },
+    }),
+  );
   // The baseline's schema predates rateLimit: the same table without the two rate-limit
   // routes (which the benchmarked path never matches).
   const baselineConfigFile = join(work, 'bench-baseline.yaml');
@@ -440,8 +501,10 @@ async function main(): Promise<void> {
     'warn',
     '--drain-seconds',
     '2',
-    // The baseline predates shared rate limits and has no --redis-url.
-    ...(cli === entry ? ['--redis-url', `redis://127.0.0.1:${ports.redis}`] : []),
+    // The baseline predates shared rate limits and JWTs: no --redis-url, no keys.
+    ...(cli === entry
+      ? ['--redis-url', `redis://127.0.0.1:${ports.redis}`, '--api-keys-file', secretsFile]
+      : []),
   ];
 
   log(
@@ -508,7 +571,7 @@ async function main(): Promise<void> {
         );
 
   const path = '/api/orders/123?expand=items';
-  const targets: { name: string; url: string; pid: number; rss: boolean }[] = [
+  const targets: Target[] = [
     {
       name: 'nginx',
       url: `http://127.0.0.1:${ports.nginx}${path}`,
@@ -561,6 +624,13 @@ async function main(): Promise<void> {
       pid: pidOf(gateway),
       rss: false,
     },
+    ...signers.map((s) => ({
+      name: `gateway + jwt ${s.alg}`,
+      url: `http://127.0.0.1:${ports.gateway}/${s.alg.toLowerCase()}${path}`,
+      pid: pidOf(gateway),
+      rss: false,
+      headers: [`authorization: Bearer ${s.token}`],
+    })),
   ];
   await waitForHttp(`${upstreamUrl}/`);
   for (const t of targets) {
@@ -571,7 +641,7 @@ async function main(): Promise<void> {
   await waitForHttp(`http://127.0.0.1:${ports.gatewayAdmin}/readyz`);
 
   log('warming up…');
-  for (const t of targets) await runWrk(t.url, 2, CONNECTIONS);
+  for (const t of targets) await runWrk(t.url, 2, CONNECTIONS, undefined, undefined, headersOf(t));
 
   const results = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
   const rss = new Map<string, number>();
@@ -585,7 +655,7 @@ async function main(): Promise<void> {
       const sampler = setInterval(() => {
         peak = Math.max(peak, rssMiB(t.pid));
       }, 200);
-      const r = await runWrk(t.url, SECONDS, CONNECTIONS, undefined, t.pid);
+      const r = await runWrk(t.url, SECONDS, CONNECTIONS, undefined, t.pid, headersOf(t));
       clearInterval(sampler);
       rss.set(t.name, Math.max(rss.get(t.name) ?? 0, peak, rssMiB(t.pid)));
       results.get(t.name)?.push(r);
@@ -697,6 +767,13 @@ async function main(): Promise<void> {
   log(
     `        (shared limit, local Redis: ${signed(shared.p50 - gw.p50)} ms p50, ${signed(shared.p99 - gw.p99)} ms p99, ${signed(100 * (shared.cpuUs / gw.cpuUs - 1))}% CPU per request over the plain route)`,
   );
+  for (const { alg } of signers) {
+    const jwt = summary.get(`gateway + jwt ${alg}`) as Result;
+    check(
+      jwt.cpuUs <= gw.cpuUs * 1.2,
+      `a JWT-checked route (${alg}, cached keys) costs ≤ 20% over the same route without auth (issue 14): ${signed(100 * (jwt.cpuUs / gw.cpuUs - 1))}% by CPU per request (${jwt.cpuUs.toFixed(1)} against ${gw.cpuUs.toFixed(1)} µs)`,
+    );
+  }
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);
 

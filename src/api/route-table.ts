@@ -80,7 +80,9 @@ export const CompiledCorsSchema = z.object({
 export const CompiledJwtSchema = z.object({
   issuer: z.string(),
   audiences: z.array(z.string()),
-  jwksUri: z.string(),
+  /** Exactly one of jwksUri and jwksSecretRef. */
+  jwksUri: z.string().optional(),
+  jwksSecretRef: z.object({ name: z.string(), key: z.string() }).optional(),
   algorithms: z.array(z.enum(JWT_ALGORITHMS)),
   clockSkewSeconds: z.number(),
   /** Header names lower-cased. */
@@ -139,6 +141,7 @@ export const CompiledRouteSchema = z.object({
       z.object({ header: z.string() }),
       z.object({ cookie: z.string() }),
       z.object({ clientIp: z.literal(true) }),
+      z.object({ claim: z.string() }),
     ])
     .optional(),
   overrideHeader: z.string().optional(),
@@ -350,7 +353,8 @@ function compileJwt(jwt: Jwt): CompiledJwt {
   return {
     issuer: jwt.issuer,
     audiences: jwt.audiences,
-    jwksUri: jwt.jwksUri,
+    ...(jwt.jwksUri !== undefined && { jwksUri: jwt.jwksUri }),
+    ...(jwt.jwksSecretRef !== undefined && { jwksSecretRef: jwt.jwksSecretRef }),
     algorithms: jwt.algorithms,
     clockSkewSeconds: Math.floor(durationToMs(jwt.clockSkew) / 1000),
     claimsToHeaders: jwt.claimsToHeaders.map((c) => ({ ...c, header: c.header.toLowerCase() })),
@@ -437,6 +441,7 @@ function compileRoute(
     ...(cohort?.header !== undefined && { cohort: { header: cohort.header.toLowerCase() } }),
     ...(cohort?.cookie !== undefined && { cohort: { cookie: cohort.cookie } }),
     ...(cohort?.clientIp === true && { cohort: { clientIp: true as const } }),
+    ...(cohort?.claim !== undefined && { cohort: { claim: cohort.claim } }),
     ...(route.overrideHeader !== undefined && {
       overrideHeader: route.overrideHeader.toLowerCase(),
     }),
@@ -518,18 +523,42 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   return { ...content, hash: routeTableHash(content) };
 }
 
+/** What a gateway reads one Secret for: its API keys, the JWKS under some of its keys, or both. */
+export interface SecretUse {
+  readonly name: string;
+  readonly apiKeys: boolean;
+  /** Data keys holding a JWKS, sorted. */
+  readonly jwksKeys: readonly string[];
+}
+
 /**
- * The Secrets a table's gateway reads API keys from, sorted and without duplicates: what its
- * Role names and what its Secret watches follow.
+ * The Secrets a table's gateway reads, sorted by name, and what for: what its Role names,
+ * what its Secret watches follow, and what the operator checks exists.
  */
-export function apiKeySecretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
-  const names = new Set<string>();
-  const defaultName = table.defaults?.apiKey?.secretName;
-  if (defaultName !== undefined) names.add(defaultName);
-  for (const route of table.routes) {
-    if (route.apiKey !== undefined) names.add(route.apiKey.secretName);
+export function secretUses(table: Pick<RouteTable, 'routes' | 'defaults'>): SecretUse[] {
+  const uses = new Map<string, { apiKeys: boolean; jwksKeys: Set<string> }>();
+  const use = (name: string) => {
+    let found = uses.get(name);
+    if (found === undefined) {
+      found = { apiKeys: false, jwksKeys: new Set() };
+      uses.set(name, found);
+    }
+    return found;
+  };
+  for (const policies of [table.defaults, ...table.routes]) {
+    if (policies?.apiKey !== undefined) use(policies.apiKey.secretName).apiKeys = true;
+    const ref = policies?.jwt?.jwksSecretRef;
+    if (ref !== undefined) use(ref.name).jwksKeys.add(ref.key);
   }
-  return [...names].sort();
+  return [...uses.keys()].sort().map((name) => {
+    const { apiKeys, jwksKeys } = uses.get(name) as { apiKeys: boolean; jwksKeys: Set<string> };
+    return { name, apiKeys, jwksKeys: [...jwksKeys].sort() };
+  });
+}
+
+/** The names of the Secrets a table's gateway reads, sorted. */
+export function secretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
+  return secretUses(table).map((u) => u.name);
 }
 
 /** JSON with object keys sorted, so equal tables always serialise to equal bytes. */

@@ -340,15 +340,22 @@ export const CohortSchema = z
       .boolean()
       .optional()
       .meta({ description: 'true: the client IP address identifies the user.' }),
+    claim: z.string().min(1).max(256).optional().meta({
+      description:
+        "Claim of the route's verified JWT (auth.jwt) that identifies the user, e.g. sub. Requests without a token (optional: true) are split at random.",
+    }),
   })
   .superRefine((c, ctx) => {
-    const kinds = [c.header !== undefined, c.cookie !== undefined, c.clientIp === true].filter(
-      Boolean,
-    ).length;
+    const kinds = [
+      c.header !== undefined,
+      c.cookie !== undefined,
+      c.clientIp === true,
+      c.claim !== undefined,
+    ].filter(Boolean).length;
     if (kinds !== 1) {
       ctx.addIssue({
         code: 'custom',
-        message: 'set exactly one of header, cookie or clientIp: true',
+        message: 'set exactly one of header, cookie, claim or clientIp: true',
       });
     }
   })
@@ -357,8 +364,8 @@ export const CohortSchema = z
       'Sticky cohorts: the key hashes to a point in [0,100) and the request goes to the new service when the point is below its weight, so raising the weight only moves users from the monolith to the new service. Requests without the key are split at random.',
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.header), has(self.cookie), has(self.clientIp) && self.clientIp].filter(x, x).size() == 1',
-        message: 'set exactly one of header, cookie or clientIp: true',
+        rule: '[has(self.header), has(self.cookie), has(self.claim), has(self.clientIp) && self.clientIp].filter(x, x).size() == 1',
+        message: 'set exactly one of header, cookie, claim or clientIp: true',
       },
     ],
   });
@@ -658,6 +665,9 @@ export const CorsSchema = z
     ],
   });
 
+/** A key of a Secret's data (Kubernetes' IsConfigMapKey). */
+const SECRET_DATA_KEY = /^[-._a-zA-Z0-9]+$/;
+
 /** Signature algorithms a JWT may use: asymmetric only, so a public JWKS can verify them. */
 export const JWT_ALGORITHMS = [
   'RS256',
@@ -682,8 +692,28 @@ export const JwtSchema = z
       .max(16)
       .meta({ description: 'Accepted audiences: the aud claim must hold one of them.' }),
     jwksUri: httpUrl(
-      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json.",
-    ),
+      "URL of the issuer's JSON Web Key Set, e.g. https://id.example.com/.well-known/jwks.json. Or jwksSecretRef.",
+    ).optional(),
+    jwksSecretRef: z
+      .strictObject({
+        name: dnsSubdomain(
+          'Secret in the ApiRoute namespace. The gateway reads only the Secrets its ApiRoute names and follows their changes without a restart.',
+        ),
+        key: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(SECRET_DATA_KEY, {
+            error: (i) =>
+              `must be a Secret data key (letters, digits, '-', '_', '.'), got ${JSON.stringify(i.input)}`,
+          })
+          .meta({ description: 'The data key holding the JWKS JSON, e.g. jwks.json.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'The JSON Web Key Set from a Secret instead of a URL, for issuers the gateway cannot reach. A broken JWKS in the Secret leaves the last good keys in use.',
+      }),
     algorithms: z
       .array(z.enum(JWT_ALGORITHMS))
       .min(1)
@@ -728,6 +758,12 @@ export const JwtSchema = z
     }),
   })
   .superRefine((j, ctx) => {
+    if ((j.jwksUri === undefined) === (j.jwksSecretRef === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `set exactly one of jwksUri or jwksSecretRef, got ${j.jwksUri === undefined ? 'none' : 'both'}`,
+      });
+    }
     if (DURATION.test(j.clockSkew) && durationToMs(j.clockSkew) > 300_000) {
       ctx.addIssue({
         code: 'custom',
@@ -739,6 +775,12 @@ export const JwtSchema = z
   .meta({
     description:
       'JSON Web Tokens (Authorization: Bearer) checked with the issuer JWKS: signature, iss, aud, exp and nbf. 401 for a missing or invalid token, 403 when requiredClaims are not met.',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.jwksUri) != has(self.jwksSecretRef)',
+        message: 'set exactly one of jwksUri or jwksSecretRef',
+      },
+    ],
   });
 
 /** The header API keys travel in when an apiKey policy names none. */
@@ -1137,10 +1179,29 @@ export const ApiRouteSpecSchema = z
       } else {
         seen.set(route.name, index);
       }
+      const claim = route.cohort?.claim;
+      if (claim !== undefined && (route.auth ?? spec.defaults?.auth)?.jwt === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'cohort', 'claim'],
+          message: `needs a verified JWT on the route: add auth.jwt to the route or to spec.defaults, or key the cohort on a header or cookie instead of the claim ${JSON.stringify(claim)}`,
+        });
+      }
     });
     composeBackendIssues(spec.routes, ctx, newServiceName, backendAddress);
   })
-  .meta({ description: 'What the gateway of this microservice does.' });
+  .meta({
+    description: 'What the gateway of this microservice does.',
+    'x-kubernetes-validations': [
+      {
+        // A route's auth replaces spec.defaults.auth as a whole (auth: {} turns it off).
+        rule: '!has(self.routes) || self.routes.all(r, !has(r.cohort) || !has(r.cohort.claim) || (has(r.auth) ? has(r.auth.jwt) : has(self.defaults) && has(self.defaults.auth) && has(self.defaults.auth.jwt)))',
+        message:
+          'a cohort keyed on a claim needs auth.jwt on its route or in spec.defaults; add one, or key the cohort on a header or cookie',
+        fieldPath: '.routes',
+      },
+    ],
+  });
 
 export const ConditionSchema = z
   .object({

@@ -71,24 +71,3 @@ export class KeyRing {
 
   constructor(readonly secretName: string) {}
 }
-
-/** Every Secret's ring, by Secret name: shared by the stages and the sources that fill them. */
-export class ApiKeyStore {
-  private readonly rings = new Map<string, KeyRing>();
-
-  ring(secretName: string): KeyRing {
-    let ring = this.rings.get(secretName);
-    if (ring === undefined) {
-      ring = new KeyRing(secretName);
-      this.rings.set(secretName, ring);
-    }
-    return ring;
-  }
-
-  /** Forgets Secrets no config names any more, so their keys do not linger in memory. */
-  retain(secretNames: ReadonlySet<string>): void {
-    for (const name of [...this.rings.keys()]) {
-      if (!secretNames.has(name)) this.rings.delete(name);
-    }
-  }
-}

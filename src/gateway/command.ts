@@ -2,7 +2,7 @@
 // serves traffic on --port and /healthz, /readyz, /metrics on --admin-port, reloads on
 // every config change and drains on SIGTERM.
 import { parseArgs } from 'node:util';
-import { apiKeySecretNames, GATEWAY_DEFAULTS, type RouteTable } from '../api/index.js';
+import { GATEWAY_DEFAULTS, secretUses, type RouteTable } from '../api/index.js';
 import {
   sendJson,
   startAdminServer,
@@ -12,15 +12,14 @@ import {
 import { createLogger, errorFields, type LogLevel, type Logger } from '../common/logger.js';
 import { intFlag, logLevelFlag } from '../common/flags.js';
 import { LOG_LEVELS } from '../common/log-level.js';
+import { REDIS_PASSWORD_ENV, redisUrlProblem } from '../common/redis-url.js';
 import { onStopSignal } from '../common/signals.js';
-import { FileKeySource, type ApiKeySource } from './api-key-source.js';
-import { ApiKeyStore } from './api-keys.js';
+import { StaticSecretSource, type SecretSource } from './secret-source.js';
+import { SecretStore } from './secret-store.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
 import { REDIS_COMMAND_TIMEOUT_MS, type RedisSettings } from './rate-limits.js';
 
-/** Where the gateway reads the Redis password (from a Secret), so it never shows in its args. */
-export const REDIS_PASSWORD_ENV = 'FIGWAY_REDIS_PASSWORD';
 import { applyServiceOverrides, parseResolveFlags } from './resolve.js';
 import { renderShadowPage } from './shadow/page.js';
 import { DEFAULT_SHADOW_IN_FLIGHT, type ShadowRegistry } from './shadow/registry.js';
@@ -33,8 +32,9 @@ export const GATEWAY_USAGE = `usage: figway gateway --config FILE [options]
   --admin-port N            /healthz, /readyz, /metrics, /shadow (default ${GATEWAY_DEFAULTS.adminPort})
   --host ADDR               address to listen on (default 0.0.0.0)
   --resolve NAME=URL        send Service NAME's traffic to URL (repeatable; local runs)
-  --api-keys-file FILE      API keys for local runs, as "<secret name>: { <consumer>: <key> }"
-                            (with --configmap the keys come from the Secrets the ApiRoute names)
+  --api-keys-file FILE      Secrets for local runs, as "<secret name>: { <key>: <value> }": API
+                            keys (consumer → key) and JWKS (jwksSecretRef's key → JWKS JSON);
+                            with --configmap they come from the Secrets the ApiRoute names
   --log-level LEVEL         ${LOG_LEVELS.join('|')} (default: the ApiRoute's gateway.logLevel)
   --drain-seconds N         on SIGTERM, how long in-flight requests may finish (default ${GATEWAY_DEFAULTS.drainSeconds})
   --shadow-in-flight N      most shadow comparisons at once; more are skipped (default ${DEFAULT_SHADOW_IN_FLIGHT})
@@ -54,10 +54,13 @@ export interface RunningGateway {
 
 export interface StartGatewayOptions {
   source: ConfigSource;
-  /** Fills the api-key stage's keys; without one, routes with auth.apiKey answer 503. */
-  keySource?: ApiKeySource;
-  /** The store keySource fills; default: a new one. */
-  apiKeys?: ApiKeyStore;
+  /**
+   * Fills the API keys and JWKS the config takes from Secrets; without one, routes with
+   * auth.apiKey or auth.jwt.jwksSecretRef answer 503.
+   */
+  secretSource?: SecretSource;
+  /** The store secretSource fills; default: a new one. */
+  secrets?: SecretStore;
   port: number;
   adminPort: number;
   host?: string;
@@ -104,7 +107,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const { logger } = options;
   const gateway = new Gateway({
     logger,
-    ...(options.apiKeys !== undefined && { apiKeys: options.apiKeys }),
+    ...(options.secrets !== undefined && { secrets: options.secrets }),
     ...(options.accessLogger !== undefined && { accessLogger: options.accessLogger }),
     ...(options.limits !== undefined && { limits: options.limits }),
     ...(options.shadowInFlight !== undefined && { shadowInFlight: options.shadowInFlight }),
@@ -129,30 +132,36 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     await admin.close();
     throw error;
   }
-  const keySource = options.keySource;
-  let keysFollowed: Promise<void> = Promise.resolve();
-  const followKeys = (table: RouteTable) => {
-    const names = apiKeySecretNames(table);
-    if (names.length === 0 && keySource === undefined) return;
-    if (keySource === undefined) {
-      logger.warn('the config asks for API keys but this gateway has no key source', {
-        secrets: names,
+  const secretSource = options.secretSource;
+  let secretsFollowed: Promise<void> = Promise.resolve();
+  const followSecrets = (table: RouteTable) => {
+    const uses = secretUses(table);
+    if (uses.length === 0 && secretSource === undefined) return;
+    if (secretSource === undefined) {
+      logger.warn('the config reads Secrets but this gateway has no source for them', {
+        secrets: uses.map((u) => u.name),
       });
       return;
     }
-    keysFollowed = keySource.follow(names).then(() => {
-      const missing = names.filter((name) => gateway.apiKeys.ring(name).keys === undefined);
+    secretsFollowed = secretSource.follow(uses).then(() => {
+      const { secrets } = gateway;
+      const missing = uses.flatMap((u) => [
+        ...(u.apiKeys && secrets.apiKeys(u.name).keys === undefined ? [u.name] : []),
+        ...u.jwksKeys
+          .filter((key) => secrets.jwks(u.name, key).keys === undefined)
+          .map((key) => `${u.name} key ${key}`),
+      ]);
       if (missing.length > 0) {
-        logger.warn('no API keys loaded for some Secrets; their routes answer 503', {
+        logger.warn('nothing loaded from some Secrets; their routes answer 503', {
           secrets: missing,
-          keySource: keySource.description,
+          secretSource: secretSource.description,
         });
       }
     });
   };
   const onConfig = (table: RouteTable) => {
     try {
-      followKeys(table);
+      followSecrets(table);
       if (options.fixedLogLevel !== true) logger.level = table.logLevel;
       const result = gateway.applyTable(
         table,
@@ -168,7 +177,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   };
   await options.source.start(onConfig, onError);
   // The first table's Secrets are tried before the gateway calls itself started.
-  await keysFollowed;
+  await secretsFollowed;
   return {
     gateway,
     admin,
@@ -176,7 +185,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
     async stop(drainMs: number) {
       await options.source.stop();
-      await keySource?.stop();
+      await secretSource?.stop();
       const drained = await gateway.shutdown(drainMs);
       await admin.close();
       return drained;
@@ -195,12 +204,8 @@ async function configMapSource(name: string, namespace: string | undefined): Pro
 }
 
 function redisSettings(url: string, timeout: string | undefined): RedisSettings {
-  if (!/^rediss?:\/\/[^\s/]+/.test(url) || !URL.canParse(url)) {
-    throw new Error(`--redis-url must be redis://host:port or rediss://host:port, got ${url}`);
-  }
-  if (new URL(url).password !== '') {
-    throw new Error(`--redis-url must not hold a password: set ${REDIS_PASSWORD_ENV} instead`);
-  }
+  const problem = redisUrlProblem('--redis-url', url);
+  if (problem !== undefined) throw new Error(problem);
   const password = process.env[REDIS_PASSWORD_ENV];
   return {
     url,
@@ -209,20 +214,24 @@ function redisSettings(url: string, timeout: string | undefined): RedisSettings 
   };
 }
 
+/** How a source's failures are logged: what fails is named in the message. */
+function secretErrorLogger(logger: Logger): (error: Error) => void {
+  return (error) => {
+    logger.error(
+      'a Secret was not applied; its last good contents stay in use',
+      errorFields(error),
+    );
+  };
+}
+
 /** The Secrets of the gateway's namespace, watched by name as the config names them. */
-async function secretKeySource(
+async function kubeSecretSource(
   namespace: string,
-  store: ApiKeyStore,
+  store: SecretStore,
   logger: Logger,
-): Promise<ApiKeySource> {
-  const { SecretKeySource } = await import('./api-key-source.js');
-  return new SecretKeySource({
-    namespace,
-    store,
-    onError: (error) => {
-      logger.error('API keys not updated, keeping the last good ones', errorFields(error));
-    },
-  });
+): Promise<SecretSource> {
+  const { KubeSecretSource } = await import('./secret-source.js');
+  return new KubeSecretSource({ namespace, store, onError: secretErrorLogger(logger) });
 }
 
 /** `figway gateway …`; resolves with the exit code once the gateway has stopped. */
@@ -258,11 +267,11 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     process.stdout.write(GATEWAY_USAGE);
     return 0;
   }
-  let options: Omit<StartGatewayOptions, 'logger' | 'keySource'> & {
+  let options: Omit<StartGatewayOptions, 'logger' | 'secretSource'> & {
     drainMs: number;
     level: LogLevel | undefined;
   };
-  const apiKeys = new ApiKeyStore();
+  const secrets = new SecretStore();
   try {
     if ((values.config === undefined) === (values.configmap === undefined)) {
       throw new Error('give exactly one of --config FILE or --configmap NAME');
@@ -282,7 +291,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
       adminPort: intFlag('admin-port', values['admin-port'], GATEWAY_DEFAULTS.adminPort, 0, 65535),
       ...(values.host !== undefined && { host: values.host }),
       overrides: parseResolveFlags(values.resolve ?? []),
-      apiKeys,
+      secrets,
       drainMs:
         intFlag('drain-seconds', values['drain-seconds'], GATEWAY_DEFAULTS.drainSeconds, 0, 3600) *
         1000,
@@ -309,15 +318,15 @@ export async function gatewayCommand(args: string[]): Promise<number> {
   let running: RunningGateway;
   try {
     const keysFile = values['api-keys-file'];
-    const keySource =
+    const secretSource =
       keysFile !== undefined
-        ? await FileKeySource.load(keysFile, apiKeys)
+        ? await StaticSecretSource.load(keysFile, secrets, secretErrorLogger(logger))
         : values.configmap !== undefined
-          ? await secretKeySource(values.namespace ?? '', apiKeys, logger)
+          ? await kubeSecretSource(values.namespace ?? '', secrets, logger)
           : undefined;
     running = await startGateway({
       ...options,
-      ...(keySource !== undefined && { keySource }),
+      ...(secretSource !== undefined && { secretSource }),
       logger,
       // Access logs are asked for in the ApiRoute; the gateway's log level must not hide them.
       accessLogger: createLogger({ component: 'gateway', level: 'info' }),

@@ -49,4 +49,21 @@ spec:
         parts:
           - { name: order, backend: orders, path: '/api/orders/{id}' }
           - { name: invoice, monolith: true, path: '/legacy/invoices/{id}', optional: true }
+    # Access control: a partner app calls with an API key (from the Secret dev-api-keys;
+    # the demo's key is demo-partner-key) and may send 4 requests per 2 seconds; more
+    # get 429. Every answer says what is left in its RateLimit header.
+    - name: partner-api
+      match:
+        path: { type: PathPrefix, value: /api/partner }
+      backends:
+        - { service: orders, port: 80, weight: 100 }
+      auth:
+        apiKey: { secretRef: { name: dev-api-keys } }
+      rateLimit: { requestsPerSecond: 2, burst: 4, key: apiKey }
 `;
+
+/** The demo partner's API key: not a secret, printed in the demo's curl lines. */
+export const DEV_PARTNER_KEY = 'demo-partner-key';
+
+/** The Secrets the demo ApiRoute names, as `--api-keys-file` would hold them. */
+export const DEV_API_KEYS = { 'dev-api-keys': { 'partner-app': DEV_PARTNER_KEY } };

@@ -10,7 +10,9 @@ import { close, listenPreferred } from '../common/net.js';
 import { intFlag } from '../common/flags.js';
 import { onStopSignal } from '../common/signals.js';
 import { FileConfigSource, routeTableFromYaml, type ConfigSource } from './config-source.js';
-import { DEV_APIROUTE_YAML } from './dev-config.js';
+import { DEV_API_KEYS, DEV_APIROUTE_YAML, DEV_PARTNER_KEY } from './dev-config.js';
+import { StaticSecretSource } from './secret-source.js';
+import { SecretStore } from './secret-store.js';
 import { startGateway } from './command.js';
 import { SHADOW_HEADER } from './shadow/comparison.js';
 
@@ -213,9 +215,20 @@ export async function devCommand(args: string[], migration?: DevMigration): Prom
       }, onError),
     stop: () => source.stop(),
   };
+  const secrets = new SecretStore();
+  const secretSource = new StaticSecretSource(
+    new Map(Object.entries(DEV_API_KEYS)),
+    secrets,
+    (error) => {
+      logger.warn('a demo Secret was not applied', { error: error.message });
+    },
+    'built-in demo keys',
+  );
   const launch = (port: number, adminPort: number) =>
     startGateway({
       source: wrapped,
+      secrets,
+      secretSource,
       port,
       adminPort,
       host,
@@ -260,6 +273,13 @@ export async function devCommand(args: string[], migration?: DevMigration): Prom
   );
   out(
     `  curl -i --path-as-is ${gw}/../etc/passwd              # climbs above the root: 400 from the gateway`,
+  );
+  out(`  curl -i ${gw}/api/partner/orders                     # no API key: 401 from the gateway`);
+  out(
+    `  curl -i ${gw}/api/partner/orders -H 'x-api-key: ${DEV_PARTNER_KEY}'  # partner-app; RateLimit: what is left`,
+  );
+  out(
+    `  for i in $(seq 1 6); do curl -s -o /dev/null -w '%{http_code} ' ${gw}/api/partner/orders -H 'x-api-key: ${DEV_PARTNER_KEY}'; done; echo  # 4 pass, then 429`,
   );
   out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
   out(

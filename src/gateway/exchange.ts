@@ -18,6 +18,7 @@ import {
   type ProxyEngine,
 } from './engine.js';
 import {
+  runAnswerHeadStages,
   runDoneStages,
   runRequestStages,
   runResponseHeadStages,
@@ -29,6 +30,7 @@ import {
 import { GATEWAY_BACKEND } from './metrics.js';
 import { upstreamPath, type ProxyPlan } from './plan.js';
 import { afterFailure, afterHead, type AttemptState, type Decision } from './retry.js';
+import type { RateLimitDecision } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
 import { endToEndHeaders, hasBody, IDEMPOTENT, type Headers } from './transforms.js';
 
@@ -62,6 +64,8 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   readonly replayable: boolean;
   /** Set by the api-key stage (StageContext). */
   consumer: string | undefined = undefined;
+  /** Set by the rate-limit stage (StageContext). */
+  rateLimit: RateLimitDecision | undefined = undefined;
   backend: RuntimeBackend;
   status = 0;
   retries = 0;
@@ -261,10 +265,11 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
       this.plan.route.name,
       local ? undefined : this.backend.name,
     );
-    const extra: Headers = {
-      'x-request-id': this.plan.requestId,
-      [this.host.backendHeader]: local ? GATEWAY_BACKEND : this.backend.name,
-    };
+    const extra: Headers = {};
+    if (this.plan.pipeline.answerHead.length > 0)
+      runAnswerHeadStages(this.plan.pipeline, this, answer, extra);
+    extra['x-request-id'] = this.plan.requestId;
+    extra[this.host.backendHeader] = local ? GATEWAY_BACKEND : this.backend.name;
     this.closeIfUnread(extra);
     writeAnswer(this.res, answer, body, extra);
     this.finish(answer.status);

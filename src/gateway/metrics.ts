@@ -3,7 +3,7 @@
 // paths never become labels. Series of routes and backends that leave the config are
 // removed on reload, because prom-client would otherwise export them forever.
 import { Gauge, Registry } from 'prom-client';
-import { HTTP_METHODS } from '../api/index.js';
+import { HTTP_METHODS, type CompiledRoute, type RouteTable } from '../api/index.js';
 import {
   collectCleanDefaultMetrics,
   FastCounter,
@@ -241,6 +241,27 @@ export class ShareCounter {
   constructor(public weight: number) {}
 }
 
+/** The policies whose series a route keeps: its auth (by the policy label) and rate limit. */
+export type RoutePolicy = 'jwt' | 'apiKey' | 'rateLimit' | 'sharedRateLimit';
+
+/** Each route's policies (and unmatched traffic's, from spec.defaults), by route name. Pure. */
+export function routePolicies(
+  table: Pick<RouteTable, 'routes' | 'defaults'>,
+): Map<string, Set<RoutePolicy>> {
+  const of = (p: Pick<CompiledRoute, 'jwt' | 'apiKey' | 'rateLimit'> | undefined) => {
+    const set = new Set<RoutePolicy>();
+    if (p?.jwt !== undefined) set.add('jwt');
+    if (p?.apiKey !== undefined) set.add('apiKey');
+    if (p?.rateLimit !== undefined) set.add('rateLimit');
+    if (p?.rateLimit?.shared === true) set.add('sharedRateLimit');
+    return set;
+  };
+  return new Map([
+    [UNMATCHED_ROUTE, of(table.defaults)],
+    ...table.routes.map((r) => [r.name, of(r)] as const),
+  ]);
+}
+
 export class GatewayMetrics {
   readonly registry: Registry;
   readonly requests: FastCounter<'route' | 'backend' | 'method' | 'code_class'>;
@@ -443,11 +464,13 @@ export class GatewayMetrics {
   /**
    * Records a newly applied config: the hash in use, each route's weight (restarting
    * its observed share when the weight changed), and drops every series of routes and
-   * backends that are gone.
+   * backends that are gone, and the auth and rate-limit series of routes (unmatched
+   * traffic included) that no longer have that policy (`policies`: routePolicies).
    */
   configApplied(
     hash: string,
     routes: readonly { name: string; share: ShareCounter; backends: readonly string[] }[],
+    policies: ReadonlyMap<string, ReadonlySet<RoutePolicy>>,
   ): void {
     if (this.currentHash !== undefined) this.configInfo.remove({ hash: this.currentHash });
     this.configInfo.set({ hash }, 1);
@@ -471,16 +494,23 @@ export class GatewayMetrics {
         }
       }
     }
-    for (const family of [
-      this.authResults,
-      this.rateLimitDecisions,
-      this.rateLimitFallbacks,
-      this.grpcCalls,
-      this.composePartRequests,
-      this.composePartDuration,
-    ]) {
+    for (const family of [this.grpcCalls, this.composePartRequests, this.composePartDuration]) {
       for (const labels of family.labelSets()) {
         if (!keep.has(labels.route)) family.removeMatching({ route: labels.route });
+      }
+    }
+    const has = (route: string, policy: RoutePolicy) => policies.get(route)?.has(policy) === true;
+    for (const labels of this.authResults.labelSets()) {
+      const policy = labels.policy as RoutePolicy;
+      if (!has(labels.route, policy))
+        this.authResults.removeMatching({ route: labels.route, policy });
+    }
+    for (const [family, policy] of [
+      [this.rateLimitDecisions, 'rateLimit'],
+      [this.rateLimitFallbacks, 'sharedRateLimit'],
+    ] as const) {
+      for (const labels of family.labelSets()) {
+        if (!has(labels.route, policy)) family.removeMatching({ route: labels.route });
       }
     }
     for (const route of [...this.shares.keys()]) {

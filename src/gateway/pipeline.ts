@@ -14,15 +14,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
-import type { ApiKeyStore } from './api-keys.js';
 import type { BodyTap, ProxyEngine } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
-import type { RateLimits } from './rate-limits.js';
+import type { RateLimitDecision, RateLimits } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
+import type { SecretStore } from './secret-store.js';
 import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
 import { accessLogStage } from './stages/access-log.js';
+import { claimCohortStage } from './stages/claim-cohort.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { apiKeyStage } from './stages/api-key.js';
@@ -55,10 +56,14 @@ export interface StageContext {
   readonly req: IncomingMessage;
   /** The headers that will go upstream; request stages may edit them in place. */
   readonly upstreamHeaders: Headers;
+  /** The backend to call: the plan's, until the claim-cohort stage chooses by a claim. */
+  backend: RuntimeBackend;
   /** The verified JWT's claims, set by the jwt stage. */
   claims?: Record<string, unknown>;
   /** The API-key consumer's name, set by the api-key stage. */
   consumer?: string;
+  /** What the request spent of its rate-limit budget, set by the rate-limit stage. */
+  rateLimit?: RateLimitDecision;
   /**
    * Has `tap` see the request and response bodies as they stream (the shadow stage's
    * copies). Only HTTP exchanges have it; websocket tunnels have no bodies to tap.
@@ -96,6 +101,11 @@ export interface Stage {
   onRequest?(ctx: StageContext): RequestStep | Promise<RequestStep>;
   /** On the upstream's response head; edits the client's headers in place. */
   onResponseHead?(ctx: StageContext, status: number, headers: Headers): void;
+  /**
+   * On an answer the gateway gives itself once the route's stages ran (a later stage's
+   * 401/403/429, or 502/504 after the upstream failed); adds to its headers in place.
+   */
+  onAnswerHead?(ctx: StageContext, answer: Answer, headers: Headers): void;
   /** Once, when the exchange is over. Must not throw. */
   onDone?(ctx: StageContext, outcome: Outcome): void;
 }
@@ -105,6 +115,7 @@ export interface Pipeline {
   readonly names: readonly string[];
   readonly request: readonly Stage[];
   readonly responseHead: readonly Stage[];
+  readonly answerHead: readonly Stage[];
   readonly done: readonly Stage[];
 }
 
@@ -114,8 +125,8 @@ export interface StageServices {
   readonly logger: Logger;
   /** Writes access log lines at info level whatever the gateway's log level is. */
   readonly accessLogger: Logger;
-  /** The API keys of the Secrets the table names, kept current by the gateway's key source. */
-  readonly apiKeys: ApiKeyStore;
+  /** API keys and JWKS of the Secrets the table names, kept current by the Secrets' source. */
+  readonly secrets: SecretStore;
   readonly metrics: GatewayMetrics;
   /** The rate-limit budgets, kept across configs. */
   readonly rateLimits: RateLimits;
@@ -140,19 +151,21 @@ export type StageBuilder = (
 
 /**
  * The order stages run in. CORS first, so preflights are answered without credentials;
- * auth before rate limits, so a claim or an API key can key a limit; request headers are
- * changed after those, just before the upstream call; composition and gRPC translation
- * answer by themselves after every policy, so their calls carry the headers an upstream
- * would; shadowing comes after every stage that may answer by itself, so only requests
- * that really go upstream are copied, and it sees the response head as the client gets
- * it; the access log is last so it records what every other stage did. `route` is
- * undefined for requests no route claims.
+ * auth before rate limits, so a claim or an API key can key a limit; a claim cohort
+ * chooses its backend once the claims are verified; request headers are changed after
+ * those, just before the upstream call; composition and gRPC translation answer by
+ * themselves after every policy, so their calls carry the headers an upstream would;
+ * shadowing comes after every stage that may answer by itself, so only requests that
+ * really go upstream are copied, and it sees the response head as the client gets it; the
+ * access log is last so it records what every other stage did. `route` is undefined for
+ * requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
   corsStage,
   jwtStage,
   apiKeyStage,
   rateLimitStage,
+  claimCohortStage,
   requestHeadersStage,
   responseHeadersStage,
   composeStage,
@@ -167,6 +180,7 @@ export function compilePipeline(stages: readonly (Stage | undefined)[]): Pipelin
     names: present.map((s) => s.name),
     request: present.filter((s) => s.onRequest !== undefined),
     responseHead: present.filter((s) => s.onResponseHead !== undefined),
+    answerHead: present.filter((s) => s.onAnswerHead !== undefined),
     done: present.filter((s) => s.onDone !== undefined),
   };
 }
@@ -250,6 +264,16 @@ export function stageAnswerHeaders(ctx: StageContext, status: number): Headers {
   const headers: Headers = {};
   runResponseHeadStages(ctx.plan.pipeline, ctx, status, headers);
   return headers;
+}
+
+export function runAnswerHeadStages(
+  pipeline: Pipeline,
+  ctx: StageContext,
+  answer: Answer,
+  headers: Headers,
+): void {
+  for (const stage of pipeline.answerHead)
+    (stage.onAnswerHead as NonNullable<Stage['onAnswerHead']>)(ctx, answer, headers);
 }
 
 export function runDoneStages(pipeline: Pipeline, ctx: StageContext, outcome: Outcome): void {

@@ -49,6 +49,8 @@ export interface ProxyPlan {
   readonly clientAddress: string;
   /** The Host the client sent. */
   readonly host: string;
+  /** The head's entropy, kept for a claim cohort's choice once the claims are known. */
+  readonly random: number;
 }
 
 /** A request the gateway answers itself: refused, or `OPTIONS *`. */
@@ -76,12 +78,17 @@ export function upstreamPath(plan: ProxyPlan, backend: Pick<RuntimeBackend, 'bas
   return backend.basePath + plan.forwardTarget;
 }
 
-/** Which backend of a route serves this request: override header, cohort, or chance. */
+/**
+ * Which backend of a route serves this request: override header, cohort, or chance. The
+ * plan chooses without claims (a claim cohort then splits at random, as for a request
+ * without a token); the claim-cohort stage chooses again once the jwt stage verified them.
+ */
 export function chooseBackend(
   route: RuntimeRoute,
   headers: Headers,
   client: string,
   random: number,
+  claims?: Readonly<Record<string, unknown>>,
 ): RuntimeBackend {
   if (route.overrideHeader !== undefined) {
     const forced = headers[route.overrideHeader];
@@ -102,6 +109,9 @@ export function chooseBackend(
     } else if ('cookie' in cohort) {
       const cookie = headers.cookie;
       key = cookieValue(Array.isArray(cookie) ? cookie.join('; ') : cookie, cohort.cookie);
+    } else if ('claim' in cohort) {
+      const value = claims?.[cohort.claim];
+      if (typeof value === 'string' || typeof value === 'number') key = String(value);
     } else {
       key = client;
     }
@@ -159,5 +169,6 @@ export function planRequest(runtime: Runtime, head: RequestHead): Plan {
     headers,
     clientAddress: client,
     host: host.value,
+    random: head.random,
   };
 }

@@ -11,13 +11,19 @@ import type { Readiness } from '../common/admin-server.js';
 import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
 import { answerBody, writeAnswer, writeRawAnswer } from './answer.js';
-import { ApiKeyStore } from './api-keys.js';
+import { SecretStore } from './secret-store.js';
 import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { GrpcChannels } from './grpc/channels.js';
-import { GatewayMetrics, GATEWAY_BACKEND, UNMATCHED_ROUTE, type BackendSeries } from './metrics.js';
+import {
+  GatewayMetrics,
+  GATEWAY_BACKEND,
+  routePolicies,
+  UNMATCHED_ROUTE,
+  type BackendSeries,
+} from './metrics.js';
 import { runDoneStages, type Answer } from './pipeline.js';
 import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
 import { RateLimits, type RedisSettings } from './rate-limits.js';
@@ -72,8 +78,8 @@ export interface GatewayOptions {
   shadowInFlight?: number;
   /** The Redis of shared rate limits; without it they are kept per replica. */
   redis?: RedisSettings;
-  /** Where the api-key stage finds each Secret's keys; default: an empty store. */
-  apiKeys?: ApiKeyStore;
+  /** Where the api-key and jwt stages find what Secrets hold; default: an empty store. */
+  secrets?: SecretStore;
 }
 
 export type ApplyResult = 'success' | 'unchanged';
@@ -100,8 +106,8 @@ export class Gateway implements ExchangeHost {
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly shadows: ShadowRegistry;
-  /** The keys of the Secrets the config names; filled by a key source (api-key-source.ts). */
-  readonly apiKeys: ApiKeyStore;
+  /** What the Secrets the config names hold; filled by a source (secret-source.ts). */
+  readonly secrets: SecretStore;
   draining = false;
   private runtime: Runtime | undefined;
   private inFlight = 0;
@@ -118,7 +124,7 @@ export class Gateway implements ExchangeHost {
     this.accessLogger = options.accessLogger ?? options.logger;
     this.engine = options.engine ?? new UndiciEngine();
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.apiKeys = options.apiKeys ?? new ApiKeyStore();
+    this.secrets = options.secrets ?? new SecretStore();
     this.errorLog = new ErrorLogLimiter(this.logger, options.errorLogsPerSecond ?? 20);
     this.websockets = new WebsocketProxy(this.logger);
     this.metrics = new GatewayMetrics({
@@ -224,7 +230,7 @@ export class Gateway implements ExchangeHost {
         accessLogger: this.accessLogger,
         shadows: this.shadows,
         rateLimits: this.rateLimits,
-        apiKeys: this.apiKeys,
+        secrets: this.secrets,
         grpcChannels: this.grpcChannels,
       },
     );
@@ -239,6 +245,7 @@ export class Gateway implements ExchangeHost {
         share: r.share as NonNullable<typeof r.share>,
         backends: r.backendNames,
       })),
+      routePolicies(table),
     );
     if (previous !== undefined) this.closeUnusedPools(previous.pools, next.pools);
     this.logger.info('config applied', {
@@ -375,10 +382,11 @@ export class Gateway implements ExchangeHost {
       headers: {},
       clientAddress: req.socket.remoteAddress ?? '',
       host: req.headers.host ?? '',
+      random: 0,
     };
     runDoneStages(
       route.pipeline,
-      { plan, req, upstreamHeaders: {} },
+      { plan, req, upstreamHeaders: {}, backend: route.monolith },
       {
         status: answer.status,
         backendName: GATEWAY_BACKEND,

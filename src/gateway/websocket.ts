@@ -22,6 +22,7 @@ import {
   type StageContext,
 } from './pipeline.js';
 import type { ProxyPlan } from './plan.js';
+import type { RateLimitDecision } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
 import type { Headers } from './transforms.js';
 
@@ -61,6 +62,10 @@ class Tunnel implements StageContext, Outcome {
   proxyReq: ClientRequest | undefined;
   /** Set by the api-key stage (StageContext). */
   consumer: string | undefined = undefined;
+  /** Set by the rate-limit stage (StageContext). */
+  rateLimit: RateLimitDecision | undefined = undefined;
+  /** The plan's, or the claim-cohort stage's choice (StageContext). */
+  backend: RuntimeBackend;
   status = 0;
   open = false;
   failure: string | undefined;
@@ -82,6 +87,7 @@ class Tunnel implements StageContext, Outcome {
     private readonly head: Buffer,
   ) {
     this.upstreamHeaders = plan.headers;
+    this.backend = plan.backend;
     // The head buffer: bytes after the handshake that Node read along with it.
     this.bytesReadAtStart = req.socket.bytesRead - head.length;
     this.bytesWrittenAtStart = req.socket.bytesWritten;
@@ -90,11 +96,8 @@ class Tunnel implements StageContext, Outcome {
     socket.once('end', onHandshakeEnd);
   }
 
-  get backend(): RuntimeBackend {
-    return this.plan.backend;
-  }
   get backendName(): string {
-    return this.plan.backend.name;
+    return this.backend.name;
   }
   get bytesIn(): number {
     return this.req.socket.bytesRead - this.bytesReadAtStart;

@@ -23,6 +23,10 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --gateway-access-log-sample-ratio F
                                     access log share for ApiRoutes without spec.gateway.accessLog (default 0)
   --gateway-access-log-errors BOOL  also log their failed requests (default false)
+  --gateway-redis-url URL           Redis of shared rate limits, given to every gateway as --redis-url
+  --gateway-redis-password-secret NAME
+                                    Secret with its password, in each gateway's namespace (FIGWAY_REDIS_PASSWORD)
+  --gateway-redis-password-key KEY  the key of that Secret (default password)
   --admin-port N                    /healthz, /readyz and /metrics (default 8081; 0 = any free port)
   --admin-address ADDR              admin listen address (default 0.0.0.0)
   --resync-seconds N                re-reconcile every ApiRoute this often (default 300)

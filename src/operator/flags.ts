@@ -3,7 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { CompiledAccessLog } from '../api/index.js';
 import { intFlag } from '../common/flags.js';
-import { DEFAULT_SETTINGS, type OperatorSettings } from './settings.js';
+import { redisUrlProblem } from '../common/redis-url.js';
+import { DEFAULT_SETTINGS, type GatewayRedis, type OperatorSettings } from './settings.js';
 
 export const SETTINGS_OPTIONS = {
   image: { type: 'string' },
@@ -11,6 +12,9 @@ export const SETTINGS_OPTIONS = {
   'drain-seconds': { type: 'string' },
   'gateway-access-log-sample-ratio': { type: 'string' },
   'gateway-access-log-errors': { type: 'string' },
+  'gateway-redis-url': { type: 'string' },
+  'gateway-redis-password-secret': { type: 'string' },
+  'gateway-redis-password-key': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -21,6 +25,9 @@ export function settingsFromValues(values: {
   'drain-seconds'?: string | undefined;
   'gateway-access-log-sample-ratio'?: string | undefined;
   'gateway-access-log-errors'?: string | undefined;
+  'gateway-redis-url'?: string | undefined;
+  'gateway-redis-password-secret'?: string | undefined;
+  'gateway-redis-password-key'?: string | undefined;
 }): OperatorSettings {
   const policy = values['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (!(PULL_POLICIES as readonly string[]).includes(policy)) {
@@ -35,6 +42,11 @@ export function settingsFromValues(values: {
     defaultAccessLog: accessLogFromFlags(
       values['gateway-access-log-sample-ratio'],
       values['gateway-access-log-errors'],
+    ),
+    redis: redisFromFlags(
+      values['gateway-redis-url'],
+      values['gateway-redis-password-secret'],
+      values['gateway-redis-password-key'],
     ),
     image,
     imagePullPolicy: policy as OperatorSettings['imagePullPolicy'],
@@ -70,6 +82,39 @@ function accessLogFromFlags(
   const alwaysLogErrors = errors === 'true';
   if (sampleRatio === 0 && !alwaysLogErrors) return undefined;
   return { sampleRatio, alwaysLogErrors, redactQuery: true };
+}
+
+/** A Secret name or data key, as Kubernetes accepts them. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** The gateways' Redis (the chart's gateway.redis): none unless a URL is given. */
+function redisFromFlags(
+  url: string | undefined,
+  secret: string | undefined,
+  key: string | undefined,
+): GatewayRedis | undefined {
+  if (url === undefined || url === '') {
+    if (secret !== undefined && secret !== '') {
+      throw new Error('--gateway-redis-password-secret needs --gateway-redis-url');
+    }
+    return undefined;
+  }
+  const problem = redisUrlProblem('--gateway-redis-url', url);
+  if (problem !== undefined) throw new Error(problem);
+  if (secret === undefined || secret === '') return { url };
+  if (secret.length > 253 || !DNS_SUBDOMAIN.test(secret)) {
+    throw new Error(
+      `--gateway-redis-password-secret must be a Secret name (lowercase DNS subdomain), got ${JSON.stringify(secret)}`,
+    );
+  }
+  const dataKey = key ?? 'password';
+  if (dataKey.length > 253 || !SECRET_KEY.test(dataKey)) {
+    throw new Error(
+      `--gateway-redis-password-key must be a Secret data key (letters, digits, '-', '_', '.'), got ${JSON.stringify(dataKey)}`,
+    );
+  }
+  return { url, passwordSecret: { name: secret, key: dataKey } };
 }
 
 /** Parses only the settings flags; everything else must be a positional argument. */

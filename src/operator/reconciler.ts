@@ -10,7 +10,7 @@ import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/c
 import type { Logger } from '../common/logger.js';
 import { errorFields } from '../common/logger.js';
 import {
-  apiKeySecretNames,
+  secretNames,
   DEFAULT_NAMESPACE,
   formatErrors,
   formatFieldError,
@@ -252,9 +252,9 @@ export class Reconciler {
     await this.deps.events.emit(raw, 'Warning', EVENT_REASONS.invalid, formatErrors(errors, '; '));
   }
 
-  /** The Secrets the ApiRoute takes API keys from that do not exist (a get per Secret). */
+  /** The Secrets the ApiRoute takes API keys or JWKS from that do not exist (a get per Secret). */
   private async missingSecrets(namespace: string, table: RouteTable): Promise<string[]> {
-    const names = apiKeySecretNames(table);
+    const names = secretNames(table);
     const found = await Promise.all(
       names.map((name) =>
         // client-node's V1ObjectMeta is a behaviourless class; the API takes plain JSON.

@@ -24,6 +24,20 @@ export interface OperatorSettings {
   servicePort: number;
   /** Access logs of gateways whose ApiRoute sets no spec.gateway.accessLog (the chart's). */
   defaultAccessLog: CompiledAccessLog | undefined;
+  /** The Redis of shared rate limits, given to every gateway; undefined: none. */
+  redis: GatewayRedis | undefined;
+}
+
+export interface GatewayRedis {
+  /** redis:// or rediss:// URL, without a password. */
+  url: string;
+  /**
+   * The Secret key holding the password, read by each gateway pod through secretKeyRef,
+   * which can only name a Secret in the pod's own namespace: the Secret must exist in every
+   * namespace with an ApiRoute. Not optional, so a missing one keeps the pod from starting
+   * (CreateContainerConfigError, visible on the Deployment) rather than run without it.
+   */
+  passwordSecret?: { name: string; key: string };
 }
 
 export const DEFAULT_SETTINGS: OperatorSettings = {
@@ -35,4 +49,5 @@ export const DEFAULT_SETTINGS: OperatorSettings = {
   adminPort: GATEWAY_DEFAULTS.adminPort,
   servicePort: 80,
   defaultAccessLog: undefined,
+  redis: undefined,
 };

@@ -192,7 +192,7 @@ function desiredConditions(
     }
     case 'missing-secrets': {
       const list = observation.names.map((n) => `${observation.namespace}/${n}`).join(', ');
-      const message = `${observation.names.length === 1 ? 'Secret' : 'Secrets'} ${list} not found: create ${observation.names.length === 1 ? 'it' : 'them'} with the API keys (data: consumer name → key) that auth.apiKey.secretRef names`;
+      const message = `${observation.names.length === 1 ? 'Secret' : 'Secrets'} ${list} not found: create ${observation.names.length === 1 ? 'it' : 'them'}, with the API keys (data: consumer name → key) that auth.apiKey.secretRef names or the JWKS (under its key) that auth.jwt.jwksSecretRef names`;
       return [
         c('Accepted', 'False', 'SecretNotFound', message),
         c('Ready', 'False', 'SecretNotFound', `waiting for ${list}; ${lastGood}`),

@@ -366,6 +366,26 @@ describeCluster('the test control plane', () => {
         /needs shadow on the route/,
       ],
       [
+        'a cohort keyed on a claim on a route without a JWT',
+        (s) => (s.routes[0].cohort = { claim: 'sub' }),
+        'spec.routes',
+        /a cohort keyed on a claim needs auth.jwt/,
+      ],
+      [
+        'a JWT with both a jwksUri and a jwksSecretRef',
+        (s) =>
+          (s.routes[0].auth = {
+            jwt: {
+              issuer: 'https://id.example.com',
+              audiences: ['orders'],
+              jwksUri: 'https://id.example.com/jwks.json',
+              jwksSecretRef: { name: 'jwks', key: 'jwks.json' },
+            },
+          }),
+        'spec.routes[0].auth.jwt',
+        /exactly one of jwksUri or jwksSecretRef/,
+      ],
+      [
         'a shadow body limit over 16Mi',
         (s) => (s.routes[0].shadow = { backend: 'orders', percent: 10, maxBodyBytes: '1Gi' }),
         'spec.routes[0].shadow.maxBodyBytes',

@@ -35,7 +35,7 @@ export const apiKeyStage: StageBuilder = (route, services) => {
   const policy = route !== undefined ? route.apiKey : services.table.defaults?.apiKey;
   if (policy === undefined) return undefined;
   const { header, secretName } = policy;
-  const ring = services.apiKeys.ring(secretName);
+  const ring = services.secrets.apiKeys(secretName);
   const counts = services.metrics.apiKeySeries(route?.name ?? UNMATCHED_ROUTE);
   const answers = refusals(header, secretName);
   return {

@@ -1,6 +1,7 @@
 // Cross-origin resource sharing (the route's `cors`, Fetch standard §3.2). The gateway owns
 // CORS on a route that sets it: preflights are answered here and never reach an upstream,
-// actual requests from an allowed origin get the CORS response headers, and any CORS
+// actual requests from an allowed origin get the CORS response headers (on the gateway's
+// own answers too), and any CORS
 // headers an upstream sent are replaced, so a disallowed origin gets none.
 import type { CompiledCors } from '../../api/index.js';
 import type { Answer, StageBuilder } from '../pipeline.js';
@@ -119,6 +120,8 @@ export function applyCorsResponse(
     headers['access-control-expose-headers'] = policy.exposeHeaders;
 }
 
+const PREFLIGHT = 'cors-preflight';
+
 const ORIGIN_NOT_ALLOWED: Answer = {
   status: 403,
   reason: 'cors-origin-not-allowed',
@@ -150,13 +153,20 @@ export const corsStage: StageBuilder = (route, services) => {
       if (!originAllowed(policy, origin)) return ORIGIN_NOT_ALLOWED;
       return {
         status: 204,
-        reason: 'cors-preflight',
+        reason: PREFLIGHT,
         message: '',
         headers: preflightHeaders(policy, origin),
       };
     },
     onResponseHead(ctx, _status, headers) {
       applyCorsResponse(policy, header(ctx.req.headers.origin), headers);
+    },
+    // The gateway's own answers (a later stage's 401, 403 or 429, a 502 or 504) get the
+    // headers too, or a browser script could not read why its call failed. A preflight
+    // answer has its own.
+    onAnswerHead(ctx, answer, headers) {
+      if (answer.reason !== PREFLIGHT)
+        applyCorsResponse(policy, header(ctx.req.headers.origin), headers);
     },
   };
 };

@@ -7,15 +7,19 @@ import type { webcrypto } from 'node:crypto';
 import {
   createRemoteJWKSet,
   errors,
+  jwksCache,
   jwtVerify,
+  type JWKSCacheInput,
   type FlattenedJWSInput,
   type JWSHeaderParameters,
   type JWTVerifyGetKey,
 } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { CompiledJwt } from '../../api/index.js';
 import type { CounterSeries } from '../../common/metrics.js';
 import { UNMATCHED_ROUTE } from '../metrics.js';
 import type { Answer, StageBuilder, StageContext } from '../pipeline.js';
+import { SecretJwksUnavailableError } from '../secret-store.js';
 
 /** Longest token accepted (RFC 7519 sets none; 8 KiB covers every real identity provider). */
 export const MAX_TOKEN_BYTES = 8192;
@@ -58,6 +62,8 @@ export class JwksUnavailableError extends Error {
  */
 export class KeySource {
   private readonly remote;
+  /** jose writes the time of each key set it applies here (uat): our generation number. */
+  private readonly applied: JWKSCacheInput = {};
   private refreshedAt = Date.now();
   /** For jwtVerify: a method bound once, so requests create no closure. */
   readonly getKey: JWTVerifyGetKey;
@@ -70,8 +76,14 @@ export class KeySource {
       timeoutDuration: JWKS_TIMEOUT_MS,
       cooldownDuration: JWKS_COOLDOWN_MS,
       cacheMaxAge: Infinity,
+      [jwksCache]: this.applied,
     });
     this.getKey = this.key.bind(this);
+  }
+
+  /** Changes whenever a fetched key set replaces the one in use. */
+  get generation(): number {
+    return (this.applied as { uat?: number }).uat ?? 0;
   }
 
   private async key(
@@ -124,7 +136,8 @@ export function keySourceFor(url: string, onRefreshFailed: (error: unknown) => v
 
 /** What a failed verification means, from jose's error. Pure. */
 export function failureResult(error: unknown): Refusal {
-  if (error instanceof JwksUnavailableError) return 'jwks-unavailable';
+  if (error instanceof JwksUnavailableError || error instanceof SecretJwksUnavailableError)
+    return 'jwks-unavailable';
   if (!(error instanceof errors.JOSEError)) return 'invalid';
   switch (error.code) {
     case 'ERR_JWT_EXPIRED':
@@ -204,7 +217,8 @@ function refusalAnswer(result: Refusal): Answer {
       return {
         status: 503,
         reason: 'jwt-jwks-unavailable',
-        message: "the issuer's keys (jwksUri) could not be fetched; try again shortly",
+        message:
+          "the issuer's keys (jwksUri or jwksSecretRef) could not be read; try again shortly",
         headers: { 'retry-after': '5' },
       };
     default:
@@ -224,15 +238,43 @@ const ANSWERS: ReadonlyMap<Refusal, Answer> = new Map(
   ]),
 );
 
+/** Bytes of tokens a route remembers as verified (about 2,000 tokens of 1 KiB). */
+export const VERIFIED_TOKENS_BYTES = 2 * 1024 * 1024;
+
+/** Where a route's keys come from: a remote JWKS (KeySource) or a Secret's (JwksRing). */
+interface Keys {
+  readonly getKey: JWTVerifyGetKey;
+  /** Changes when the key set does. */
+  readonly generation: number;
+}
+
+interface Verified {
+  readonly claims: Record<string, unknown>;
+  /** exp plus the clock skew, in seconds since the epoch. */
+  readonly until: number;
+  readonly generation: number;
+}
+
 /** One route's JWT check, prepared once per config. */
 class JwtCheck {
+  /**
+   * Tokens this route verified, by their exact text: a client sends the same token until it
+   * expires, and checking its signature again would cost more than proxying the request
+   * (RS256/ES256 verification, measured in bench:gateway). A hit is used only while the
+   * token is unexpired and the key set is the one that verified it; failures are never
+   * kept. Bounded by bytes (tokens may be 8 KiB), least recently used out first.
+   */
+  private readonly verified = new LRUCache<string, Verified>({
+    maxSize: VERIFIED_TOKENS_BYTES,
+    sizeCalculation: (_value, token) => token.length + 64,
+  });
   private readonly options;
   private readonly counters: (CounterSeries<'route' | 'policy' | 'result'> | undefined)[] = [];
   private readonly headerNames: readonly string[];
 
   constructor(
     private readonly jwt: CompiledJwt,
-    private readonly keys: KeySource,
+    private readonly keys: Keys,
     private readonly counter: (result: AuthResult) => CounterSeries<'route' | 'policy' | 'result'>,
   ) {
     this.options = {
@@ -271,16 +313,34 @@ class JwtCheck {
     }
     if (token === '') return this.refuse('malformed');
     if (token.length > MAX_TOKEN_BYTES) return this.refuse('oversized');
+    const known = this.verified.get(token);
+    if (
+      known !== undefined &&
+      known.generation === this.keys.generation &&
+      Date.now() / 1000 < known.until
+    )
+      return this.admit(ctx, known.claims);
     return this.verify(ctx, token);
   }
 
   private async verify(ctx: StageContext, token: string): Promise<Answer | undefined> {
+    const generation = this.keys.generation;
     let claims: Record<string, unknown>;
     try {
       claims = (await jwtVerify(token, this.keys.getKey, this.options)).payload;
     } catch (error) {
       return this.refuse(failureResult(error));
     }
+    // exp is a required claim, so jwtVerify checked it is a number.
+    const until = (claims.exp as number) + this.jwt.clockSkewSeconds;
+    // Kept under the keys as they were before: if a refetch changed them meanwhile, the
+    // next request verifies again rather than trust a key that may have left the set.
+    this.verified.set(token, { claims, until, generation });
+    return this.admit(ctx, claims);
+  }
+
+  /** A verified token: its claims must satisfy the route, then go to later stages and upstream. */
+  private admit(ctx: StageContext, claims: Record<string, unknown>): Answer | undefined {
     for (const required of this.jwt.requiredClaims) {
       if (!claimHolds(claims[required.claim], required.values)) return this.refuse('forbidden');
     }
@@ -301,12 +361,17 @@ export const jwtStage: StageBuilder = (route, services) => {
   if (jwt === undefined) return undefined;
   const name = route?.name ?? UNMATCHED_ROUTE;
   const { logger, metrics } = services;
-  const keys = keySourceFor(jwt.jwksUri, (error: unknown) => {
-    logger.warn('JWKS refresh failed; the last good keys stay in use', {
-      jwksUri: jwt.jwksUri,
-      error: error instanceof Error ? error.message : String(error),
-    });
-  });
+  const { jwksUri, jwksSecretRef } = jwt;
+  // The schema allows exactly one of jwksUri and jwksSecretRef.
+  const keys =
+    jwksSecretRef !== undefined
+      ? services.secrets.jwks(jwksSecretRef.name, jwksSecretRef.key)
+      : keySourceFor(jwksUri as string, (error: unknown) => {
+          logger.warn('JWKS refresh failed; the last good keys stay in use', {
+            jwksUri,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        });
   const check = new JwtCheck(jwt, keys, (result) =>
     metrics.authResults.labels({ route: name, policy: 'jwt', result }),
   );

@@ -61,7 +61,7 @@ export const shadowStage: StageBuilder = (route, services) => {
     onRequest(ctx) {
       // Websocket tunnels have no bodies to tap, and are never copied.
       if (ctx.tapBodies === undefined) return undefined;
-      const served = ctx.plan.backend;
+      const served = ctx.backend;
       if (reverse ? served.monolith || served.name !== candidateName : !served.monolith)
         return undefined;
       if (!(Math.random() * 100 < percent)) return undefined;

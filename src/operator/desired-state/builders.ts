@@ -9,6 +9,7 @@
 import type {
   V1ConfigMap,
   V1Deployment,
+  V1EnvVar,
   V1PodDisruptionBudget,
   V1ResourceRequirements,
   V1Role,
@@ -17,7 +18,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
-  apiKeySecretNames,
+  secretNames,
   canonicalQuantity,
   compileRouteTable,
   DEFAULT_NAMESPACE,
@@ -28,6 +29,7 @@ import {
   type GrpcDescriptor,
   type RouteTable,
 } from '../../api/index.js';
+import { REDIS_PASSWORD_ENV } from '../../common/redis-url.js';
 import { DEFAULT_SETTINGS, type OperatorSettings } from '../settings.js';
 import {
   commonLabels,
@@ -95,11 +97,11 @@ export function buildServiceAccount(apiRoute: ApiRoute): V1ServiceAccount {
 
 /**
  * Lets the gateway read its own ConfigMap and the Secrets its route table takes API keys
- * from, and nothing else. list and watch are authorised by resourceNames because the gateway
+ * and JWKS from, and nothing else. list and watch are authorised by resourceNames because the gateway
  * always sends fieldSelector=metadata.name=<name>, one watch per object.
  */
 export function buildRole(apiRoute: ApiRoute, config: Pick<CompiledConfig, 'table'>): V1Role {
-  const secrets = apiKeySecretNames(config.table);
+  const secrets = secretNames(config.table);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -264,8 +266,12 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
                 String(settings.adminPort),
                 '--drain-seconds',
                 String(settings.drainSeconds),
+                ...(settings.redis !== undefined ? ['--redis-url', settings.redis.url] : []),
               ],
-              env: [{ name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) }],
+              env: [
+                { name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) },
+                ...redisPasswordEnv(settings.redis),
+              ],
               ports: [
                 { name: 'http', containerPort: settings.gatewayPort, protocol: 'TCP' },
                 { name: 'admin', containerPort: settings.adminPort, protocol: 'TCP' },
@@ -296,6 +302,18 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
       },
     },
   };
+}
+
+/** The Redis password from the Secret the chart names, in the gateway's own namespace. */
+function redisPasswordEnv(redis: OperatorSettings['redis']): V1EnvVar[] {
+  const secret = redis?.passwordSecret;
+  if (secret === undefined) return [];
+  return [
+    {
+      name: REDIS_PASSWORD_ENV,
+      valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } },
+    },
+  ];
 }
 
 export function buildService(apiRoute: ApiRoute, settings: OperatorSettings): V1Service {

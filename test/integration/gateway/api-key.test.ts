@@ -43,7 +43,7 @@ describe('auth.apiKey', () => {
         `  gateway: { accessLog: { sampleRatio: 1 } }\n  defaults: { auth: { apiKey: { secretRef: { name: orders-keys } } } }\n`,
       ),
       { legacy: legacy.url, orders: orders.url },
-      { apiKeys: KEYS, accessLogStream: lines },
+      { secrets: KEYS, accessLogStream: lines },
     );
   });
   afterAll(async () => {

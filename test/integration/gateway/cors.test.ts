@@ -26,6 +26,11 @@ const ROUTES = `
       match: { path: { type: PathPrefix, value: /public } }
       backends: [{ service: orders, port: 80, weight: 100 }]
       cors: { allowOrigins: ['*'] }
+    - name: limited
+      match: { path: { type: PathPrefix, value: /limited } }
+      backends: [{ service: orders, port: 80, weight: 100 }]
+      cors: { allowOrigins: [https://shop.example.com], exposeHeaders: [ratelimit] }
+      rateLimit: { requestsPerSecond: 1, burst: 2, key: header:x-user-id }
 `;
 
 const CORS_HEADERS = [
@@ -159,6 +164,28 @@ describe('CORS', () => {
     const reply = await send(`${gw.url}/public/1`, { headers: { origin: 'https://a.example' } });
     expect(corsHeadersOf(reply)).toEqual({ 'access-control-allow-origin': '*' });
     expect(reply.headers.vary).toBe('Accept-Encoding');
+  });
+
+  it("puts the CORS headers on the gateway's own answers for an allowed origin, and the RateLimit fields on every answer", async () => {
+    const call = (origin: string) =>
+      send(`${gw.url}/limited/1`, { headers: { origin, 'x-user-id': 'cors-user' } });
+    const first = await call('https://shop.example.com');
+    expect(first.status).toBe(200);
+    expect(first.headers['ratelimit-policy']).toBe('"limited";q=2;w=2');
+    expect(first.headers.ratelimit).toMatch(/^"limited";r=1;t=[12]$/);
+    expect((await call('https://shop.example.com')).headers.ratelimit).toMatch(/;r=0;/);
+    const refused = await call('https://shop.example.com');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['x-figway-backend']).toBe('gateway');
+    expect(corsHeadersOf(refused)).toEqual({
+      'access-control-allow-origin': 'https://shop.example.com',
+      'access-control-expose-headers': 'ratelimit',
+    });
+    expect(refused.headers.vary).toBe('Origin');
+    expect(refused.headers.ratelimit).toMatch(/^"limited";r=0;t=[12]$/);
+    const stranger = await call('https://evil.example');
+    expect(stranger.status).toBe(429);
+    expect(corsHeadersOf(stranger)).toEqual({});
   });
 
   it('leaves routes without cors alone', async () => {

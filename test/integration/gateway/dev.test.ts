@@ -75,10 +75,23 @@ describe('figway dev', () => {
         invoice: { servedBy: 'monolith', path: '/legacy/invoices/42' },
       });
 
+      // Access control, as the printed curl lines show it: an API key, then its budget.
+      const partner = `${gateway}/api/partner/orders`;
+      expect(cli.stdout()).toContain(`curl -i ${partner} -H 'x-api-key: demo-partner-key'`);
+      expect((await send(partner)).json()).toMatchObject({ reason: 'api-key-missing' });
+      const keyed = { headers: { 'x-api-key': 'demo-partner-key' } };
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        const reply = await send(partner, keyed);
+        statuses.push(reply.status);
+        if (i === 0) expect(reply.headers.ratelimit).toMatch(/^"partner-api";r=3;t=[12]$/);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 429]);
+
       cli.child.kill('SIGINT');
       expect(await cli.exited).toBe(0);
       expect(cli.stdout()).toContain(
-        `stopped. served: monolith ${users - toNew + 2}, new service ${toNew + 2}`,
+        `stopped. served: monolith ${users - toNew + 2}, new service ${toNew + 2 + 4}`,
       );
     } finally {
       cli.child.kill('SIGKILL');

@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../src/common/logger.js';
 import { close, listen } from '../../../src/common/net.js';
 import { FileConfigSource } from '../../../src/gateway/config-source.js';
-import { FileKeySource } from '../../../src/gateway/api-key-source.js';
-import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
+import { StaticSecretSource } from '../../../src/gateway/secret-source.js';
+import { SecretStore } from '../../../src/gateway/secret-store.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
 import type { RedisSettings } from '../../../src/gateway/rate-limits.js';
 import type { ConnectionLimits } from '../../../src/gateway/server.js';
@@ -137,8 +137,8 @@ export interface TestGatewayOptions {
   shadowInFlight?: number;
   /** The Redis of shared rate limits. */
   redis?: RedisSettings;
-  /** API keys as `figway gateway --api-keys-file` takes them: secret name → consumer → key. */
-  apiKeys?: Record<string, Record<string, string>>;
+  /** Secrets as `figway gateway --api-keys-file` takes them: secret name → key → value. */
+  secrets?: Record<string, Record<string, string>>;
 }
 
 /** A gateway serving `yaml` from a watched temp file, with Service names resolved locally. */
@@ -151,25 +151,28 @@ export async function startTestGateway(
   const configFile = join(dir, 'apiroute.yaml');
   writeFileSync(configFile, yaml);
   const { logStream, accessLogStream, limits, redis, shadowInFlight } = options;
-  const apiKeys = new ApiKeyStore();
-  let keySource: FileKeySource | undefined;
-  if (options.apiKeys !== undefined) {
-    const keysFile = join(dir, 'api-keys.yaml');
-    writeFileSync(keysFile, JSON.stringify(options.apiKeys));
-    keySource = await FileKeySource.load(keysFile, apiKeys);
+  const logger = createLogger({
+    component: 'gateway',
+    ...(logStream !== undefined ? { stream: logStream } : { silent: true }),
+  });
+  const secrets = new SecretStore();
+  let secretSource: StaticSecretSource | undefined;
+  if (options.secrets !== undefined) {
+    const secretsFile = join(dir, 'secrets.yaml');
+    writeFileSync(secretsFile, JSON.stringify(options.secrets));
+    secretSource = await StaticSecretSource.load(secretsFile, secrets, (error) => {
+      logger.error('a Secret was not applied', { error: error.message });
+    });
   }
   const running = await startGateway({
     source: new FileConfigSource(configFile, { debounceMs: 20 }),
-    apiKeys,
-    ...(keySource !== undefined && { keySource }),
+    secrets,
+    ...(secretSource !== undefined && { secretSource }),
     port: 0,
     adminPort: 0,
     host: '127.0.0.1',
     overrides: new Map(Object.entries(resolve)),
-    logger: createLogger({
-      component: 'gateway',
-      ...(logStream !== undefined ? { stream: logStream } : { silent: true }),
-    }),
+    logger,
     ...(accessLogStream !== undefined && {
       accessLogger: createLogger({ component: 'gateway', stream: accessLogStream }),
     }),

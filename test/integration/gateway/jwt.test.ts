@@ -9,6 +9,7 @@ import { close, listen } from '../../../src/common/net.js';
 import { JWKS_COOLDOWN_MS } from '../../../src/gateway/stages/jwt.js';
 import {
   apiRoute,
+  LogLines,
   metricsOf,
   sample,
   send,
@@ -99,6 +100,12 @@ describe('JWT auth', () => {
       backends: [{ service: orders, port: 80, weight: 100 }]
       auth:
         jwt: ${jwt}, optional: true, claimsToHeaders: [{ claim: sub, header: x-user-id }] }
+    - name: profile
+      match: { path: { type: PathPrefix, value: /profile } }
+      backends: [{ service: orders, port: 80, weight: 50 }, { monolith: true, weight: 50 }]
+      cohort: { claim: sub }
+      auth:
+        jwt: ${jwt}, optional: true }
     - name: public
       match: { path: { type: PathPrefix, value: /public } }
       backends: [{ service: orders, port: 80, weight: 100 }]
@@ -234,6 +241,26 @@ describe('JWT auth', () => {
     expect(orders.seen.at(-1)?.headers['x-user-id']).toBe('user-7');
   });
 
+  it('keeps a signed-in user on one side of a claim cohort, and splits anonymous requests at random', async () => {
+    const sideOf = async (token?: string) => {
+      const reply = await get('/profile', token);
+      expect(reply.status).toBe(200);
+      return reply.headers['x-figway-backend'] as string;
+    };
+    const sides = new Set<string>();
+    for (let user = 0; user < 12; user += 1) {
+      const token = await sign(ec, { sub: `user-${user}` });
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i += 1) seen.add(await sideOf(token));
+      expect(seen.size).toBe(1);
+      sides.add([...seen][0] as string);
+    }
+    expect([...sides].sort()).toEqual(['monolith', 'orders']);
+    const anonymous = new Set<string>();
+    for (let i = 0; i < 40 && anonymous.size < 2; i += 1) anonymous.add(await sideOf());
+    expect([...anonymous].sort()).toEqual(['monolith', 'orders']);
+  });
+
   it('picks up a rotated key on its unknown kid, and keeps the last good keys through a JWKS outage', async () => {
     const rotated = await signer('ES256', 'ec-2');
     served = [rotated.jwk];
@@ -256,5 +283,69 @@ describe('JWT auth', () => {
       401,
     );
     expect(jwksFetches).toBe(fetches);
+  });
+});
+
+describe('JWT auth with the JWKS in a Secret (auth.jwt.jwksSecretRef)', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+  let good: Signer;
+  const logs = new LogLines();
+
+  beforeAll(async () => {
+    good = await signer('ES256', 'secret-1');
+    upstream = await startUpstream('orders');
+    const jwt = (key: string) =>
+      `{ issuer: ${ISSUER}, audiences: [orders], jwksSecretRef: { name: shop-jwks, key: ${key} } }`;
+    gw = await startTestGateway(
+      apiRoute(`
+    - name: orders
+      match: { path: { type: PathPrefix, value: /api/orders } }
+      backends: [{ service: orders, port: 80, weight: 100 }]
+      auth: { jwt: ${jwt('jwks.json')} }
+    - name: broken
+      match: { path: { type: PathPrefix, value: /broken } }
+      backends: [{ service: orders, port: 80, weight: 100 }]
+      auth: { jwt: ${jwt('broken.json')} }
+`),
+      { legacy: upstream.url, orders: upstream.url },
+      {
+        secrets: {
+          'shop-jwks': {
+            'jwks.json': JSON.stringify({ keys: [good.jwk] }),
+            'broken.json': '{"keys": [',
+          },
+        },
+        logStream: logs,
+      },
+    );
+  });
+  afterAll(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  it('verifies tokens with the keys the Secret holds, and refuses others', async () => {
+    const ok = await send(`${gw.url}/api/orders/1`, {
+      headers: { authorization: `Bearer ${await sign(good)}` },
+    });
+    expect(ok.status).toBe(200);
+    const stranger = await signer('ES256', 'stranger');
+    const refused = await send(`${gw.url}/api/orders/1`, {
+      headers: { authorization: `Bearer ${await sign(stranger)}` },
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.json().reason).toBe('jwt-unknown-key');
+  });
+
+  it('answers 503 on a route whose Secret key holds no valid JWKS, and says why in a log line', async () => {
+    const reply = await send(`${gw.url}/broken`, {
+      headers: { authorization: `Bearer ${await sign(good)}` },
+    });
+    expect(reply.status).toBe(503);
+    expect(reply.json().reason).toBe('jwt-jwks-unavailable');
+    expect(logs.lines.map((l) => l.error)).toContainEqual(
+      expect.stringContaining('shop-jwks key broken.json holds no valid JWKS (not JSON'),
+    );
   });
 });

@@ -8,8 +8,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../../src/common/logger.js';
-import { SecretKeySource } from '../../../src/gateway/api-key-source.js';
-import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
+import { KubeSecretSource } from '../../../src/gateway/secret-source.js';
+import { SecretStore } from '../../../src/gateway/secret-store.js';
 import { startGateway, type RunningGateway } from '../../../src/gateway/command.js';
 import { ConfigMapConfigSource } from '../../../src/gateway/configmap-source.js';
 import { testClusterEnv } from '../../cluster/env.js';
@@ -90,7 +90,7 @@ describeCluster('API keys from a Secret', () => {
     await waitForCondition(kc, ns, 'shop', 'Ready', 'True', 90_000);
 
     const gatewayKc = await serviceAccountKubeConfig(kc, ns, 'shop-gateway');
-    const apiKeys = new ApiKeyStore();
+    const secrets = new SecretStore();
     const errors: string[] = [];
     const url = `http://127.0.0.1:${(upstream?.address() as AddressInfo).port}`;
     gateway = await startGateway({
@@ -99,13 +99,13 @@ describeCluster('API keys from a Secret', () => {
         name: 'shop-gateway',
         kubeConfig: gatewayKc,
       }),
-      keySource: new SecretKeySource({
+      secretSource: new KubeSecretSource({
         namespace: ns,
-        store: apiKeys,
+        store: secrets,
         kubeConfig: gatewayKc,
         onError: (error) => errors.push(error.message),
       }),
-      apiKeys,
+      secrets,
       port: 0,
       adminPort: 0,
       host: '127.0.0.1',

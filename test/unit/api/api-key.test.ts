@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  apiKeySecretNames,
+  secretNames,
+  secretUses,
   compileRouteTable,
   formatErrors,
   validateApiRoute,
@@ -50,13 +51,13 @@ describe('auth.apiKey in the route table', () => {
   });
 
   it('lists each Secret the gateway reads once, sorted', () => {
-    expect(apiKeySecretNames(table)).toEqual(['default-keys', 'orders-keys']);
+    expect(secretNames(table)).toEqual(['default-keys', 'orders-keys']);
   });
 
   it('has no defaults and no Secrets when nothing asks for keys', () => {
     const plain = compileRouteTable(validApiRoute(apiRoute({ routes: [route('cart')] })));
     expect(plain.defaults).toBeUndefined();
-    expect(apiKeySecretNames(plain)).toEqual([]);
+    expect(secretNames(plain)).toEqual([]);
   });
 
   it.each([
@@ -68,5 +69,59 @@ describe('auth.apiKey in the route table', () => {
     const result = validateApiRoute(apiRoute({ routes: [route('orders', { auth: { apiKey } })] }));
     expect(result.ok).toBe(false);
     if (!result.ok) expect(formatErrors(result.errors)).toContain(field);
+  });
+});
+
+describe('auth.jwt.jwksSecretRef', () => {
+  const jwt = (keys: object) => ({
+    issuer: 'https://id.example.com',
+    audiences: ['shop'],
+    ...keys,
+  });
+  const ref = { name: 'shop-jwks', key: 'jwks.json' };
+
+  it('compiles, and the gateway reads the Secret for its JWKS besides any API keys', () => {
+    const table = compileRouteTable(
+      validApiRoute(
+        apiRoute({
+          defaults: { auth: { jwt: jwt({ jwksSecretRef: ref }) } },
+          routes: [
+            route('orders', {
+              auth: {
+                jwt: jwt({ jwksSecretRef: { name: 'shop-jwks', key: 'next.json' } }),
+                apiKey: { secretRef: { name: 'shop-jwks' } },
+              },
+            }),
+            route('cart', { auth: { apiKey: { secretRef: { name: 'cart-keys' } } } }),
+          ],
+        }),
+      ),
+    );
+    expect(table.defaults?.jwt?.jwksSecretRef).toEqual(ref);
+    expect(table.defaults?.jwt?.jwksUri).toBeUndefined();
+    expect(secretUses(table)).toEqual([
+      { name: 'cart-keys', apiKeys: true, jwksKeys: [] },
+      { name: 'shop-jwks', apiKeys: true, jwksKeys: ['jwks.json', 'next.json'] },
+    ]);
+    expect(secretNames(table)).toEqual(['cart-keys', 'shop-jwks']);
+  });
+
+  it.each([
+    [{}, 'spec.routes[0].auth.jwt: set exactly one of jwksUri or jwksSecretRef, got none'],
+    [
+      { jwksUri: 'https://id.example.com/jwks.json', jwksSecretRef: ref },
+      'spec.routes[0].auth.jwt: set exactly one of jwksUri or jwksSecretRef, got both',
+    ],
+    [
+      { jwksSecretRef: { name: 'shop-jwks', key: 'a/b' } },
+      'spec.routes[0].auth.jwt.jwksSecretRef.key: must be a Secret data key',
+    ],
+    [{ jwksSecretRef: { name: 'shop-jwks' } }, 'spec.routes[0].auth.jwt.jwksSecretRef.key'],
+  ])('refuses %j naming the field', (keys, message) => {
+    const result = validateApiRoute(
+      apiRoute({ routes: [route('orders', { auth: { jwt: jwt(keys) } })] }),
+    );
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(formatErrors(result.errors)).toContain(message);
   });
 });

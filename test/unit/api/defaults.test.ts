@@ -9,14 +9,16 @@ const JWT = {
   jwksUri: 'https://id.example.com/jwks.json',
 };
 
-function table(routes: Record<string, unknown>[]) {
-  const result = validateApiRoute({
+const DEFAULTS = { auth: { jwt: JWT }, cors: { allowOrigins: ['https://shop.example.com'] } };
+
+function validate(routes: Record<string, unknown>[], defaults: Record<string, unknown> = DEFAULTS) {
+  return validateApiRoute({
     apiVersion: 'figway.dev/v1alpha1',
     kind: 'ApiRoute',
     metadata: { name: 'shop', namespace: 'shop' },
     spec: {
       monolith: { service: 'legacy', port: 8080 },
-      defaults: { auth: { jwt: JWT }, cors: { allowOrigins: ['https://shop.example.com'] } },
+      defaults,
       routes: routes.map((r, i) => ({
         name: `r${i}`,
         match: { path: { value: `/r${i}` } },
@@ -25,6 +27,10 @@ function table(routes: Record<string, unknown>[]) {
       })),
     },
   });
+}
+
+function table(routes: Record<string, unknown>[]) {
+  const result = validate(routes);
   if (!result.ok) throw new Error(JSON.stringify(result.errors));
   return compileRouteTable(result.value);
 }
@@ -47,5 +53,35 @@ describe('spec.defaults', () => {
     expect(t.routes[0]?.cors?.allowOrigins).toEqual(['*']);
     expect(t.routes[1]?.jwt).toBeUndefined();
     expect(t.routes[1]?.cors?.allowOrigins).toEqual(['https://shop.example.com']);
+  });
+});
+
+describe('a cohort keyed on a claim', () => {
+  const cohort = { cohort: { claim: 'sub' } };
+  const errors = (routes: Record<string, unknown>[], defaults?: Record<string, unknown>) => {
+    const result = validate(routes, defaults);
+    return result.ok ? [] : result.errors.map((e) => `${e.path}: ${e.message}`);
+  };
+
+  it('is accepted with auth.jwt on the route or from spec.defaults, and compiled', () => {
+    expect(table([cohort]).routes[0]?.cohort).toEqual({ claim: 'sub' });
+    expect(errors([{ ...cohort, auth: { jwt: JWT } }], {})).toEqual([]);
+  });
+
+  it('is refused, naming the field and the fix, on a route without a JWT', () => {
+    const fix = 'needs a verified JWT on the route: add auth.jwt to the route or to spec.defaults';
+    expect(errors([cohort], {})).toEqual([
+      expect.stringContaining(`spec.routes[0].cohort.claim: ${fix}`),
+    ]);
+    // auth: {} turns the default JWT off for this route, and with it the claims.
+    expect(errors([{}, { ...cohort, auth: {} }])).toEqual([
+      expect.stringContaining(`spec.routes[1].cohort.claim: ${fix}`),
+    ]);
+  });
+
+  it('is one cohort key, not one more next to a header', () => {
+    expect(errors([{ cohort: { claim: 'sub', header: 'x-user-id' } }])).toEqual([
+      'spec.routes[0].cohort: set exactly one of header, cookie, claim or clientIp: true',
+    ]);
   });
 });

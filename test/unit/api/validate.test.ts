@@ -363,7 +363,7 @@ describe('validateApiRoute', () => {
     [
       'cohort with two keys',
       (r) => (r.spec.routes[0].cohort = { header: 'x-user-id', cookie: 'session' }),
-      'spec.routes[0].cohort: set exactly one of header, cookie or clientIp: true',
+      'spec.routes[0].cohort: set exactly one of header, cookie, claim or clientIp: true',
     ],
     [
       'invalid header name',

@@ -278,6 +278,12 @@ describe('refused values', () => {
     expect(await renderError({ set: ['operator.replica=2'] })).toMatch(/replica/);
   });
 
+  test('a Redis URL with a password in it fails the schema (the password goes in a Secret)', async () => {
+    expect(await renderError({ set: ['gateway.redis.url=redis://:pw@redis:6379'] })).toMatch(
+      /gateway\/redis\/url/,
+    );
+  });
+
   test('an unknown log level fails the schema', async () => {
     expect(await renderError({ set: ['operator.logLevel=verbose'] })).toMatch(/logLevel/);
   });
@@ -487,6 +493,7 @@ describe('the operator accepts the flags the chart gives it', () => {
       image: `ghcr.io/figway/figway:${chart.appVersion}`,
       imagePullPolicy: 'IfNotPresent',
       drainSeconds: GATEWAY_DEFAULTS.drainSeconds,
+      redis: undefined,
     });
   });
 
@@ -512,6 +519,10 @@ describe('the operator accepts the flags the chart gives it', () => {
       image: 'registry.example.com/platform/figway-gateway:0.1.0-rc.1',
       imagePullPolicy: 'Always',
       drainSeconds: 20,
+      redis: {
+        url: 'redis://redis.platform:6379/1',
+        passwordSecret: { name: 'figway-redis', key: 'redis-password' },
+      },
     });
   });
 });

@@ -2,7 +2,13 @@ import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { metricsTable } from '../../../src/common/metrics.js';
-import { GATEWAY_METRICS, GatewayMetrics, ShareCounter } from '../../../src/gateway/metrics.js';
+import type { CompiledRoute, RouteTable } from '../../../src/api/index.js';
+import {
+  GATEWAY_METRICS,
+  GatewayMetrics,
+  routePolicies,
+  ShareCounter,
+} from '../../../src/gateway/metrics.js';
 
 function metrics() {
   return new GatewayMetrics({ inFlight: () => 3, websockets: () => 0, defaultMetrics: false });
@@ -52,13 +58,19 @@ describe('gateway metrics', () => {
     m.series('old-route', 'orders').request('GET', 200, 0.01);
     m.series('kept', 'gone-backend').upstreamError('timeout');
     m.series('kept', 'orders').request('GET', 200, 0.01);
-    m.configApplied('h1', [
-      { name: 'old-route', share: new ShareCounter(10), backends: ['orders'] },
-      { name: 'kept', share: new ShareCounter(20), backends: ['orders', 'gone-backend'] },
-    ]);
-    m.configApplied('h2', [
-      { name: 'kept', share: new ShareCounter(20), backends: ['orders', 'monolith'] },
-    ]);
+    m.configApplied(
+      'h1',
+      [
+        { name: 'old-route', share: new ShareCounter(10), backends: ['orders'] },
+        { name: 'kept', share: new ShareCounter(20), backends: ['orders', 'gone-backend'] },
+      ],
+      new Map(),
+    );
+    m.configApplied(
+      'h2',
+      [{ name: 'kept', share: new ShareCounter(20), backends: ['orders', 'monolith'] }],
+      new Map(),
+    );
     const text = await m.registry.metrics();
     expect(text).not.toContain('old-route');
     expect(text).not.toContain('gone-backend');
@@ -68,10 +80,44 @@ describe('gateway metrics', () => {
     expect(text).toContain('figway_gateway_route_new_service_weight{route="kept"} 20');
   });
 
+  it('drops the auth and rate-limit series of a route that no longer has the policy, or is gone', async () => {
+    const m = metrics();
+    const count = (route: string, policy: string) => {
+      m.authResults.labels({ route, policy, result: 'ok' }).inc();
+    };
+    count('orders', 'jwt');
+    count('orders', 'apiKey');
+    count('(unmatched)', 'jwt');
+    count('gone', 'jwt');
+    m.rateLimitDecisions.labels({ route: 'orders', decision: 'allowed' }).inc();
+    m.rateLimitFallbacks.labels({ route: 'orders' }).inc();
+    m.rateLimitDecisions.labels({ route: 'cart', decision: 'allowed' }).inc();
+    const limit = { requestsPerSecond: 1, burst: 1, key: { type: 'clientIp' }, shared: false };
+    const table = {
+      routes: [
+        // orders keeps its API key and an unshared rate limit, and drops its JWT.
+        { name: 'orders', apiKey: { header: 'x-api-key', secretName: 'k' }, rateLimit: limit },
+        { name: 'cart' },
+      ] as unknown as CompiledRoute[],
+    } satisfies Pick<RouteTable, 'routes'>;
+    const routes = table.routes.map((r) => ({
+      name: r.name,
+      share: new ShareCounter(0),
+      backends: [],
+    }));
+    m.configApplied('h1', routes, routePolicies(table));
+    const text = await m.registry.metrics();
+    expect(text).toContain('route="orders",policy="apiKey",result="ok"');
+    expect(text).toContain('figway_gateway_rate_limit_decisions_total{route="orders"');
+    expect(text).not.toContain('policy="jwt"');
+    expect(text).not.toContain('figway_gateway_rate_limit_fallback_decisions_total{');
+    expect(text).not.toContain('figway_gateway_rate_limit_decisions_total{route="cart"');
+  });
+
   it('reports the observed new-service share and restarts it when the weight changes', async () => {
     const m = metrics();
     const share = m.shareCounter('r', 30);
-    m.configApplied('h1', [{ name: 'r', share, backends: [] }]);
+    m.configApplied('h1', [{ name: 'r', share, backends: [] }], new Map());
     share.total = 10;
     share.toNew = 3;
     expect(await m.registry.metrics()).toContain(
@@ -110,13 +156,17 @@ describe('gateway metrics', () => {
     const s = m.series('orders-api', 'orders');
     s.request('GET', 200, 0.01);
     s.upstreamError('timeout');
-    m.configApplied('abc', [
-      {
-        name: 'orders-api',
-        share: m.shareCounter('orders-api', 30),
-        backends: ['orders', 'monolith'],
-      },
-    ]);
+    m.configApplied(
+      'abc',
+      [
+        {
+          name: 'orders-api',
+          share: m.shareCounter('orders-api', 30),
+          backends: ['orders', 'monolith'],
+        },
+      ],
+      new Map(),
+    );
     const result = spawnSync(promtool, ['check', 'metrics'], {
       input: await m.registry.metrics(),
       encoding: 'utf8',

@@ -11,11 +11,13 @@ import {
   type StageContext,
 } from '../../../src/gateway/pipeline.js';
 import type { ProxyPlan } from '../../../src/gateway/plan.js';
+import type { RuntimeBackend } from '../../../src/gateway/runtime.js';
 
 const ctx = (): StageContext => ({
   plan: {} as ProxyPlan,
   req: {} as IncomingMessage,
   upstreamHeaders: {},
+  backend: {} as RuntimeBackend,
 });
 
 const tag = (name: string, seen: string[]): Stage => ({

@@ -1,12 +1,14 @@
 import { GrpcChannels } from '../../../src/gateway/grpc/channels.js';
-import { ApiKeyStore } from '../../../src/gateway/api-keys.js';
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../../src/common/logger.js';
 import { routeTableFromYaml } from '../../../src/gateway/config-source.js';
 import type { ProxyEngine } from '../../../src/gateway/engine.js';
 import { RateLimits } from '../../../src/gateway/rate-limits.js';
+import { SecretStore } from '../../../src/gateway/secret-store.js';
 import { GatewayMetrics } from '../../../src/gateway/metrics.js';
+import type { StageContext } from '../../../src/gateway/pipeline.js';
 import {
+  chooseBackend,
   planRequest,
   upstreamPath,
   type ProxyPlan,
@@ -34,6 +36,18 @@ spec:
       cohort: { header: x-user-id }
       overrideHeader: x-force
       requestHeaders: { set: { x-from: figway } }
+    - name: profile
+      match: { path: { type: PathPrefix, value: /api/profile } }
+      backends:
+        - { url: http://profile.example, weight: 50 }
+        - { monolith: true, weight: 50 }
+      cohort: { claim: sub }
+      auth:
+        jwt:
+          issuer: https://id.example.com
+          audiences: [shop]
+          jwksUri: https://id.example.com/jwks.json
+          optional: true
 `;
 
 const engine: ProxyEngine = {
@@ -58,7 +72,7 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   accessLogger: logger,
   shadows: new ShadowRegistry(engine, metrics),
   rateLimits: new RateLimits({ logger, metrics }),
-  apiKeys: new ApiKeyStore(),
+  secrets: new SecretStore(),
   grpcChannels: new GrpcChannels(),
 });
 
@@ -193,5 +207,47 @@ describe('no spelling of a path escapes the route that matched it', () => {
       status: 400,
       reason: 'bad-host',
     });
+  });
+});
+
+describe('a cohort keyed on a JWT claim', () => {
+  const route = () => proxied('/api/profile').route;
+  const side = (claims: Record<string, unknown> | undefined, random: number) =>
+    chooseBackend(route(), {}, '192.0.2.7', random, claims).name;
+
+  it('keeps a user on one side whatever the entropy, and spreads users over both', () => {
+    const sides = new Set<string>();
+    for (let user = 0; user < 40; user += 1) {
+      const first = side({ sub: `user-${user}` }, 0.01);
+      expect(side({ sub: `user-${user}` }, 0.99)).toBe(first);
+      sides.add(first);
+    }
+    expect([...sides].sort()).toEqual(['monolith', 'profile.example']);
+  });
+
+  it('splits requests without the claim (anonymous, or a claim that is no string) at random', () => {
+    for (const claims of [undefined, {}, { sub: '' }, { sub: { id: 1 } }]) {
+      expect(side(claims, 0.01)).toBe('profile.example');
+      expect(side(claims, 0.99)).toBe('monolith');
+    }
+  });
+
+  it('is chosen by a stage right after the jwt stage, which moves the request to the claim side', async () => {
+    const plan = proxied('/api/profile');
+    expect(plan.pipeline.names).toEqual(['jwt', 'claim-cohort']);
+    const stage = plan.pipeline.request[1];
+    // A user whose point is above 50: the monolith, whatever the plan's random choice was.
+    const user = Array.from({ length: 50 }, (_, i) => `user-${i}`).find(
+      (sub) => side({ sub }, 0.01) === 'monolith',
+    );
+    const ctx: StageContext = {
+      plan,
+      req: { headers: {} } as StageContext['req'],
+      upstreamHeaders: plan.headers,
+      backend: plan.route.backends[0] as StageContext['backend'],
+      claims: { sub: user },
+    };
+    expect(await stage?.onRequest?.(ctx)).toBeUndefined();
+    expect(ctx.backend.name).toBe('monolith');
   });
 });

@@ -193,6 +193,30 @@ describe('objects', () => {
     ]);
   });
 
+  test('the Role reads the Secret auth.jwt.jwksSecretRef names', () => {
+    const withJwks = validApiRoute({
+      ...route,
+      spec: {
+        ...route.spec,
+        defaults: {
+          auth: {
+            jwt: {
+              issuer: 'https://id.example.com',
+              audiences: ['shop'],
+              jwksSecretRef: { name: 'shop-jwks', key: 'jwks.json' },
+            },
+          },
+        },
+      },
+    });
+    expect(buildRole(withJwks, compileConfig(withJwks)).rules?.[1]).toEqual({
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['shop-jwks'],
+      verbs: ['get', 'list', 'watch'],
+    });
+  });
+
   test('the gateway runs hardened, probed on the admin port, with a grace period covering the drain', () => {
     const settings = { ...DEFAULT_SETTINGS, drainSeconds: 20, shutdownMarginSeconds: 5 };
     const d = buildDeployment(route, settings) as Required<V1Deployment>;

@@ -1,18 +1,16 @@
-import { GrpcChannels } from '../../../../src/gateway/grpc/channels.js';
 import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
-import type { CompiledRoute, RouteTable } from '../../../../src/api/index.js';
-import { createLogger } from '../../../../src/common/logger.js';
-import { ApiKeyStore, consumerOf, parseKeySet } from '../../../../src/gateway/api-keys.js';
-import { decodeSecretData } from '../../../../src/gateway/api-key-source.js';
+import type { CompiledRoute } from '../../../../src/api/index.js';
+import { consumerOf, parseKeySet } from '../../../../src/gateway/api-keys.js';
+import { decodeSecretData } from '../../../../src/gateway/secret-source.js';
+import { SecretStore } from '../../../../src/gateway/secret-store.js';
 import { GatewayMetrics } from '../../../../src/gateway/metrics.js';
-import type { StageContext, StageServices } from '../../../../src/gateway/pipeline.js';
+import type { StageContext } from '../../../../src/gateway/pipeline.js';
 import { apiKeyStage, CONSUMER_HEADER } from '../../../../src/gateway/stages/api-key.js';
 import type { ProxyPlan } from '../../../../src/gateway/plan.js';
-import { RateLimits } from '../../../../src/gateway/rate-limits.js';
+import type { RuntimeBackend } from '../../../../src/gateway/runtime.js';
 import type { Headers } from '../../../../src/gateway/transforms.js';
-import type { ProxyEngine } from '../../../../src/gateway/engine.js';
-import { ShadowRegistry } from '../../../../src/gateway/shadow/registry.js';
+import { stageServices } from '../../../tools/stage-services.js';
 
 const SECRET = 'orders-api-keys';
 const KEYS = { alice: 'key-of-alice', bob: 'key-of-bob\n' };
@@ -68,30 +66,13 @@ const route = {
   apiKey: { header: 'x-api-key', secretName: SECRET },
 } as unknown as CompiledRoute;
 
-function services(store: ApiKeyStore, metrics: GatewayMetrics, table: Partial<RouteTable> = {}) {
-  const logger = createLogger({ component: 'test', silent: true });
-  return {
-    table: table as RouteTable,
-    logger,
-    accessLogger: logger,
-    apiKeys: store,
-    metrics,
-    rateLimits: new RateLimits({ logger, metrics }),
-    shadows: new ShadowRegistry({} as ProxyEngine, metrics),
-    ownBackend: () => {
-      throw new Error('the api-key stage sends nothing of its own');
-    },
-    grpcChannels: new GrpcChannels(),
-    engine: {} as ProxyEngine,
-  } satisfies StageServices;
-}
-
 function context(headers: Record<string, string>): StageContext {
   const upstreamHeaders: Headers = { ...headers, [CONSUMER_HEADER]: 'spoofed' };
   return {
     plan: {} as ProxyPlan,
     req: { headers } as unknown as IncomingMessage,
     upstreamHeaders,
+    backend: {} as RuntimeBackend,
   };
 }
 
@@ -105,27 +86,27 @@ async function count(metrics: GatewayMetrics, result: string): Promise<number> {
 
 describe('apiKeyStage', () => {
   const fresh = () => {
-    const store = new ApiKeyStore();
+    const store = new SecretStore();
     const metrics = new GatewayMetrics({
       inFlight: () => 0,
       websockets: () => 0,
       defaultMetrics: false,
     });
-    return { store, metrics, stage: apiKeyStage(route, services(store, metrics)) };
+    return { store, metrics, stage: apiKeyStage(route, stageServices(store, metrics)) };
   };
 
   it('is absent from routes without auth.apiKey', () => {
     const { store, metrics } = fresh();
     expect(
-      apiKeyStage({ name: 'plain' } as CompiledRoute, services(store, metrics)),
+      apiKeyStage({ name: 'plain' } as CompiledRoute, stageServices(store, metrics)),
     ).toBeUndefined();
-    expect(apiKeyStage(undefined, services(store, metrics))).toBeUndefined();
+    expect(apiKeyStage(undefined, stageServices(store, metrics))).toBeUndefined();
   });
 
   it('guards unmatched traffic with spec.defaults', () => {
     const { store, metrics } = fresh();
     const table = { defaults: { apiKey: { header: 'x-key', secretName: SECRET } } };
-    expect(apiKeyStage(undefined, services(store, metrics, table))?.name).toBe('api-key');
+    expect(apiKeyStage(undefined, stageServices(store, metrics, table))?.name).toBe('api-key');
   });
 
   it.each([
@@ -135,7 +116,7 @@ describe('apiKeyStage', () => {
     [{ authorization: 'key-of-alice' }, 401, 'api-key-missing', 'missing'],
   ])('refuses %j with %i %s, counted as %s', async (headers, status, reason, result) => {
     const { store, metrics, stage } = fresh();
-    store.ring(SECRET).keys = keySet(KEYS);
+    store.apiKeys(SECRET).keys = keySet(KEYS);
     const ctx = context(headers);
     const answer = stage?.onRequest?.(ctx);
     expect(answer).toMatchObject({ status, reason });
@@ -145,7 +126,7 @@ describe('apiKeyStage', () => {
 
   it('lets a known key through: the consumer goes upstream and on the context, the key does not', async () => {
     const { store, metrics, stage } = fresh();
-    store.ring(SECRET).keys = keySet(KEYS);
+    store.apiKeys(SECRET).keys = keySet(KEYS);
     const ctx = context({ 'x-api-key': 'key-of-bob' });
     expect(stage?.onRequest?.(ctx)).toBeUndefined();
     expect(ctx.consumer).toBe('bob');
@@ -160,9 +141,9 @@ describe('apiKeyStage', () => {
       status: 503,
       reason: 'api-keys-unavailable',
     });
-    store.ring(SECRET).keys = keySet(KEYS);
+    store.apiKeys(SECRET).keys = keySet(KEYS);
     expect(stage?.onRequest?.(context({ 'x-api-key': 'key-of-alice' }))).toBeUndefined();
-    store.ring(SECRET).keys = keySet({ alice: 'rotated' });
+    store.apiKeys(SECRET).keys = keySet({ alice: 'rotated' });
     expect(stage?.onRequest?.(context({ 'x-api-key': 'key-of-alice' }))).toMatchObject({
       status: 401,
     });

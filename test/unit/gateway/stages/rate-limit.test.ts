@@ -7,7 +7,10 @@ import {
 } from '../../../../src/api/index.js';
 import type { StageContext } from '../../../../src/gateway/pipeline.js';
 import type { ProxyPlan } from '../../../../src/gateway/plan.js';
+import type { RuntimeBackend } from '../../../../src/gateway/runtime.js';
+import { WindowLimiter } from '../../../../src/gateway/rate-limits.js';
 import {
+  rateLimitField,
   rateLimitKey,
   rateLimitPolicyField,
   tooManyRequests,
@@ -110,6 +113,7 @@ function context(
     plan: { clientAddress: '192.0.2.7' } as ProxyPlan,
     req: {} as StageContext['req'],
     upstreamHeaders: headers,
+    backend: {} as RuntimeBackend,
     ...extra,
   };
 }
@@ -200,5 +204,34 @@ describe('RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10)', () => {
         ratelimit: `"orders-api";r=0;t=${seconds}`,
       },
     });
+  });
+});
+
+describe('WindowLimiter (per-replica budgets)', () => {
+  it('admits burst requests per window per key, synchronously, and says what is left', () => {
+    let now = 1000;
+    const limiter = new WindowLimiter(2, 2000, () => now);
+    expect(limiter.consume('a')).toEqual({ allowed: true, remaining: 1, resetMs: 2000 });
+    now += 500;
+    expect(limiter.consume('a')).toEqual({ allowed: true, remaining: 0, resetMs: 1500 });
+    expect(limiter.consume('a')).toEqual({ allowed: false, remaining: 0, resetMs: 1500 });
+    expect(limiter.consume('b').allowed).toBe(true);
+    now += 1500;
+    expect(limiter.consume('a')).toEqual({ allowed: true, remaining: 1, resetMs: 2000 });
+  });
+
+  it('forgets keys whose window ended, so memory holds one window of keys', () => {
+    let now = 0;
+    const limiter = new WindowLimiter(1, 1000, () => now);
+    for (let i = 0; i < 500; i += 1) limiter.consume(`k${i}`);
+    expect(limiter.size).toBe(500);
+    now = 1000;
+    limiter.consume('fresh');
+    expect(limiter.size).toBe(1);
+  });
+
+  it('formats the RateLimit field of allowed answers: remaining and whole seconds to the reset', () => {
+    expect(rateLimitField('orders-api', 7, 1200)).toBe('"orders-api";r=7;t=2');
+    expect(rateLimitField('orders-api', 0, 0)).toBe('"orders-api";r=0;t=1');
   });
 });
