@@ -10,6 +10,12 @@ import { durationToMs } from './fields.js';
 import { parseCidr } from './ip.js';
 import { quantityValue } from './quantity.js';
 import {
+  compileCache,
+  compileCachePurge,
+  CompiledCachePurgeSchema,
+  CompiledCacheSchema,
+} from './cache-schema.js';
+import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
   JWT_ALGORITHMS,
@@ -157,6 +163,7 @@ export const CompiledRouteSchema = z.object({
   rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
   apiKey: CompiledApiKeySchema.optional(),
+  cache: CompiledCacheSchema.optional(),
 });
 
 /** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
@@ -165,6 +172,7 @@ export const CompiledDefaultsSchema = z.object({
   rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
   apiKey: CompiledApiKeySchema.optional(),
+  cache: CompiledCacheSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -195,6 +203,7 @@ export const RouteTableSchema = z.object({
     .optional(),
   routes: z.array(CompiledRouteSchema),
   defaults: CompiledDefaultsSchema.optional(),
+  cachePurge: CompiledCachePurgeSchema.optional(),
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
@@ -377,19 +386,15 @@ type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
 
 /** The policies of spec.defaults (or of a route, with spec.defaults filling what it leaves out). */
 function compilePolicies(
-  own: Pick<Route, 'auth' | 'cors' | 'rateLimit'>,
+  own: Pick<Route, 'auth' | 'cors' | 'rateLimit' | 'cache'>,
   defaults: Defaults | undefined,
-): {
-  cors?: CompiledCors;
-  jwt?: CompiledJwt;
-  apiKey?: CompiledApiKey;
-  rateLimit?: CompiledRateLimit;
-} {
+): z.output<typeof CompiledDefaultsSchema> {
   const cors = own.cors ?? defaults?.cors;
   const auth = own.auth ?? defaults?.auth;
   const jwt = auth?.jwt;
   const apiKey = auth?.apiKey;
   const rateLimit = own.rateLimit ?? defaults?.rateLimit;
+  const cache = own.cache ?? defaults?.cache;
   return {
     ...(cors !== undefined && { cors: compileCors(cors) }),
     ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
@@ -397,6 +402,7 @@ function compilePolicies(
       apiKey: { header: apiKey.header.toLowerCase(), secretName: apiKey.secretRef.name },
     }),
     ...(rateLimit !== undefined && { rateLimit: compileRateLimit(rateLimit) }),
+    ...(cache !== undefined && { cache: compileCache(cache) }),
   };
 }
 
@@ -487,16 +493,22 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
       compileRoute(r, monolith, namespace, options.migrationWeights, defaults),
     ),
     ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
+    ...(apiRoute.spec.gateway.cachePurge !== undefined && {
+      cachePurge: compileCachePurge(apiRoute.spec.gateway.cachePurge),
+    }),
   };
   return { ...content, hash: routeTableHash(content) };
 }
 
 /**
- * The Secrets a table's gateway reads API keys from, sorted and without duplicates: what its
- * Role names and what its Secret watches follow.
+ * The Secrets a table's gateway reads API keys (and the cache purge token) from, sorted and
+ * without duplicates: what its Role names and what its Secret watches follow.
  */
-export function apiKeySecretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
+export function apiKeySecretNames(
+  table: Pick<RouteTable, 'routes' | 'defaults'> & Partial<Pick<RouteTable, 'cachePurge'>>,
+): string[] {
   const names = new Set<string>();
+  if (table.cachePurge !== undefined) names.add(table.cachePurge.secretName);
   const defaultName = table.defaults?.apiKey?.secretName;
   if (defaultName !== undefined) names.add(defaultName);
   for (const route of table.routes) {

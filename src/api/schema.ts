@@ -19,6 +19,7 @@ import {
 } from './fields.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { quantityValue } from './quantity.js';
+import { CachePurgeSchema, CacheSchema, checkCacheMemory } from './cache-schema.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
 
 export const GROUP = 'figway.dev';
@@ -152,6 +153,7 @@ export const GatewaySpecSchema = z
           "Peers whose X-Forwarded-For, -Proto and -Host the gateway believes, e.g. the load balancer's addresses. From other peers these headers are replaced (For: the peer's address; Proto and Host: what the gateway saw), and the client address of clientIp cohorts is the peer. From a trusted peer, the client address is the rightmost X-Forwarded-For entry that is not itself trusted. Default: none.",
       }),
     accessLog: AccessLogSchema.optional(),
+    cachePurge: CachePurgeSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
 
@@ -999,6 +1001,7 @@ export const RouteSchema = z
     auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
+    cache: CacheSchema.optional(),
   })
   .superRefine((route, ctx) => {
     if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
@@ -1072,10 +1075,11 @@ export const DefaultsSchema = z
     auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
+    cache: CacheSchema.optional(),
   })
   .meta({
     description:
-      'Policies for every route that does not set its own (per key: a route with auth, cors or rateLimit replaces that one), and for unmatched traffic on its way to the monolith.',
+      'Policies for every route that does not set its own (per key: a route with auth, cors, rateLimit or cache replaces that one), and for unmatched traffic on its way to the monolith.',
   });
 
 export const ApiRouteSpecSchema = z
@@ -1108,6 +1112,7 @@ export const ApiRouteSpecSchema = z
         seen.set(route.name, index);
       }
     });
+    checkCacheMemory(spec, ctx);
   })
   .meta({ description: 'What the gateway of this microservice does.' });
 

@@ -15,6 +15,7 @@ import { LOG_LEVELS } from '../common/log-level.js';
 import { onStopSignal } from '../common/signals.js';
 import { FileKeySource, type ApiKeySource } from './api-key-source.js';
 import { ApiKeyStore } from './api-keys.js';
+import { cachePurgeHandler } from './cache/purge.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
 import { REDIS_COMMAND_TIMEOUT_MS, type RedisSettings } from './rate-limits.js';
@@ -121,6 +122,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       return { ...r, details: { ...r.details, configSource: options.source.description } };
     },
     handlers: shadowHandlers(gateway.shadows),
+    postHandlers: { '/cache/purge': cachePurgeHandler(gateway) },
   });
   let port: number;
   try {

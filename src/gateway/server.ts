@@ -12,6 +12,7 @@ import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
 import { answerBody, writeAnswer, writeRawAnswer } from './answer.js';
 import { ApiKeyStore } from './api-keys.js';
+import { CacheRegistry } from './cache/registry.js';
 import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
@@ -99,6 +100,7 @@ export class Gateway implements ExchangeHost {
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly shadows: ShadowRegistry;
+  readonly caches: CacheRegistry;
   /** The keys of the Secrets the config names; filled by a key source (api-key-source.ts). */
   readonly apiKeys: ApiKeyStore;
   draining = false;
@@ -130,6 +132,7 @@ export class Gateway implements ExchangeHost {
       this.metrics,
       options.shadowInFlight ?? DEFAULT_SHADOW_IN_FLIGHT,
     );
+    this.caches = new CacheRegistry(this.engine, this.metrics);
     this.rateLimits = new RateLimits({
       logger: this.logger,
       metrics: this.metrics,
@@ -210,6 +213,7 @@ export class Gateway implements ExchangeHost {
       return 'unchanged';
     }
     this.shadows.beginConfig();
+    this.caches.beginConfig();
     const next = buildRuntime(
       served,
       hash,
@@ -220,6 +224,7 @@ export class Gateway implements ExchangeHost {
         logger: this.logger,
         accessLogger: this.accessLogger,
         shadows: this.shadows,
+        caches: this.caches,
         rateLimits: this.rateLimits,
         apiKeys: this.apiKeys,
       },
@@ -227,6 +232,7 @@ export class Gateway implements ExchangeHost {
     this.rateLimits.configApplied();
     this.runtime = next;
     this.shadows.commitConfig();
+    this.caches.commitConfig();
     this.metrics.configApplied(
       hash,
       next.routes.map((r) => ({

@@ -13,6 +13,7 @@ import {
 } from '../../../src/gateway/plan.js';
 import { buildRuntime } from '../../../src/gateway/runtime.js';
 import { ShadowRegistry } from '../../../src/gateway/shadow/registry.js';
+import { CacheRegistry } from '../../../src/gateway/cache/registry.js';
 
 const YAML = `
 apiVersion: figway.dev/v1alpha1
@@ -56,6 +57,7 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   logger,
   accessLogger: logger,
   shadows: new ShadowRegistry(engine, metrics),
+  caches: new CacheRegistry(engine, metrics),
   rateLimits: new RateLimits({ logger, metrics }),
   apiKeys: new ApiKeyStore(),
 });

@@ -12,6 +12,7 @@ import { RateLimits } from '../../../../src/gateway/rate-limits.js';
 import type { Headers } from '../../../../src/gateway/transforms.js';
 import type { ProxyEngine } from '../../../../src/gateway/engine.js';
 import { ShadowRegistry } from '../../../../src/gateway/shadow/registry.js';
+import { CacheRegistry } from '../../../../src/gateway/cache/registry.js';
 
 const SECRET = 'orders-api-keys';
 const KEYS = { alice: 'key-of-alice', bob: 'key-of-bob\n' };
@@ -77,6 +78,7 @@ function services(store: ApiKeyStore, metrics: GatewayMetrics, table: Partial<Ro
     metrics,
     rateLimits: new RateLimits({ logger, metrics }),
     shadows: new ShadowRegistry({} as ProxyEngine, metrics),
+    caches: new CacheRegistry({} as ProxyEngine, metrics),
     ownBackend: () => {
       throw new Error('the api-key stage sends nothing of its own');
     },
