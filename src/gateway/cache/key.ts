@@ -97,7 +97,8 @@ export function varyNames(vary: string | string[] | undefined): string[] | undef
   for (const raw of headerText(vary).toLowerCase().split(',')) {
     const name = raw.trim();
     if (name === '') continue;
-    if (!TOKEN.test(name)) return undefined;
+    // `*` is a token too, and means the response varies on more than headers.
+    if (name === '*' || !TOKEN.test(name)) return undefined;
     names.add(name);
     if (names.size > MAX_VARY_NAMES) return undefined;
   }
