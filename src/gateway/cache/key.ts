@@ -131,6 +131,22 @@ export function cappedFreshness(
   return ageMs < ttlMs + staleWhileRevalidateMs ? 'stale-while-revalidate' : 'expired';
 }
 
+/**
+ * Until when (ms since the epoch) an entry is fresh for a request without directives of
+ * its own: http-cache-semantics' lifetime and age, read once when it is stored, capped at
+ * the ttl, so a hit needs no second reading. 0: every request asks the library
+ * (must-revalidate or no-cache, which it never serves without asking upstream).
+ */
+export function freshUntil(
+  nowMs: number,
+  maxAgeMs: number,
+  ageMs: number,
+  ttlMs: number,
+  alwaysRevalidate: boolean,
+): number {
+  return alwaysRevalidate ? 0 : nowMs + Math.min(maxAgeMs, ttlMs) - ageMs;
+}
+
 /** Whether a stale entry may answer in place of an upstream error (stale-if-error). */
 export function usableOnError(
   ageMs: number,

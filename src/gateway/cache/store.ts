@@ -5,7 +5,7 @@ import type CachePolicy from 'http-cache-semantics';
 import { LRUCache } from 'lru-cache';
 import type { CompiledCache } from '../../api/index.js';
 import type { Headers } from '../transforms.js';
-import { keepMs, variantKey, varyNames } from './key.js';
+import { freshUntil, keepMs, variantKey, varyNames } from './key.js';
 
 /** The request as http-cache-semantics sees it: URL and host are in our key already. */
 export interface PolicyRequest {
@@ -31,6 +31,13 @@ export interface Entry {
   readonly target: string;
   readonly staleWhileRevalidateMs: number;
   readonly staleIfErrorMs: number;
+  /** cache/key.ts freshUntil: hits before this need no library call. */
+  readonly freshUntil: number;
+  /** Date.now() and the library's age (s) when stored, for the Age of quick hits. */
+  readonly storedAt: number;
+  readonly ageAtStore: number;
+  /** The headers of a hit (the library's, with Content-Length), but Age. */
+  readonly headers: Headers;
 }
 
 /** Which headers the responses of a primary key vary on. */
@@ -130,14 +137,27 @@ export class RouteCache {
     response: { status: number; body: Buffer; backend: string; path: string; target: string },
   ): Entry | undefined {
     const cc = policy.toObject().rescc;
-    const headers = policy.responseHeaders();
+    const headers: Headers = policy.responseHeaders();
     const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
+    if (response.status !== 204) headers['content-length'] = String(response.body.length);
+    const now = Date.now();
+    const ageAtStore = policy.age();
     const entry: Entry = {
       kind: 'entry',
       policy,
       ...response,
       staleWhileRevalidateMs: seconds(cc['stale-while-revalidate']),
       staleIfErrorMs: seconds(cc['stale-if-error']),
+      freshUntil: freshUntil(
+        now,
+        policy.maxAge() * 1000,
+        ageAtStore * 1000,
+        this.config.ttlMs,
+        cc['must-revalidate'] !== undefined || cc['no-cache'] !== undefined,
+      ),
+      storedAt: now,
+      ageAtStore,
+      headers,
     };
     const ttl = keepMs(
       policy.maxAge() * 1000 - policy.age() * 1000,

@@ -170,6 +170,16 @@ export const cacheStage: StageBuilder = (route, services) => {
   const logger = services.logger;
 
   const judge = (entry: Entry, view: PolicyRequest): { state: Freshness; headers?: Headers } => {
+    const now = Date.now();
+    const requestHeaders = view.headers;
+    if (
+      now < entry.freshUntil &&
+      requestHeaders['cache-control'] === undefined &&
+      requestHeaders.pragma === undefined
+    ) {
+      const age = entry.ageAtStore + (now - entry.storedAt) / 1000;
+      return { state: 'fresh', headers: { ...entry.headers, age: String(Math.round(age)) } };
+    }
     const verdict = entry.policy.evaluateRequest(view);
     const library: Freshness =
       verdict.revalidation === undefined

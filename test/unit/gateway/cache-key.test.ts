@@ -6,6 +6,7 @@ import {
   cacheableMethod,
   cappedFreshness,
   cacheUser,
+  freshUntil,
   keepMs,
   MAX_VARY_NAMES,
   primaryKey,
@@ -174,5 +175,13 @@ describe('ttl capping', () => {
     expect(keepMs(0, 30_000, 0, 0, false)).toBe(0);
     expect(keepMs(0, 30_000, 0, 0, true)).toBe(30_000);
     expect(keepMs(-5_000, 30_000, 0, 0, true)).toBe(30_000);
+  });
+});
+
+describe('quick hits', () => {
+  it('are fresh until the shorter of max-age and ttl, less the age the answer came with', () => {
+    expect(freshUntil(1_000, 60_000, 0, 30_000, false)).toBe(31_000);
+    expect(freshUntil(1_000, 10_000, 4_000, 30_000, false)).toBe(7_000);
+    expect(freshUntil(1_000, 60_000, 0, 30_000, true)).toBe(0);
   });
 });
