@@ -70,7 +70,8 @@ function app(req: IncomingMessage, res: ServerResponse): void {
       reply({ 'cache-control': 'private, max-age=60' });
       return;
     case 'cookie':
-      reply({ 'cache-control': 'max-age=60', 'set-cookie': 'session=abc; HttpOnly' });
+      // public: http-cache-semantics alone would store it.
+      reply({ 'cache-control': 'public, max-age=60', 'set-cookie': 'session=abc; HttpOnly' });
       return;
     case 'vary':
       reply({ 'cache-control': 'max-age=60', vary: 'Accept-Language' });
@@ -118,6 +119,18 @@ function app(req: IncomingMessage, res: ServerResponse): void {
     case 'big':
       reply({ 'cache-control': 'max-age=60' }, 'x'.repeat(Number(url.searchParams.get('n'))));
       return;
+    case 'big-chunked': {
+      // No Content-Length: the size shows only as the body streams.
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      let left = Number(url.searchParams.get('n'));
+      const chunk = Buffer.alloc(64 * 1024, 'y');
+      while (left > 0) {
+        res.write(chunk.subarray(0, Math.min(left, chunk.length)));
+        left -= chunk.length;
+      }
+      res.end();
+      return;
+    }
     case 'item':
       reply({ 'cache-control': 'max-age=60' }, body({ pad: 'p'.repeat(600) }));
       return;
@@ -346,13 +359,20 @@ describe('response caching', () => {
   });
 
   it('as an attacker: a body over maxBodyBytes streams through whole and uncached', async () => {
-    const url = fresh('/lru/big/x');
-    const first = await send(`${gw.url}${url}?n=5000`);
-    expect(first.body).toHaveLength(5000);
-    const second = await send(`${gw.url}${url}?n=5000`);
-    expect(second.body).toHaveLength(5000);
-    expect(second.headers['x-figway-cache']).toBe('miss');
-    expect(seenOf(upstream, `${url}?n=5000`)).toHaveLength(2);
+    // Over main's maxBodyBytes (1Mi), well within its maxBytes (4Mi).
+    const size = 1536 * 1024;
+    for (const kind of ['big', 'big-chunked']) {
+      const url = `${fresh(`/c/${kind}/x`)}?n=${size}`;
+      const before = sample(await metricsOf(gw), 'figway_gateway_cache_bytes{route="main"}') ?? 0;
+      const first = await send(`${gw.url}${url}`);
+      expect(first.body).toHaveLength(size);
+      const second = await send(`${gw.url}${url}`);
+      expect(second.body).toHaveLength(size);
+      expect(second.headers['x-figway-cache']).toBe('miss');
+      expect(seenOf(upstream, url)).toHaveLength(2);
+      const after = sample(await metricsOf(gw), 'figway_gateway_cache_bytes{route="main"}') ?? 0;
+      expect(after - before).toBeLessThan(1024 * 1024);
+    }
   });
 
   it('evicts the least recently used entries to stay within maxBytes', async () => {
