@@ -34,6 +34,11 @@ const ROUTES = `
       match: { path: { type: PathPrefix, value: /u } }
       backends: [{ service: app, port: 80, weight: 100 }]
       cache: { perUser: true, maxBytes: 1Mi }
+    - name: keyed
+      match: { path: { type: PathPrefix, value: /k } }
+      backends: [{ service: app, port: 80, weight: 100 }]
+      auth: { apiKey: { secretRef: { name: shop-keys } } }
+      cache: { perUser: true, maxBytes: 1Mi }
     - name: flaky
       match: { path: { type: PathPrefix, value: /f } }
       backends: [{ service: flaky, port: 80, weight: 100 }]
@@ -181,7 +186,12 @@ describe('response caching', () => {
     gw = await startTestGateway(
       apiRoute(ROUTES, PURGE),
       { legacy: legacy.url, app: upstream.url, flaky: flaky.url },
-      { apiKeys: { 'purge-token': { token: TOKEN } } },
+      {
+        apiKeys: {
+          'purge-token': { token: TOKEN },
+          'shop-keys': { alice: 'key-alice', bob: 'key-bob' },
+        },
+      },
     );
   });
   afterAll(async () => {
@@ -292,6 +302,21 @@ describe('response caching', () => {
     await send(`${gw.url}${privateUrl}`, { headers: alice });
     await send(`${gw.url}${privateUrl}`, { headers: alice });
     expect(seenOf(upstream, privateUrl)).toHaveLength(2);
+  });
+
+  it('never lets a hit skip auth, and keeps API-key consumers apart', async () => {
+    const url = fresh('/k/public/me');
+    const alice = { 'x-api-key': 'key-alice' };
+    const first = await send(`${gw.url}${url}`, { headers: alice });
+    expect(first.status).toBe(200);
+    expect((await send(`${gw.url}${url}`, { headers: alice })).headers['x-figway-cache']).toBe(
+      'hit',
+    );
+    expect((await send(`${gw.url}${url}`)).status).toBe(401);
+    expect((await send(`${gw.url}${url}`, { headers: { 'x-api-key': 'wrong' } })).status).toBe(401);
+    const bob = await send(`${gw.url}${url}`, { headers: { 'x-api-key': 'key-bob' } });
+    expect(bob.headers['x-figway-cache']).toBe('miss');
+    expect(seenOf(upstream, url)).toHaveLength(2);
   });
 
   it('revalidates with If-None-Match and serves the kept body on 304', async () => {
