@@ -25,6 +25,7 @@ import {
   type Freshness,
 } from '../cache/key.js';
 import {
+  ownRequest,
   policyHeaders,
   policyRequest,
   refusal,
@@ -271,7 +272,7 @@ export const cacheStage: StageBuilder = (route, services) => {
   const refreshInBackground = (plan: ProxyPlan, key: string, primary: string, entry: Entry) => {
     if (cache.flight(key) !== undefined) return;
     const flight = cache.lead(key);
-    const view = policyRequest({ ...plan.headers });
+    const view = ownRequest(plan.headers);
     refetch(plan, entry.policy.revalidationHeaders(view))
       .then((fetched) => absorb(plan, primary, view, entry, fetched))
       .catch((error: unknown) => {
@@ -300,7 +301,7 @@ export const cacheStage: StageBuilder = (route, services) => {
     entry: Entry,
   ): Promise<RequestStep> => {
     const flight = cache.lead(key);
-    const view = policyRequest({ ...ctx.upstreamHeaders });
+    const view = ownRequest(ctx.upstreamHeaders);
     let outcome: ReturnType<typeof absorb>;
     try {
       const fetched = await refetch(ctx.plan, entry.policy.revalidationHeaders(view));

@@ -327,6 +327,11 @@ describe('response caching', () => {
     expect(seen).toHaveLength(2);
     expect(seen[1]?.headers['if-none-match']).toBe('"v1"');
     expect(await cacheCount(gw, 'main', 'revalidated')).toBe(before + 1);
+    // A client's own validator is not the cache's: the 304 must speak of the kept entry.
+    const third = await send(`${gw.url}${url}`, { headers: { 'if-none-match': '"v0"' } });
+    expect(third.status).toBe(200);
+    expect(third.body).toBe(first.body);
+    expect(seenOf(upstream, url)[2]?.headers['if-none-match']).toBe('"v1"');
   });
 
   it('coalesces concurrent misses for one key into one upstream request', async () => {
