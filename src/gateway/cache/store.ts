@@ -18,6 +18,19 @@ export function policyRequest(headers: Headers): PolicyRequest {
   return { method: 'GET', url: '/', headers };
 }
 
+const CLIENT_VALIDATORS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'];
+
+/**
+ * The request the cache sends on its own account (a revalidation) for a client's: the
+ * client's validators left out, so a 304 speaks of the kept entry and not of whatever copy
+ * the client holds.
+ */
+export function ownRequest(headers: Headers): PolicyRequest {
+  const own = { ...headers };
+  for (const name of CLIENT_VALIDATORS) delete own[name];
+  return policyRequest(own);
+}
+
 /** A stored response. */
 export interface Entry {
   readonly kind: 'entry';
@@ -97,8 +110,6 @@ export function refusal(
   // user of a gateway must never hand one user's cookie to the next.
   if (headers['set-cookie'] !== undefined) return 'set-cookie';
   if (varyNames(headers.vary) === undefined) return 'vary';
-  // Range requests bypass the cache; a partial answer to anyone else is not a whole one.
-  if (status === 206) return 'not-storable';
   return policy.storable() ? undefined : 'not-storable';
 }
 

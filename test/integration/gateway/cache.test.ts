@@ -39,6 +39,10 @@ const ROUTES = `
       backends: [{ service: app, port: 80, weight: 100 }]
       auth: { apiKey: { secretRef: { name: shop-keys } } }
       cache: { perUser: true, maxBytes: 1Mi }
+    - name: gone
+      match: { path: { type: PathPrefix, value: /g } }
+      backends: [{ service: gone, port: 80, weight: 100 }]
+      cache: { ttl: 300ms, maxBytes: 1Mi }
     - name: flaky
       match: { path: { type: PathPrefix, value: /f } }
       backends: [{ service: flaky, port: 80, weight: 100 }]
@@ -174,6 +178,7 @@ describe('response caching', () => {
   let legacy: Upstream;
   let upstream: Upstream;
   let flaky: Upstream;
+  let gone: Upstream;
   let gw: TestGateway;
   let n = 0;
   /** A path no other test has used, so each test starts with a cold cache. */
@@ -191,9 +196,10 @@ describe('response caching', () => {
     legacy = await startUpstream('legacy');
     upstream = await startUpstream('app', app);
     flaky = await startUpstream('flaky', flakyApp);
+    gone = await startUpstream('gone', flakyApp);
     gw = await startTestGateway(
       apiRoute(ROUTES, PURGE),
-      { legacy: legacy.url, app: upstream.url, flaky: flaky.url },
+      { legacy: legacy.url, app: upstream.url, flaky: flaky.url, gone: gone.url },
       {
         apiKeys: {
           'purge-token': { token: TOKEN },
@@ -205,6 +211,7 @@ describe('response caching', () => {
   afterAll(async () => {
     await gw.close();
     for (const u of [legacy, upstream, flaky]) await u.close();
+    if (gone.server.listening) await gone.close();
   });
   beforeEach(() => {
     failing = false;
@@ -384,6 +391,18 @@ describe('response caching', () => {
     expect((await send(`${gw.url}${fresh('/f/y')}`)).status).toBe(503);
   });
 
+  it('serves stale within stale-if-error when the upstream is down', async () => {
+    const url = fresh('/g/x');
+    const first = await send(`${gw.url}${url}`);
+    expect(first.status).toBe(200);
+    await gone.close();
+    await new Promise((r) => setTimeout(r, 400));
+    const stale = await send(`${gw.url}${url}`);
+    expect(stale.status).toBe(200);
+    expect(stale.body).toBe(first.body);
+    expect((await send(`${gw.url}${fresh('/g/y')}`)).status).toBe(502);
+  });
+
   it('as an attacker: a body over maxBodyBytes streams through whole and uncached', async () => {
     // Over main's maxBodyBytes (1Mi), well within its maxBytes (4Mi).
     const size = 1536 * 1024;
@@ -475,6 +494,7 @@ describe('cache purge without a token configured', () => {
       legacy: `http://127.0.0.1:${await closedPort()}`,
       app: app.url,
       flaky: app.url,
+      gone: app.url,
     });
     try {
       const refused = await send(`${gw.adminUrl}/cache/purge?route=main`, {
