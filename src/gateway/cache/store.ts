@@ -201,6 +201,11 @@ export class RouteCache {
     return entry;
   }
 
+  /** Drops one entry. */
+  forget(key: string): void {
+    this.lru.delete(key);
+  }
+
   /** The request in flight for a key, if a miss or revalidation is fetching it. */
   flight(key: string): Flight | undefined {
     return this.flights.get(key);

@@ -231,10 +231,12 @@ export const cacheStage: StageBuilder = (route, services) => {
   /**
    * Puts what a conditional request brought back into the cache. Returns the entry to
    * serve (refreshed by a 304, or a new storable answer), the answer to pass on when it is
-   * whole but not storable, or undefined when the upstream failed.
+   * whole but not storable (the kept entry is dropped then: the upstream has changed its
+   * mind), or undefined when the upstream failed.
    */
   const absorb = (
     plan: ProxyPlan,
+    key: string,
     primary: string,
     view: PolicyRequest,
     entry: Entry,
@@ -262,6 +264,7 @@ export const cacheStage: StageBuilder = (route, services) => {
           })
         : undefined;
     if (kept !== undefined) return { entry: kept, revalidated: false };
+    cache.forget(key);
     const headers = fetched.headers;
     headers[CACHE_HEADER] = 'miss';
     return {
@@ -274,7 +277,7 @@ export const cacheStage: StageBuilder = (route, services) => {
     const flight = cache.lead(key);
     const view = ownRequest(plan.headers);
     refetch(plan, entry.policy.revalidationHeaders(view))
-      .then((fetched) => absorb(plan, primary, view, entry, fetched))
+      .then((fetched) => absorb(plan, key, primary, view, entry, fetched))
       .catch((error: unknown) => {
         logger.warn('background cache refresh failed', { route: name, ...errorFields(error) });
       })
@@ -305,7 +308,7 @@ export const cacheStage: StageBuilder = (route, services) => {
     let outcome: ReturnType<typeof absorb>;
     try {
       const fetched = await refetch(ctx.plan, entry.policy.revalidationHeaders(view));
-      outcome = absorb(ctx.plan, primary, view, entry, fetched);
+      outcome = absorb(ctx.plan, key, primary, view, entry, fetched);
     } finally {
       flight.settle();
     }

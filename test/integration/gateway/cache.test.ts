@@ -53,6 +53,9 @@ const PURGE = `  gateway:
 `;
 const TOKEN = 'purge-me-7f3a';
 
+/** Requests the app has answered, per URL. */
+const answered = new Map<string, number>();
+
 /** How the app answers each path (below the route prefix). */
 function app(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://upstream');
@@ -68,7 +71,15 @@ function app(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(text);
   };
+  const count = (answered.get(req.url ?? '') ?? 0) + 1;
+  answered.set(req.url ?? '', count);
   switch (kind) {
+    case 'turns':
+      // Cacheable once, then no longer.
+      reply({
+        'cache-control': count === 1 ? 'max-age=60, stale-while-revalidate=30' : 'no-store',
+      });
+      return;
     case 'public':
       reply({ 'cache-control': 'public, max-age=60' });
       return;
@@ -376,6 +387,19 @@ describe('response caching', () => {
       expect(refreshed.body).not.toBe(first.body);
     });
     expect(await cacheCount(gw, 'short', 'stale')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('drops a stale entry when its refresh says it may no longer be stored', async () => {
+    const url = fresh('/s/turns/x');
+    await send(`${gw.url}${url}`);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await send(`${gw.url}${url}`)).headers['x-figway-cache']).toBe('hit');
+    await eventually(() => {
+      expect(seenOf(upstream, url)).toHaveLength(2);
+    });
+    await eventually(async () => {
+      expect((await send(`${gw.url}${url}`)).headers['x-figway-cache']).toBe('miss');
+    });
   });
 
   it('serves stale within stale-if-error when the upstream answers 5xx', async () => {
