@@ -18,7 +18,12 @@ export function policyRequest(headers: Headers): PolicyRequest {
   return { method: 'GET', url: '/', headers };
 }
 
-const CLIENT_VALIDATORS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'];
+const CLIENT_VALIDATORS: ReadonlySet<string> = new Set([
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+]);
 
 /**
  * The request the cache sends on its own account (a revalidation) for a client's: the
@@ -26,8 +31,8 @@ const CLIENT_VALIDATORS = ['if-none-match', 'if-modified-since', 'if-match', 'if
  * the client holds.
  */
 export function ownRequest(headers: Headers): PolicyRequest {
-  const own = { ...headers };
-  for (const name of CLIENT_VALIDATORS) delete own[name];
+  const own: Headers = {};
+  for (const name in headers) if (!CLIENT_VALIDATORS.has(name)) own[name] = headers[name];
   return policyRequest(own);
 }
 
