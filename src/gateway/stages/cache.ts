@@ -10,7 +10,7 @@
 //           client (never more than maxBodyBytes) and stored when whole and storable
 //
 // Concurrent misses and revalidations of one key are coalesced: the first goes upstream,
-// the others wait (at most the route's timeout) for what it stores, and go upstream
+// the others wait (at most half the route's timeout) for what it stores, and go upstream
 // themselves when it stored nothing.
 import CachePolicy from 'http-cache-semantics';
 import { canonicalJson, type CompiledBackend } from '../../api/index.js';
@@ -363,7 +363,8 @@ export const cacheStage: StageBuilder = (route, services) => {
     }
     const flight = cache.flight(key);
     if (flight !== undefined && mayWait) {
-      return waitAtMost(flight.settled, ctx.plan.route.timeoutMs).then(() =>
+      // Half the route's timeout: a request released unanswered has the rest for its own try.
+      return waitAtMost(flight.settled, ctx.plan.route.timeoutMs / 2).then(() =>
         lookup(ctx, primary, false),
       );
     }

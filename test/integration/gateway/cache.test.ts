@@ -43,6 +43,11 @@ const ROUTES = `
       match: { path: { type: PathPrefix, value: /g } }
       backends: [{ service: gone, port: 80, weight: 100 }]
       cache: { ttl: 300ms, maxBytes: 1Mi }
+    - name: trickle
+      match: { path: { type: PathPrefix, value: /t } }
+      backends: [{ service: app, port: 80, weight: 100 }]
+      timeout: 400ms
+      cache: { maxBytes: 1Mi }
     - name: flaky
       match: { path: { type: PathPrefix, value: /f } }
       backends: [{ service: flaky, port: 80, weight: 100 }]
@@ -149,6 +154,23 @@ function app(req: IncomingMessage, res: ServerResponse): void {
         left -= chunk.length;
       }
       res.end();
+      return;
+    }
+    case 'trickle': {
+      // A cacheable answer whose body takes 1.2 s, a chunk every 100 ms.
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write('z'.repeat(100));
+        sent += 1;
+        if (sent === 12) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 100);
+      res.on('close', () => {
+        clearInterval(timer);
+      });
       return;
     }
     case 'item':
@@ -360,6 +382,23 @@ describe('response caching', () => {
     expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(new Set(replies.map((r) => r.body)).size).toBe(1);
     expect(seenOf(upstream, url)).toHaveLength(1);
+  });
+
+  it('lets waiting requests wait at most half the route timeout for the first', async () => {
+    const url = fresh('/t/trickle/x');
+    const leader = send(`${gw.url}${url}`, { agent: false });
+    await eventually(() => {
+      expect(seenOf(upstream, url)).toHaveLength(1);
+    });
+    const started = Date.now();
+    const followers = await Promise.all(
+      [1, 2].map(() => send(`${gw.url}${url}`, { agent: false })),
+    );
+    expect(followers.map((r) => r.body.length)).toEqual([1200, 1200]);
+    // Released after 200 ms rather than when the leader's 1.2 s body ended: upstream too.
+    expect(seenOf(upstream, url)).toHaveLength(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1200);
+    expect((await leader).body).toHaveLength(1200);
   });
 
   it('lets the waiting requests go upstream when the first answer is not storable', async () => {
