@@ -5,7 +5,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   apiRoute,
-  closedPort,
   eventually,
   metricsOf,
   RawClient,
@@ -550,25 +549,43 @@ describe('response caching', () => {
   });
 });
 
-describe('cache purge without a token configured', () => {
-  it('is refused', async () => {
-    const app = await startUpstream('app');
-    const gw = await startTestGateway(apiRoute(ROUTES), {
-      legacy: `http://127.0.0.1:${await closedPort()}`,
-      app: app.url,
-      flaky: app.url,
-      gone: app.url,
+describe('spec.defaults.cache, without a purge token', () => {
+  let legacy: Upstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    legacy = await startUpstream('legacy', app);
+    const routes = `
+    - name: own
+      match: { path: { type: PathPrefix, value: /own } }
+      backends: [{ service: legacy, port: 8080, weight: 100 }]
+`;
+    gw = await startTestGateway(apiRoute(routes, '  defaults:\n    cache: { maxBytes: 1Mi }\n'), {
+      legacy: legacy.url,
     });
-    try {
-      const refused = await send(`${gw.adminUrl}/cache/purge?route=main`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}` },
-      });
-      expect(refused.status).toBe(403);
-      expect(refused.json<{ error: string }>().error).toContain('spec.gateway.cachePurge');
-    } finally {
-      await gw.close();
-      await app.close();
+  });
+  afterAll(async () => {
+    await gw.close();
+    await legacy.close();
+  });
+
+  it('caches unmatched traffic and routes without a cache of their own', async () => {
+    for (const url of ['/x/public/unmatched', '/own/public/inherited']) {
+      const first = await send(`${gw.url}${url}`);
+      expect(first.headers['x-figway-cache']).toBe('miss');
+      const hit = await send(`${gw.url}${url}`);
+      expect(hit.headers['x-figway-cache']).toBe('hit');
+      expect(hit.headers['x-figway-backend']).toBe(first.headers['x-figway-backend']);
+      expect(seenOf(legacy, url)).toHaveLength(1);
     }
+  });
+
+  it('refuses purges', async () => {
+    const refused = await send(`${gw.adminUrl}/cache/purge?route=own`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.json<{ error: string }>().error).toContain('spec.gateway.cachePurge');
   });
 });
