@@ -9,3 +9,11 @@ export * from './ip.js';
 export * from './documents.js';
 export { GATEWAY_DEFAULTS } from './gateway-defaults.js';
 export { compileRouteRegex, RouteRegexError, type RouteRegex } from './regex.js';
+export {
+  encodeParameter,
+  fillParameters,
+  MAX_PATH_PARAMETERS,
+  parameterReferences,
+  pathParameterNames,
+  undeclaredReferenceError,
+} from './path-template.js';

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../common/log-level.js';
+import { compileCompose, CompiledComposeSchema, composeBackends } from './compose-schema.js';
 import { durationToMs } from './fields.js';
 import { parseCidr } from './ip.js';
 import { quantityValue } from './quantity.js';
@@ -164,6 +165,8 @@ export const CompiledRouteSchema = z.object({
   jwt: CompiledJwtSchema.optional(),
   apiKey: CompiledApiKeySchema.optional(),
   cache: CompiledCacheSchema.optional(),
+  /** Composition (compose-schema.ts); the route's backends are then those its parts call. */
+  compose: CompiledComposeSchema.optional(),
 });
 
 /** spec.defaults as applied to unmatched traffic (routes have them merged in already). */
@@ -456,7 +459,18 @@ function compileRoute(
     ...(route.responseHeaders && { responseHeaders: modifier(route.responseHeaders) }),
     ...(route.shadow && { shadow: compileShadow(route.shadow) }),
     ...compilePolicies(route, defaults),
+    ...(route.compose && { compose: compileCompose(route.compose, timeoutMs, MONOLITH_BACKEND) }),
   };
+}
+
+/** A composed route with the backends its parts call as its backends, at weight 0. */
+function withPartBackends(route: Route, routes: readonly Route[]): Route {
+  if (route.compose === undefined) return route;
+  const all = routes.flatMap((r) => r.backends);
+  // The schema guarantees every part's backend names one of them.
+  const find = (name: string) => all.find((b) => newServiceName(b) === name) as Backend;
+  const called = composeBackends(route.compose, find, { monolith: true, weight: 0 }, backendName);
+  return { ...route, backends: called.map((b) => ({ ...b, weight: 0 })) };
 }
 
 /** Compiles a validated ApiRoute into the route table its gateway serves. Pure. */
@@ -490,7 +504,13 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
     routes: apiRoute.spec.routes.map((r) =>
-      compileRoute(r, monolith, namespace, options.migrationWeights, defaults),
+      compileRoute(
+        withPartBackends(r, apiRoute.spec.routes),
+        monolith,
+        namespace,
+        options.migrationWeights,
+        defaults,
+      ),
     ),
     ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
     ...(apiRoute.spec.gateway.cachePurge !== undefined && {

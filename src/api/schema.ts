@@ -17,7 +17,9 @@ import {
   regex,
   TOKEN,
 } from './fields.js';
+import { composeBackendIssues, composeRouteIssues, ComposeSchema } from './compose-schema.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
+import { isPathTemplate, pathTemplateError } from './path-template.js';
 import { quantityValue } from './quantity.js';
 import { CachePurgeSchema, CacheSchema, checkCacheMemory } from './cache-schema.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
@@ -200,11 +202,10 @@ const PathMatchSchema = z
       .meta({
         description: `Exact (the whole path), PathPrefix (whole path segments: /api matches /api and /api/x, not /apix) or RegularExpression (${RE2_SYNTAX}; matched against the whole path, in linear time; no lookahead, lookbehind or backreferences).`,
       }),
-    value: z
-      .string()
-      .min(1)
-      .max(1024)
-      .meta({ description: 'The path, or the RE2 regular expression, to match.' }),
+    value: z.string().min(1).max(1024).meta({
+      description:
+        'The path, or the RE2 regular expression, to match. Path parameters: a whole segment {name} in an Exact or PathPrefix path matches one segment (/api/customers/{id}/overview); in a RegularExpression, RE2 named groups ((?P<id>[0-9]+)). Composition parts and gRPC fields refer to them as {name}.',
+    }),
   })
   .superRefine((p, ctx) => {
     if (p.type !== 'RegularExpression' && !p.value.startsWith('/')) {
@@ -214,6 +215,8 @@ const PathMatchSchema = z
         message: `must start with '/' for type ${p.type}, got ${JSON.stringify(p.value)}`,
       });
     }
+    const templateError = p.type === 'RegularExpression' ? undefined : pathTemplateError(p.value);
+    if (templateError) ctx.addIssue({ code: 'custom', path: ['value'], message: templateError });
     refuseBadRegex(p, ctx);
   })
   .meta({
@@ -965,20 +968,25 @@ export function newServiceName(backend: Backend): string | undefined {
   return backend.service;
 }
 
+/** Where a backend's requests go, to tell two backends of one name apart. */
+function backendAddress(backend: Backend): string {
+  return backend.url ?? `${String(backend.service)}:${String(backend.port)}`;
+}
+
 export const RouteSchema = z
   .strictObject({
     name: dnsLabel('Route name, unique within the ApiRoute; used in metrics and status.'),
     match: MatchSchema,
     backends: z
       .array(BackendSchema)
-      .min(1, { error: 'must list at least one backend' })
       .max(MAX_BACKENDS, { error: `must list at most ${MAX_BACKENDS} backends` })
+      .default([])
       .meta({
         description:
-          'The strangler split between the monolith and the new service. Weights add up to 100.',
+          'The strangler split between the monolith and the new service. Weights add up to 100. At least one, except with compose (then none).',
         'x-kubernetes-validations': [
           {
-            rule: 'self.map(b, b.weight).sum() == 100',
+            rule: 'self.size() == 0 || self.map(b, b.weight).sum() == 100',
             message: 'backend weights must add up to 100',
           },
         ],
@@ -1002,8 +1010,10 @@ export const RouteSchema = z
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
     cache: CacheSchema.optional(),
+    compose: ComposeSchema.optional(),
   })
   .superRefine((route, ctx) => {
+    composeRouteIssues(route, ctx);
     if (route.migration !== undefined && route.backends.every((b) => b.monolith === true)) {
       ctx.addIssue({
         code: 'custom',
@@ -1013,7 +1023,7 @@ export const RouteSchema = z
       });
     }
     const sum = route.backends.reduce((total, b) => total + b.weight, 0);
-    if (sum !== 100) {
+    if (route.backends.length > 0 && sum !== 100) {
       ctx.addIssue({
         code: 'custom',
         path: ['backends'],
@@ -1025,6 +1035,13 @@ export const RouteSchema = z
         code: 'custom',
         path: ['rewrite', 'pathPrefix'],
         message: `needs match.path.type PathPrefix, got ${route.match.path.type}; use fullPath instead`,
+      });
+    } else if (route.rewrite?.pathPrefix !== undefined && isPathTemplate(route.match.path.value)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rewrite', 'pathPrefix'],
+        message:
+          'cannot replace a prefix with {name} parameters: match a literal prefix, or use fullPath',
       });
     }
     const shadow = route.shadow;
@@ -1049,6 +1066,11 @@ export const RouteSchema = z
   .meta({
     description: 'A path (or set of requests) being strangled out of the monolith.',
     'x-kubernetes-validations': [
+      {
+        rule: 'has(self.compose) ? !has(self.backends) || size(self.backends) == 0 : has(self.backends) && size(self.backends) > 0',
+        message: 'list at least one backend, or compose the answer from parts (then no backends)',
+        fieldPath: '.backends',
+      },
       {
         rule: '!has(self.migration) || self.backends.exists(b, !has(b.monolith) || !b.monolith)',
         message: 'migration needs a new-service backend (service and port, or url) in backends',
@@ -1113,6 +1135,7 @@ export const ApiRouteSpecSchema = z
       }
     });
     checkCacheMemory(spec, ctx);
+    composeBackendIssues(spec.routes, ctx, newServiceName, backendAddress);
   })
   .meta({ description: 'What the gateway of this microservice does.' });
 

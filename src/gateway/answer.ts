@@ -15,6 +15,7 @@ export function answerBody(
   backend?: string,
 ): string {
   if (answer.status === 204 || answer.status === 304) return '';
+  if (answer.body !== undefined) return answer.body;
   return `${JSON.stringify({
     error: answer.message,
     reason: answer.reason,

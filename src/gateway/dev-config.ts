@@ -45,4 +45,16 @@ spec:
       backends:
         - { monolith: true, weight: 100 }
       cache: { ttl: 10s, maxBytes: 8Mi }
+    # Composition: the gateway answers /api/orders/42/summary itself, from the order as the
+    # new orders service has it and its invoice from the monolith, asked in parallel:
+    # {"order": {...}, "invoice": {...}}. The invoice is optional: when the monolith fails,
+    # the summary still comes, with "invoice": null and the failure listed in "_failed".
+    - name: order-summary
+      match:
+        path: { type: Exact, value: '/api/orders/{id}/summary' }
+      timeout: 2s
+      compose:
+        parts:
+          - { name: order, backend: orders, path: '/api/orders/{id}' }
+          - { name: invoice, monolith: true, path: '/legacy/invoices/{id}', optional: true }
 `;

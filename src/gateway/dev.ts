@@ -258,6 +258,9 @@ export async function devCommand(args: string[], migration?: DevMigration): Prom
   );
   out(`  for u in $(seq 1 20); do curl -s ${gw}/api/orders/$u -H "x-user-id: user-$u"; done`);
   out(`  curl -i ${gw}/api/orders -H 'x-figway-force: new'     # force a side (or: monolith)`);
+  out(
+    `  curl -s ${gw}/api/orders/42/summary                  # composed: the order from the new service, its invoice from the monolith`,
+  );
   out(`  curl -i ${gw}/products                               # no route claims it: the monolith`);
   out(
     `  curl -i --path-as-is ${gw}/products/../api/orders -H 'x-figway-force: new'  # normalised first: routed as /api/orders`,
@@ -319,7 +322,8 @@ export async function devCommand(args: string[], migration?: DevMigration): Prom
 
 function describeRoutes(table: RouteTable): string {
   const routes = table.routes.map(
-    (r) => `${r.name} ${r.match.path.value} → ${r.newServicePercent}% new`,
+    (r) =>
+      `${r.name} ${r.match.path.value} → ${r.compose ? `composed from ${r.backends.map((b) => b.name).join(' + ')}` : `${r.newServicePercent}% new`}`,
   );
   return routes.length > 0
     ? `${routes.join('; ')}; everything else → monolith`

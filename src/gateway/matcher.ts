@@ -3,12 +3,14 @@
 // beyond the query string parse that only routes with query matches need (RE2 allocates a
 // small input wrapper per regex test). Regular expressions are RE2, matched in linear
 // time (api/regex.ts): no path, header or query value can stall the event loop.
+import { RE2JS } from 're2js';
 import {
   compileRouteRegex,
   type CompiledRoute,
   type RouteRegex,
   type RouteTable,
 } from '../api/index.js';
+import { isPathTemplate, templateSegments, type TemplateSegment } from '../api/path-template.js';
 
 /** What matching looks at; Node's IncomingMessage headers fit as they are. */
 export interface MatchInput {
@@ -33,6 +35,8 @@ interface CompiledMatch {
   /** Exact path, or the PathPrefix without a trailing slash ('' for '/'). */
   path: string;
   pathRegex: RouteRegex | undefined;
+  /** An Exact or PathPrefix template with {name} segments, matched segment by segment. */
+  template: TemplateSegment[] | undefined;
   methods: ReadonlySet<string> | undefined;
   headers: ValueTest[];
   query: ValueTest[];
@@ -77,14 +81,37 @@ export function normalizePrefix(prefix: string): string {
   return prefix.slice(0, end);
 }
 
+/**
+ * Whether a path matches an Exact (whole path) or PathPrefix (leading segments) template:
+ * literal segments equal, each {name} segment one non-empty segment.
+ */
+function templateMatches(template: TemplateSegment[], prefix: boolean, path: string): boolean {
+  const segments = path.split('/');
+  // segments[0] is the '' before the leading slash.
+  if (prefix ? segments.length - 1 < template.length : segments.length - 1 !== template.length) {
+    return false;
+  }
+  for (let i = 0; i < template.length; i += 1) {
+    const t = template[i] as TemplateSegment;
+    const segment = segments[i + 1] as string;
+    if ('param' in t ? segment === '' : segment !== t.literal) return false;
+  }
+  return true;
+}
+
 function compileRoute(route: CompiledRoute, index: number): CompiledMatch {
   const { path, methods, headers, query } = route.match;
+  const value = path.type === 'PathPrefix' ? normalizePrefix(path.value) : path.value;
   return {
     index,
     pathType: PATH_TYPE_RANK[path.type],
-    path: path.type === 'PathPrefix' ? normalizePrefix(path.value) : path.value,
+    path: value,
     pathRegex:
       path.type === 'RegularExpression' ? routeRegex(route, 'path.value', path.value) : undefined,
+    template:
+      path.type !== 'RegularExpression' && isPathTemplate(value)
+        ? templateSegments(value)
+        : undefined,
     methods: methods.length > 0 ? new Set(methods) : undefined,
     headers: valueTests(route, 'headers', headers),
     query: valueTests(route, 'query', query),
@@ -95,10 +122,16 @@ function compileRoute(route: CompiledRoute, index: number): CompiledMatch {
  * Orders routes by Gateway API precedence: Exact path, then the longest PathPrefix, then
  * RegularExpression; among equals, routes with methods, then more header matches, then
  * more query matches, then the order they were written in. The first route in this
- * order that matches a request claims it.
+ * order that matches a request claims it. Templates ({name} segments), which Gateway API
+ * does not have, rank after the literal paths of their type (a literal is the more
+ * specific), and templated prefixes with more segments first.
  */
 export function precedenceCompare(a: CompiledMatch, b: CompiledMatch): number {
   if (a.pathType !== b.pathType) return a.pathType - b.pathType;
+  if ((a.template === undefined) !== (b.template === undefined)) return a.template ? 1 : -1;
+  if (a.template && b.template && a.template.length !== b.template.length) {
+    return b.template.length - a.template.length;
+  }
   if (a.pathType === 1 && a.path.length !== b.path.length) return b.path.length - a.path.length;
   const am = a.methods ? 1 : 0;
   const bm = b.methods ? 1 : 0;
@@ -132,7 +165,9 @@ export function compileMatcher(table: Pick<RouteTable, 'routes'>): Matcher {
     match(input: MatchInput): number {
       let params: URLSearchParams | undefined;
       for (const m of ordered) {
-        if (m.pathType === 0) {
+        if (m.template) {
+          if (!templateMatches(m.template, m.pathType === 1, input.path)) continue;
+        } else if (m.pathType === 0) {
           if (input.path !== m.path) continue;
         } else if (m.pathType === 1) {
           if (!prefixMatches(m.path, input.path)) continue;
@@ -160,5 +195,50 @@ export function compileMatcher(table: Pick<RouteTable, 'routes'>): Matcher {
       }
       return -1;
     },
+  };
+}
+
+/** The values of a route's path parameters in a path it matched, decoded. */
+export type PathParameters = Readonly<Record<string, string>>;
+
+function decodeSegment(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value; // normalisation refused bad escapes already; keep the text as it is
+  }
+}
+
+/**
+ * Compiles, once per config, how to read a route's path parameters ({name} segments, or
+ * RE2 named groups) out of a path the route matched. Routes without parameters get a
+ * function that returns the same empty object.
+ */
+export function compilePathParameters(
+  path: CompiledRoute['match']['path'],
+): (matchedPath: string) => PathParameters {
+  const none: PathParameters = Object.freeze({});
+  if (path.type === 'RegularExpression') {
+    const re = RE2JS.compile(path.value);
+    const names = Object.keys(re.namedGroups());
+    if (names.length === 0) return () => none;
+    return (matchedPath) => {
+      const m = re.matcher(matchedPath);
+      if (!m.matches()) return none;
+      const values: Record<string, string> = {};
+      for (const name of names) values[name] = decodeSegment(m.group(name) ?? '');
+      return values;
+    };
+  }
+  const value = path.type === 'PathPrefix' ? normalizePrefix(path.value) : path.value;
+  if (!isPathTemplate(value)) return () => none;
+  const params = templateSegments(value).flatMap((s, i) =>
+    'param' in s ? [[s.param, i + 1] as const] : [],
+  );
+  return (matchedPath) => {
+    const segments = matchedPath.split('/');
+    const values: Record<string, string> = {};
+    for (const [name, at] of params) values[name] = decodeSegment(segments[at] ?? '');
+    return values;
   };
 }

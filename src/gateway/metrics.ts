@@ -139,6 +139,18 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'Decisions of a shared rate limit made by the per-replica budget because Redis was unreachable, too slow, or not configured (--redis-url): while this grows, each replica allows the whole budget.',
   },
   {
+    name: 'figway_gateway_compose_part_requests_total',
+    type: 'counter',
+    labels: ['route', 'part', 'result'],
+    help: 'Parts of composed answers (spec.routes[].compose) by result: ok, or why the part failed: timeout, connect-failure, reset, no-backend, body (broke off), status (not 2xx), not-json, too-large (over 1Mi), cancelled (another part or the client ended the request first).',
+  },
+  {
+    name: 'figway_gateway_compose_part_duration_seconds',
+    type: 'histogram',
+    labels: ['route', 'part'],
+    help: 'Time each part of a composed answer took, retries included. Buckets 1 ms to 10 s.',
+  },
+  {
     name: 'figway_gateway_rate_limit_redis_up',
     type: 'gauge',
     labels: [],
@@ -238,6 +250,8 @@ export class GatewayMetrics {
   readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
   readonly rateLimitDecisions: FastCounter<'route' | 'decision'>;
   readonly rateLimitFallbacks: FastCounter<'route'>;
+  readonly composePartRequests: FastCounter<'route' | 'part' | 'result'>;
+  readonly composePartDuration: FastHistogram<'route' | 'part'>;
   readonly redisUp: Gauge;
   readonly cacheRequests: FastCounter<'route' | 'result'>;
   /** Each cached route's bytes, read at scrape time; the cache registry sets it. */
@@ -347,6 +361,19 @@ export class GatewayMetrics {
       help: doc('figway_gateway_rate_limit_fallback_decisions_total'),
       labelNames: ['route'],
     });
+    this.composePartRequests = new FastCounter({
+      registry,
+      name: 'figway_gateway_compose_part_requests_total',
+      help: doc('figway_gateway_compose_part_requests_total'),
+      labelNames: ['route', 'part', 'result'],
+    });
+    this.composePartDuration = new FastHistogram({
+      registry,
+      name: 'figway_gateway_compose_part_duration_seconds',
+      help: doc('figway_gateway_compose_part_duration_seconds'),
+      labelNames: ['route', 'part'],
+      buckets: DURATION_BUCKETS,
+    });
     this.redisUp = new Gauge({
       registers: [registry],
       name: 'figway_gateway_rate_limit_redis_up',
@@ -447,7 +474,13 @@ export class GatewayMetrics {
         }
       }
     }
-    for (const family of [this.authResults, this.rateLimitDecisions, this.rateLimitFallbacks]) {
+    for (const family of [
+      this.authResults,
+      this.rateLimitDecisions,
+      this.rateLimitFallbacks,
+      this.composePartRequests,
+      this.composePartDuration,
+    ]) {
       for (const labels of family.labelSets()) {
         if (!keep.has(labels.route)) family.removeMatching({ route: labels.route });
       }

@@ -16,7 +16,7 @@ import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js
 import type { Logger } from '../common/logger.js';
 import type { ApiKeyStore } from './api-keys.js';
 import type { CacheRegistry } from './cache/registry.js';
-import type { BodyTap } from './engine.js';
+import type { BodyTap, ProxyEngine } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
 import type { RateLimits } from './rate-limits.js';
@@ -28,6 +28,7 @@ import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { apiKeyStage } from './stages/api-key.js';
 import { cacheStage } from './stages/cache.js';
+import { composeStage } from './stages/compose.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 import { rateLimitStage } from './stages/rate-limit.js';
 import { shadowStage } from './stages/shadow.js';
@@ -39,6 +40,8 @@ export interface Answer {
   readonly reason: string;
   readonly message: string;
   readonly headers?: Headers;
+  /** A JSON body of the stage's own (a composed answer) instead of the error body. */
+  readonly body?: string;
   /** A response the cache kept: sent as it is, in place of the JSON body of a gateway answer. */
   readonly stored?: StoredResponse;
 }
@@ -132,6 +135,8 @@ export interface StageServices {
    * (shadow copies), so a slow shadow never holds a connection client traffic needs.
    */
   readonly ownBackend: (backend: CompiledBackend, route: string) => RuntimeBackend;
+  /** The engine client attempts go through (composition parts). */
+  readonly engine: ProxyEngine;
 }
 
 /** Builds a stage for a route, or undefined when the route does not enable it. */
@@ -145,10 +150,11 @@ export type StageBuilder = (
  * auth before rate limits, so a claim or an API key can key a limit; request headers are
  * changed after those; the cache comes after auth and rate limits (a hit never skips them)
  * and after the header edits, so it keys on what goes upstream and keeps what the client
- * gets; shadowing comes after every stage
- * that may answer by itself, so only requests that really go upstream are copied, and it
- * sees the response head as the client gets it; the access log is last so it records what
- * every other stage did. `route` is undefined for requests no route claims.
+ * gets; composition answers by itself after every policy, so its parts carry the headers
+ * an upstream would; shadowing comes after every stage that may answer by itself, so only
+ * requests that really go upstream are copied, and it sees the response head as the client
+ * gets it; the access log is last so it records what every other stage did. `route` is
+ * undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
   corsStage,
@@ -158,6 +164,7 @@ export const STAGE_ORDER: readonly StageBuilder[] = [
   requestHeadersStage,
   responseHeadersStage,
   cacheStage,
+  composeStage,
   shadowStage,
   accessLogStage,
 ];

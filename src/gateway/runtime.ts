@@ -93,7 +93,7 @@ export function buildRuntime(
   engine: ProxyEngine,
   metrics: GatewayMetrics,
   pools: ReadonlyMap<string, UpstreamPool>,
-  services: Omit<StageServices, 'table' | 'metrics' | 'ownBackend'>,
+  services: Omit<StageServices, 'table' | 'metrics' | 'ownBackend' | 'engine'>,
 ): Runtime {
   const used = new Map<string, UpstreamPool>();
   const poolFor = (url: URL, key: string): UpstreamPool => {
@@ -119,6 +119,7 @@ export function buildRuntime(
     ...services,
     table,
     metrics,
+    engine,
     ownBackend: (b, route) => backend(b, route, true),
   };
 

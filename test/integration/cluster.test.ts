@@ -383,6 +383,58 @@ describeCluster('the test control plane', () => {
         'spec.routes[0].shadow.maxBodyBytes',
         /between 1 and 16Mi/,
       ],
+      [
+        'a route with neither backends nor compose',
+        (s) => delete s.routes[0].backends,
+        'spec.routes[0].backends',
+        /list at least one backend, or compose/,
+      ],
+      [
+        'backends beside compose',
+        (s) => (s.routes[0].compose = { parts: [{ name: 'p', monolith: true, path: '/p' }] }),
+        'spec.routes[0].backends',
+        /list at least one backend, or compose/,
+      ],
+      [
+        'two composition parts of one name',
+        (s) => {
+          delete s.routes[0].backends;
+          s.routes[0].compose = {
+            parts: [
+              { name: 'p', monolith: true, path: '/p' },
+              { name: 'p', backend: 'orders', path: '/q' },
+            ],
+          };
+        },
+        'spec.routes[0].compose.parts[1]',
+        /Duplicate value/,
+      ],
+      [
+        'a composition part with both a backend and monolith: true',
+        (s) => {
+          delete s.routes[0].backends;
+          s.routes[0].compose = {
+            parts: [{ name: 'p', backend: 'orders', monolith: true, path: '/p' }],
+          };
+        },
+        'spec.routes[0].compose.parts[0]',
+        /exactly one of backend or monolith: true/,
+      ],
+      [
+        'nine composition parts',
+        (s) => {
+          delete s.routes[0].backends;
+          s.routes[0].compose = {
+            parts: Array.from({ length: 9 }, (_, i) => ({
+              name: `p${i}`,
+              monolith: true,
+              path: '/p',
+            })),
+          };
+        },
+        'spec.routes[0].compose.parts',
+        /must have at most 8 items/,
+      ],
     ];
 
     test('accepts RE2 regexes that only look like lookaround, and any Exact value (dry run)', async () => {

@@ -75,10 +75,19 @@ describe('figway dev', () => {
         expect(cli.stdout()).toContain(`new service ${toNew + 1}`);
       }, 10_000);
 
+      // The composed route: one answer from both demo servers, each part asked once.
+      expect(cli.stdout()).toContain(`curl -s ${gateway}/api/orders/42/summary `);
+      const summary = await send(`${gateway}/api/orders/42/summary`);
+      expect(summary.status).toBe(200);
+      expect(summary.json()).toMatchObject({
+        order: { servedBy: 'orders', path: '/api/orders/42' },
+        invoice: { servedBy: 'monolith', path: '/legacy/invoices/42' },
+      });
+
       cli.child.kill('SIGINT');
       expect(await cli.exited).toBe(0);
       expect(cli.stdout()).toContain(
-        `stopped. served: monolith ${users - toNew + 2}, new service ${toNew + 1}`,
+        `stopped. served: monolith ${users - toNew + 3}, new service ${toNew + 2}`,
       );
     } finally {
       cli.child.kill('SIGKILL');

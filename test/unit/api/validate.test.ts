@@ -389,6 +389,29 @@ describe('validateApiRoute', () => {
       'spec.routes[0].rewrite.pathPrefix: needs match.path.type PathPrefix, got Exact; use fullPath instead',
     ],
     [
+      'a brace inside a segment',
+      (r) => (r.spec.routes[0].match.path.value = '/api/orders-{id}'),
+      'spec.routes[0].match.path.value: has "orders-{id}": a path parameter is a whole segment {name}',
+    ],
+    [
+      'a parameter name that is not an identifier',
+      (r) => (r.spec.routes[0].match.path.value = '/api/{order-id}'),
+      'spec.routes[0].match.path.value: has parameter {order-id}: a name is a letter or _',
+    ],
+    [
+      'a parameter named twice',
+      (r) => (r.spec.routes[0].match.path.value = '/api/{id}/x/{id}'),
+      'spec.routes[0].match.path.value: names parameter {id} twice: names must be unique',
+    ],
+    [
+      'a prefix rewrite of a templated prefix',
+      (r) => {
+        r.spec.routes[0].match.path.value = '/api/{tenant}/orders';
+        r.spec.routes[0].rewrite = { pathPrefix: '/o' };
+      },
+      'spec.routes[0].rewrite.pathPrefix: cannot replace a prefix with {name} parameters',
+    ],
+    [
       'a misspelt field',
       (r) => (r.spec.routes[0].fallbackToMonolit = true),
       'spec.routes[0]: unknown field "fallbackToMonolit": check the spelling',

@@ -1,7 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { compileRouteTable, type RouteTable } from '../../../src/api/index.js';
-import { compileMatcher, prefixMatches } from '../../../src/gateway/matcher.js';
+import {
+  compileMatcher,
+  compilePathParameters,
+  prefixMatches,
+} from '../../../src/gateway/matcher.js';
 import { parseRequestTarget } from '../../../src/gateway/request-head.js';
 import { validApiRoute } from '../../tools/api-route.js';
 
@@ -177,6 +181,51 @@ describe('route matching precedence', () => {
     expect(() => compileMatcher(broken)).toThrow(
       'route orders: match.query[0].value uses lookahead ((?= or (?!), which RE2 does not support',
     );
+  });
+
+  it('matches {name} segments of Exact and PathPrefix templates one whole segment each', () => {
+    const match = matcher([
+      { name: 'overview', match: exact('/api/customers/{id}/overview') },
+      { name: 'customer', match: prefix('/api/customers/{id}') },
+    ]);
+    expect(match('/api/customers/42/overview')).toBe('overview');
+    expect(match('/api/customers/42/overview/x')).toBe('customer');
+    expect(match('/api/customers/42')).toBe('customer');
+    expect(match('/api/customers/42/orders')).toBe('customer');
+    // A parameter is never empty and never spans segments.
+    expect(match('/api/customers//overview')).toBeNull();
+    expect(match('/api/customers/')).toBeNull();
+    expect(match('/api/customers')).toBeNull();
+    expect(match('/api/customer/42')).toBeNull();
+  });
+
+  it('ranks a literal path before a template of its type, longer templates first', () => {
+    const match = matcher([
+      { name: 'any-two', match: prefix('/api/{a}/{b}') },
+      { name: 'any', match: prefix('/api/{a}') },
+      { name: 'me', match: exact('/api/users/me') },
+      { name: 'user', match: exact('/api/users/{id}') },
+      { name: 'users', match: prefix('/api/users') },
+    ]);
+    expect(match('/api/users/me')).toBe('me');
+    expect(match('/api/users/7')).toBe('user');
+    // Exact templates still rank before any PathPrefix; among prefixes literal first.
+    expect(match('/api/users/7/x')).toBe('users');
+    expect(match('/api/orders/7')).toBe('any-two');
+    expect(match('/api/orders')).toBe('any');
+  });
+
+  it('reads path parameters, decoded, from templates and RE2 named groups', () => {
+    const t = table([
+      { name: 'tpl', match: prefix('/api/customers/{id}/orders/{order}') },
+      { name: 're', match: regex('/api/items/(?P<sku>[a-z0-9%]+)(/(?P<rest>.*))?') },
+      { name: 'plain', match: prefix('/api') },
+    ]);
+    const [tpl, re, plain] = t.routes.map((r) => compilePathParameters(r.match.path));
+    expect(tpl!('/api/customers/a%2Fb/orders/7/lines')).toEqual({ id: 'a/b', order: '7' });
+    expect(re!('/api/items/x1/more/parts')).toEqual({ sku: 'x1', rest: 'more/parts' });
+    expect(re!('/api/items/x1')).toEqual({ sku: 'x1', rest: '' });
+    expect(plain!('/api/x')).toEqual({});
   });
 
   it('sends unmatched requests to nobody (the monolith)', () => {

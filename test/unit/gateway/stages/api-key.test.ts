@@ -82,6 +82,7 @@ function services(store: ApiKeyStore, metrics: GatewayMetrics, table: Partial<Ro
     ownBackend: () => {
       throw new Error('the api-key stage sends nothing of its own');
     },
+    engine: {} as ProxyEngine,
   } satisfies StageServices;
 }
 
