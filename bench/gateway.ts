@@ -282,6 +282,21 @@ function signed(value: number): string {
 /** The JWT algorithms benchmarked: a route each, verified with keys from a Secrets file. */
 const BENCH_JWT_ALGORITHMS = ['RS256', 'ES256'] as const;
 
+/**
+ * One route twice, cached (/c, issue 15) and not (/p), in front of the same answer with
+ * Cache-Control: public, max-age=60: a hit against the same route proxied.
+ */
+const CACHE_ROUTES = ['c', 'p']
+  .map(
+    (prefix) => `    - name: orders-${prefix === 'c' ? 'cached' : 'proxied'}
+      match: { path: { type: PathPrefix, value: /${prefix}/api/orders }, methods: [GET, POST] }
+      backends: [{ service: orders, port: 80, weight: 30 }, { monolith: true, weight: 70 }]
+      cohort: { header: x-user-id }
+      timeout: 5s
+${prefix === 'c' ? '      cache: { ttl: 60s, maxBytes: 16Mi }\n' : ''}`,
+  )
+  .join('');
+
 function gatewayConfig(shadow?: string, policyRoutes = true): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
@@ -332,7 +347,7 @@ ${shadow === undefined ? '' : `      shadow: ${shadow}\n`}${(policyRoutes
       rateLimit: { requestsPerSecond: 1000000, burst: 1000000, shared: ${prefix === 'rls'} }`,
     )
     .join('\n')}
-`;
+${policyRoutes ? CACHE_ROUTES : ''}`;
 }
 
 function summarizeProfile(dir: string): void {
@@ -414,7 +429,8 @@ async function main(): Promise<void> {
       join(work, 'up'),
       // $msec: answers differ from one millisecond to the next, as a timestamp would, so
       // the shadow target compares JSON structurally rather than finding equal bytes.
-      `server { listen 127.0.0.1:${ports.upstream}; location / { default_type application/json; return 200 '{"order":42,"status":"shipped","items":3,"at":"$msec"}'; } }`,
+      `server { listen 127.0.0.1:${ports.upstream}; location / { default_type application/json; return 200 '{"order":42,"status":"shipped","items":3,"at":"$msec"}'; }
+    location ~ /cacheable/ { default_type application/json; add_header Cache-Control "public, max-age=60"; return 200 '{"order":42,"status":"shipped","items":3,"at":"$msec"}'; } }`,
     ),
   );
   writeFileSync(
@@ -571,6 +587,8 @@ async function main(): Promise<void> {
         );
 
   const path = '/api/orders/123?expand=items';
+  /** Behind /c (cached) and /p (proxied); the upstream answers it with Cache-Control: public, max-age=60. */
+  const CACHEABLE_PATH = '/api/orders/cacheable/123?expand=items';
   const targets: Target[] = [
     {
       name: 'nginx',
@@ -630,6 +648,12 @@ async function main(): Promise<void> {
       pid: pidOf(gateway),
       rss: false,
       headers: [`authorization: Bearer ${s.token}`],
+    })),
+    ...['cached', 'proxied'].map((kind) => ({
+      name: `gateway ${kind}`,
+      url: `http://127.0.0.1:${ports.gateway}/${kind[0] ?? ''}${CACHEABLE_PATH}`,
+      pid: pidOf(gateway),
+      rss: false,
     })),
   ];
   await waitForHttp(`${upstreamUrl}/`);
@@ -774,6 +798,12 @@ async function main(): Promise<void> {
       `a JWT-checked route (${alg}, cached keys) costs ≤ 20% over the same route without auth (issue 14): ${signed(100 * (jwt.cpuUs / gw.cpuUs - 1))}% by CPU per request (${jwt.cpuUs.toFixed(1)} against ${gw.cpuUs.toFixed(1)} µs)`,
     );
   }
+  const cached = summary.get('gateway cached') as Result;
+  const proxied = summary.get('gateway proxied') as Result;
+  check(
+    cached.rps >= 2 * proxied.rps,
+    `a cache hit serves ≥ 2× the req/s of the same route proxied (issue 15): ${(cached.rps / proxied.rps).toFixed(2)}× (${cached.rps.toFixed(0)} against ${proxied.rps.toFixed(0)} req/s), ${(proxied.cpuUs / cached.cpuUs).toFixed(2)}× by CPU per request`,
+  );
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);
 

@@ -12,6 +12,12 @@ import { compileGrpc, CompiledGrpcSchema, type GrpcDescriptor } from './grpc-des
 import { parseCidr } from './ip.js';
 import { quantityValue } from './quantity.js';
 import {
+  compileCache,
+  compileCachePurge,
+  CompiledCachePurgeSchema,
+  CompiledCacheSchema,
+} from './cache-schema.js';
+import {
   DEFAULT_NAMESPACE,
   HTTP_METHODS,
   JWT_ALGORITHMS,
@@ -163,6 +169,7 @@ export const CompiledRouteSchema = z.object({
   jwt: CompiledJwtSchema.optional(),
   apiKey: CompiledApiKeySchema.optional(),
   grpc: CompiledGrpcSchema.optional(),
+  cache: CompiledCacheSchema.optional(),
   /** Composition (compose-schema.ts); the route's backends are then those its parts call. */
   compose: CompiledComposeSchema.optional(),
 });
@@ -173,6 +180,7 @@ export const CompiledDefaultsSchema = z.object({
   rateLimit: CompiledRateLimitSchema.optional(),
   jwt: CompiledJwtSchema.optional(),
   apiKey: CompiledApiKeySchema.optional(),
+  cache: CompiledCacheSchema.optional(),
 });
 
 export const RouteTableSchema = z.object({
@@ -203,6 +211,7 @@ export const RouteTableSchema = z.object({
     .optional(),
   routes: z.array(CompiledRouteSchema),
   defaults: CompiledDefaultsSchema.optional(),
+  cachePurge: CompiledCachePurgeSchema.optional(),
 });
 
 export type RouteTable = z.output<typeof RouteTableSchema>;
@@ -388,19 +397,15 @@ type Defaults = NonNullable<ApiRoute['spec']['defaults']>;
 
 /** The policies of spec.defaults (or of a route, with spec.defaults filling what it leaves out). */
 function compilePolicies(
-  own: Pick<Route, 'auth' | 'cors' | 'rateLimit'>,
+  own: Pick<Route, 'auth' | 'cors' | 'rateLimit' | 'cache'>,
   defaults: Defaults | undefined,
-): {
-  cors?: CompiledCors;
-  jwt?: CompiledJwt;
-  apiKey?: CompiledApiKey;
-  rateLimit?: CompiledRateLimit;
-} {
+): z.output<typeof CompiledDefaultsSchema> {
   const cors = own.cors ?? defaults?.cors;
   const auth = own.auth ?? defaults?.auth;
   const jwt = auth?.jwt;
   const apiKey = auth?.apiKey;
   const rateLimit = own.rateLimit ?? defaults?.rateLimit;
+  const cache = own.cache ?? defaults?.cache;
   return {
     ...(cors !== undefined && { cors: compileCors(cors) }),
     ...(jwt !== undefined && { jwt: compileJwt(jwt) }),
@@ -408,6 +413,7 @@ function compilePolicies(
       apiKey: { header: apiKey.header.toLowerCase(), secretName: apiKey.secretRef.name },
     }),
     ...(rateLimit !== undefined && { rateLimit: compileRateLimit(rateLimit) }),
+    ...(cache !== undefined && { cache: compileCache(cache) }),
   };
 }
 
@@ -519,6 +525,9 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
       ),
     ),
     ...(defaults !== undefined && { defaults: compilePolicies({}, defaults) }),
+    ...(apiRoute.spec.gateway.cachePurge !== undefined && {
+      cachePurge: compileCachePurge(apiRoute.spec.gateway.cachePurge),
+    }),
   };
   return { ...content, hash: routeTableHash(content) };
 }
@@ -533,9 +542,12 @@ export interface SecretUse {
 
 /**
  * The Secrets a table's gateway reads, sorted by name, and what for: what its Role names,
- * what its Secret watches follow, and what the operator checks exists.
+ * what its Secret watches follow, and what the operator checks exists. The cache purge
+ * token is read as an API key set (its data key names the token).
  */
-export function secretUses(table: Pick<RouteTable, 'routes' | 'defaults'>): SecretUse[] {
+export function secretUses(
+  table: Pick<RouteTable, 'routes' | 'defaults'> & Partial<Pick<RouteTable, 'cachePurge'>>,
+): SecretUse[] {
   const uses = new Map<string, { apiKeys: boolean; jwksKeys: Set<string> }>();
   const use = (name: string) => {
     let found = uses.get(name);
@@ -545,6 +557,7 @@ export function secretUses(table: Pick<RouteTable, 'routes' | 'defaults'>): Secr
     }
     return found;
   };
+  if (table.cachePurge !== undefined) use(table.cachePurge.secretName).apiKeys = true;
   for (const policies of [table.defaults, ...table.routes]) {
     if (policies?.apiKey !== undefined) use(policies.apiKey.secretName).apiKeys = true;
     const ref = policies?.jwt?.jwksSecretRef;
@@ -557,7 +570,9 @@ export function secretUses(table: Pick<RouteTable, 'routes' | 'defaults'>): Secr
 }
 
 /** The names of the Secrets a table's gateway reads, sorted. */
-export function secretNames(table: Pick<RouteTable, 'routes' | 'defaults'>): string[] {
+export function secretNames(
+  table: Pick<RouteTable, 'routes' | 'defaults'> & Partial<Pick<RouteTable, 'cachePurge'>>,
+): string[] {
   return secretUses(table).map((u) => u.name);
 }
 

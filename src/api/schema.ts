@@ -22,6 +22,7 @@ import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { grpcBackendError, GrpcSchema } from './grpc-schema.js';
 import { isPathTemplate, pathTemplateError } from './path-template.js';
 import { quantityValue } from './quantity.js';
+import { CachePurgeSchema, CacheSchema, checkCacheMemory } from './cache-schema.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
 
 export const GROUP = 'figway.dev';
@@ -155,6 +156,7 @@ export const GatewaySpecSchema = z
           "Peers whose X-Forwarded-For, -Proto and -Host the gateway believes, e.g. the load balancer's addresses. From other peers these headers are replaced (For: the peer's address; Proto and Host: what the gateway saw), and the client address of clientIp cohorts is the peer. From a trusted peer, the client address is the rightmost X-Forwarded-For entry that is not itself trusted. Default: none.",
       }),
     accessLog: AccessLogSchema.optional(),
+    cachePurge: CachePurgeSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
 
@@ -1051,6 +1053,7 @@ export const RouteSchema = z
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
     grpc: GrpcSchema.optional(),
+    cache: CacheSchema.optional(),
     compose: ComposeSchema.optional(),
   })
   .superRefine((route, ctx) => {
@@ -1144,10 +1147,11 @@ export const DefaultsSchema = z
     auth: AuthSchema.optional(),
     cors: CorsSchema.optional(),
     rateLimit: RateLimitSchema.optional(),
+    cache: CacheSchema.optional(),
   })
   .meta({
     description:
-      'Policies for every route that does not set its own (per key: a route with auth, cors or rateLimit replaces that one), and for unmatched traffic on its way to the monolith.',
+      'Policies for every route that does not set its own (per key: a route with auth, cors, rateLimit or cache replaces that one), and for unmatched traffic on its way to the monolith.',
   });
 
 export const ApiRouteSpecSchema = z
@@ -1188,6 +1192,7 @@ export const ApiRouteSpecSchema = z
         });
       }
     });
+    checkCacheMemory(spec, ctx);
     composeBackendIssues(spec.routes, ctx, newServiceName, backendAddress);
   })
   .meta({

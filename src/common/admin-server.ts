@@ -25,6 +25,8 @@ export interface AdminServerOptions {
   liveness?: () => Readiness;
   /** More paths, by exact path; they must answer cheaply. */
   handlers?: Readonly<Record<string, AdminHandler>>;
+  /** Paths that take POST (the gateway's /cache/purge); each checks its own authorisation. */
+  postHandlers?: Readonly<Record<string, AdminHandler>>;
 }
 
 export interface AdminServer {
@@ -50,6 +52,11 @@ export function sendJson(
 
 async function handle(options: AdminServerOptions, req: IncomingMessage, res: ServerResponse) {
   const path = (req.url ?? '/').split('?', 1)[0];
+  const post = options.postHandlers?.[path ?? ''];
+  if (post !== undefined && req.method === 'POST') {
+    post(req, res);
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     sendJson(res, 405, { error: 'method not allowed' });
     return;

@@ -16,6 +16,7 @@ import { REDIS_PASSWORD_ENV, redisUrlProblem } from '../common/redis-url.js';
 import { onStopSignal } from '../common/signals.js';
 import { StaticSecretSource, type SecretSource } from './secret-source.js';
 import { SecretStore } from './secret-store.js';
+import { cachePurgeHandler } from './cache/purge.js';
 import { FileConfigSource, type ConfigSource } from './config-source.js';
 import { Gateway, type ConnectionLimits } from './server.js';
 import { REDIS_COMMAND_TIMEOUT_MS, type RedisSettings } from './rate-limits.js';
@@ -124,6 +125,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       return { ...r, details: { ...r.details, configSource: options.source.description } };
     },
     handlers: shadowHandlers(gateway.shadows),
+    postHandlers: { '/cache/purge': cachePurgeHandler(gateway) },
   });
   let port: number;
   try {

@@ -37,6 +37,14 @@ spec:
           ignore: [$.servedBy, $.note]
           noiseCancellation: true
           keepSamples: 3
+    # The catalogue changes rarely and the monolith says so (Cache-Control: public,
+    # max-age=10): the gateway answers repeats itself, with x-figway-cache: hit and Age.
+    - name: catalog
+      match:
+        path: { type: PathPrefix, value: /api/catalog }
+      backends:
+        - { monolith: true, weight: 100 }
+      cache: { ttl: 10s, maxBytes: 8Mi }
     # Composition: the gateway answers /api/orders/42/summary itself, from the order as the
     # new orders service has it and its invoice from the monolith, asked in parallel:
     # {"order": {...}, "invoice": {...}}. The invoice is optional: when the monolith fails,

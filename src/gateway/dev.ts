@@ -16,6 +16,9 @@ import { SecretStore } from './secret-store.js';
 import { startGateway } from './command.js';
 import { SHADOW_HEADER } from './shadow/comparison.js';
 
+/** Where the demo backends answer with Cache-Control: the demo's cached route. */
+const DEMO_CACHEABLE = '/api/catalog';
+
 export const DEV_USAGE = `usage: figway dev [options]
 
 Runs a demo monolith, a demo new service and a gateway splitting traffic between them.
@@ -111,6 +114,10 @@ function demoServer(label: string, flavour: string, total: number, failRatio = 0
       res.writeHead(200, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
+        // The demo's catalogue may be cached (the catalog route of the demo ApiRoute).
+        ...(req.url?.startsWith(DEMO_CACHEABLE) === true && {
+          'cache-control': 'public, max-age=10',
+        }),
       });
       res.end(body);
     }),
@@ -280,6 +287,9 @@ export async function devCommand(args: string[], migration?: DevMigration): Prom
   );
   out(
     `  for i in $(seq 1 6); do curl -s -o /dev/null -w '%{http_code} ' ${gw}/api/partner/orders -H 'x-api-key: ${DEV_PARTNER_KEY}'; done; echo  # 4 pass, then 429`,
+  );
+  out(
+    `  curl -si ${gw}${DEMO_CACHEABLE} | grep -i -e x-figway-cache -e age   # twice: a miss, then a cache hit`,
   );
   out(`  curl -s ${admin}/metrics | grep figway_gateway_route`);
   out(

@@ -90,6 +90,36 @@ export interface BodyTap {
   responseChunk(chunk: Buffer): void;
 }
 
+/** Two taps on one exchange (a cache fill and a shadow copy): each sees every chunk. */
+export class TeeTap implements BodyTap {
+  constructor(
+    readonly first: BodyTap,
+    readonly second: BodyTap,
+  ) {}
+  requestChunk(chunk: Buffer): void {
+    this.first.requestChunk(chunk);
+    this.second.requestChunk(chunk);
+  }
+  requestSent(): void {
+    this.first.requestSent();
+    this.second.requestSent();
+  }
+  responseChunk(chunk: Buffer): void {
+    this.first.responseChunk(chunk);
+    this.second.responseChunk(chunk);
+  }
+}
+
+/** The tap of one kind among an exchange's taps, if it has one. */
+export function tapOf<T extends BodyTap>(
+  tap: BodyTap | undefined,
+  kind: abstract new (...args: never[]) => T,
+): T | undefined {
+  if (tap instanceof kind) return tap;
+  if (tap instanceof TeeTap) return tapOf(tap.first, kind) ?? tapOf(tap.second, kind);
+  return undefined;
+}
+
 /** The gateway's side of one attempt. */
 export interface AttemptSink {
   /** Read once when the attempt starts. */

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import { answerBody, writeAnswer } from './answer.js';
 import {
+  TeeTap,
   UpstreamError,
   type AttemptSink,
   type BodyTap,
@@ -26,6 +27,7 @@ import {
   type Outcome,
   type RequestStep,
   type StageContext,
+  type StoredResponse,
 } from './pipeline.js';
 import { GATEWAY_BACKEND } from './metrics.js';
 import { upstreamPath, type ProxyPlan } from './plan.js';
@@ -76,7 +78,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   totalMs = 0;
   upstreamMs: number | undefined;
   retryTimer: NodeJS.Timeout | undefined;
-  /** Set by tapBodies (the shadow stage); read by the engine at each attempt's start. */
+  /** Set by tapBodies (cache and shadow stages); read by the engine at each attempt's start. */
   tap: BodyTap | undefined = undefined;
   private deadline: number;
   private attempt: Cancel | undefined;
@@ -128,7 +130,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   }
 
   tapBodies(tap: BodyTap): void {
-    this.tap = tap;
+    this.tap = this.tap === undefined ? tap : new TeeTap(this.tap, tap);
   }
 
   /** Runs the request stages, then the first attempt. */
@@ -140,6 +142,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     runRequestStages(this.plan.pipeline, this, (answer: RequestStep) => {
       if (this.done) return;
       if (answer === undefined) this.send();
+      else if (answer.stored !== undefined) this.serveStored(answer.stored);
       else this.answer(answer, answer.fromBackend !== true);
     });
   }
@@ -273,6 +276,19 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     this.closeIfUnread(extra);
     writeAnswer(this.res, answer, body, extra);
     this.finish(answer.status);
+  }
+
+  /** Answers the client with a response the cache kept: no upstream call. */
+  private serveStored(stored: StoredResponse): void {
+    this.status = stored.status;
+    this.local = true;
+    const headers = stored.headers;
+    headers[this.host.backendHeader] = stored.backend;
+    headers['x-request-id'] = this.plan.requestId;
+    this.closeIfUnread(headers);
+    this.res.writeHead(stored.status, headers);
+    this.res.end(this.plan.method === 'HEAD' ? undefined : stored.body);
+    this.finish(stored.status);
   }
 
   /**

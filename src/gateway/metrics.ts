@@ -12,6 +12,7 @@ import {
   type HistogramSeries,
   type MetricDoc,
 } from '../common/metrics.js';
+import { CACHE_METRICS } from './cache/registry.js';
 import { GRPC_CODE_NAMES } from './grpc/status.js';
 import { OTHER_FIELD } from './shadow/differences.js';
 import { MAX_FIELDS_PER_ROUTE } from './shadow/route-stats.js';
@@ -162,6 +163,7 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     labels: [],
     help: 'Whether the Redis behind shared rate limits answers: 1 yes, 0 no (or not configured, or not used yet).',
   },
+  ...CACHE_METRICS,
 ];
 
 /** The results figway_gateway_auth_results_total counts for the apiKey policy. */
@@ -280,6 +282,9 @@ export class GatewayMetrics {
   readonly composePartRequests: FastCounter<'route' | 'part' | 'result'>;
   readonly composePartDuration: FastHistogram<'route' | 'part'>;
   readonly redisUp: Gauge;
+  readonly cacheRequests: FastCounter<'route' | 'result'>;
+  /** Each cached route's bytes, read at scrape time; the cache registry sets it. */
+  cacheSizes: () => Iterable<readonly [string, number]> = () => [];
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
   private readonly weight: Gauge<'route'>;
@@ -408,6 +413,23 @@ export class GatewayMetrics {
       registers: [registry],
       name: 'figway_gateway_rate_limit_redis_up',
       help: doc('figway_gateway_rate_limit_redis_up'),
+    });
+    this.cacheRequests = new FastCounter({
+      registry,
+      name: 'figway_gateway_cache_requests_total',
+      help: doc('figway_gateway_cache_requests_total'),
+      labelNames: ['route', 'result'],
+    });
+    const cacheSizes = () => this.cacheSizes();
+    new Gauge({
+      registers: [registry],
+      name: 'figway_gateway_cache_bytes',
+      help: doc('figway_gateway_cache_bytes'),
+      labelNames: ['route'],
+      collect() {
+        this.reset();
+        for (const [route, bytes] of cacheSizes()) this.set({ route }, bytes);
+      },
     });
     // Present from the start so a dashboard shows 0 invalid reloads rather than no data.
     for (const result of ['success', 'unchanged', 'invalid']) this.reloads.labels({ result });

@@ -14,6 +14,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend, CompiledRoute, RouteTable } from '../api/index.js';
 import type { Logger } from '../common/logger.js';
+import type { CacheRegistry } from './cache/registry.js';
 import type { BodyTap, ProxyEngine } from './engine.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProxyPlan } from './plan.js';
@@ -27,6 +28,7 @@ import { claimCohortStage } from './stages/claim-cohort.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
 import { apiKeyStage } from './stages/api-key.js';
+import { cacheStage } from './stages/cache.js';
 import { composeStage } from './stages/compose.js';
 import { requestHeadersStage, responseHeadersStage } from './stages/headers.js';
 import { rateLimitStage } from './stages/rate-limit.js';
@@ -48,6 +50,18 @@ export interface Answer {
    * counted on that backend and named in the backend header, as a proxied answer is.
    */
   readonly fromBackend?: boolean;
+  /** A response the cache kept: sent as it is, in place of the JSON body of a gateway answer. */
+  readonly stored?: StoredResponse;
+}
+
+/** A whole response to send as it is (a cache hit). */
+export interface StoredResponse {
+  readonly status: number;
+  /** Fresh for this answer: the exchange adds its own headers to it. */
+  readonly headers: Headers;
+  readonly body: Buffer;
+  /** The backend that served it, for the backend header. */
+  readonly backend: string;
 }
 
 /** What a stage sees of a request in flight. */
@@ -132,6 +146,8 @@ export interface StageServices {
   readonly rateLimits: RateLimits;
   /** The gateway's shadow comparisons: stats, the in-flight cap, the engine for copies. */
   readonly shadows: ShadowRegistry;
+  /** The gateway's response caches, kept across configs for routes that stay the same. */
+  readonly caches: CacheRegistry;
   /**
    * A backend of this config bound to the pools kept for the gateway's own requests
    * (shadow copies), so a slow shadow never holds a connection client traffic needs.
@@ -153,12 +169,13 @@ export type StageBuilder = (
  * The order stages run in. CORS first, so preflights are answered without credentials;
  * auth before rate limits, so a claim or an API key can key a limit; a claim cohort
  * chooses its backend once the claims are verified; request headers are changed after
- * those, just before the upstream call; composition and gRPC translation answer by
- * themselves after every policy, so their calls carry the headers an upstream would;
- * shadowing comes after every stage that may answer by itself, so only requests that
- * really go upstream are copied, and it sees the response head as the client gets it; the
- * access log is last so it records what every other stage did. `route` is undefined for
- * requests no route claims.
+ * those; the cache comes after auth and rate limits (a hit never skips them) and after the
+ * header edits, so it keys on what goes upstream and keeps what the client gets;
+ * composition and gRPC translation answer by themselves after every policy, so their
+ * calls carry the headers an upstream would; shadowing comes after every stage that may
+ * answer by itself, so only requests that really go upstream are copied, and it sees the
+ * response head as the client gets it; the access log is last so it records what every
+ * other stage did. `route` is undefined for requests no route claims.
  */
 export const STAGE_ORDER: readonly StageBuilder[] = [
   corsStage,
@@ -168,6 +185,7 @@ export const STAGE_ORDER: readonly StageBuilder[] = [
   claimCohortStage,
   requestHeadersStage,
   responseHeadersStage,
+  cacheStage,
   composeStage,
   grpcStage,
   shadowStage,

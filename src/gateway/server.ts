@@ -12,6 +12,7 @@ import { errorFields, type Logger } from '../common/logger.js';
 import { close as closeServer, listen } from '../common/net.js';
 import { answerBody, writeAnswer, writeRawAnswer } from './answer.js';
 import { SecretStore } from './secret-store.js';
+import { CacheRegistry } from './cache/registry.js';
 import type { ProxyEngine, UpstreamError, UpstreamPool } from './engine.js';
 import { UndiciEngine } from './engine-undici.js';
 import { ErrorLogLimiter } from './error-log.js';
@@ -106,6 +107,7 @@ export class Gateway implements ExchangeHost {
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly shadows: ShadowRegistry;
+  readonly caches: CacheRegistry;
   /** What the Secrets the config names hold; filled by a source (secret-source.ts). */
   readonly secrets: SecretStore;
   draining = false;
@@ -138,6 +140,7 @@ export class Gateway implements ExchangeHost {
       this.metrics,
       options.shadowInFlight ?? DEFAULT_SHADOW_IN_FLIGHT,
     );
+    this.caches = new CacheRegistry(this.engine, this.metrics);
     this.rateLimits = new RateLimits({
       logger: this.logger,
       metrics: this.metrics,
@@ -219,6 +222,7 @@ export class Gateway implements ExchangeHost {
     }
     this.shadows.beginConfig();
     this.grpcChannels.beginConfig();
+    this.caches.beginConfig();
     const next = buildRuntime(
       served,
       hash,
@@ -229,6 +233,7 @@ export class Gateway implements ExchangeHost {
         logger: this.logger,
         accessLogger: this.accessLogger,
         shadows: this.shadows,
+        caches: this.caches,
         rateLimits: this.rateLimits,
         secrets: this.secrets,
         grpcChannels: this.grpcChannels,
@@ -238,6 +243,7 @@ export class Gateway implements ExchangeHost {
     this.runtime = next;
     this.shadows.commitConfig();
     this.grpcChannels.commitConfig();
+    this.caches.commitConfig();
     this.metrics.configApplied(
       hash,
       next.routes.map((r) => ({

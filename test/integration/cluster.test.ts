@@ -386,6 +386,18 @@ describeCluster('the test control plane', () => {
         /exactly one of jwksUri or jwksSecretRef/,
       ],
       [
+        'a cache ttl of 0',
+        (s) => (s.routes[0].cache = { ttl: '0s' }),
+        'spec.routes[0].cache.ttl',
+        /ttl must be greater than 0/,
+      ],
+      [
+        'a cache maxBodyBytes above maxBytes',
+        (s) => (s.routes[0].cache = { maxBytes: '1Mi', maxBodyBytes: 2097152 }),
+        'spec.routes[0].cache.maxBodyBytes',
+        /maxBodyBytes must be at most maxBytes/,
+      ],
+      [
         'a shadow body limit over 16Mi',
         (s) => (s.routes[0].shadow = { backend: 'orders', percent: 10, maxBodyBytes: '1Gi' }),
         'spec.routes[0].shadow.maxBodyBytes',

@@ -2,6 +2,7 @@
 import type { RouteTable } from '../../src/api/index.js';
 import { createLogger } from '../../src/common/logger.js';
 import type { ProxyEngine } from '../../src/gateway/engine.js';
+import { CacheRegistry } from '../../src/gateway/cache/registry.js';
 import { GrpcChannels } from '../../src/gateway/grpc/channels.js';
 import type { GatewayMetrics } from '../../src/gateway/metrics.js';
 import type { StageServices } from '../../src/gateway/pipeline.js';
@@ -23,6 +24,7 @@ export function stageServices(
     metrics,
     rateLimits: new RateLimits({ logger, metrics }),
     shadows: new ShadowRegistry({} as ProxyEngine, metrics),
+    caches: new CacheRegistry({} as ProxyEngine, metrics),
     ownBackend: () => {
       throw new Error('this stage sends nothing of its own');
     },

@@ -5,13 +5,14 @@
 // free in-flight slot. It never answers, never fails a request and never waits: the
 // client's exchange goes on exactly as without it, and only the engine's body tap sees it.
 import type { CompiledBackend } from '../../api/index.js';
+import { tapOf } from '../engine.js';
 import type { StageBuilder, StageContext } from '../pipeline.js';
 import { compileIgnore } from '../shadow/ignore.js';
 import { ShadowComparison, type RouteShadow } from '../shadow/comparison.js';
 import { hasBody } from '../transforms.js';
 
 function comparisonOf(ctx: StageContext): ShadowComparison | undefined {
-  return ctx.tap instanceof ShadowComparison ? ctx.tap : undefined;
+  return tapOf(ctx.tap, ShadowComparison);
 }
 
 export const shadowStage: StageBuilder = (route, services) => {

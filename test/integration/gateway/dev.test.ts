@@ -50,6 +50,15 @@ describe('figway dev', () => {
       ).toBe('orders');
       expect((await send(`${admin}/readyz`)).status).toBe(200);
 
+      // The catalog route is cached: the second answer comes from the gateway.
+      expect(cli.stdout()).toContain(`curl -si ${gateway}/api/catalog `);
+      const catalog = await send(`${gateway}/api/catalog`);
+      expect(catalog.headers['x-figway-cache']).toBe('miss');
+      const cached = await send(`${gateway}/api/catalog`);
+      expect(cached.headers['x-figway-cache']).toBe('hit');
+      expect(cached.headers.age).toBeDefined();
+      expect(cached.body).toBe(catalog.body);
+
       // Shadowing is on: the printed /shadow line shows the one real difference, the
       // monolith's ever-changing timestamp as noise.
       expect(cli.stdout()).toContain(`curl -s ${admin}/shadow `);
@@ -91,7 +100,7 @@ describe('figway dev', () => {
       cli.child.kill('SIGINT');
       expect(await cli.exited).toBe(0);
       expect(cli.stdout()).toContain(
-        `stopped. served: monolith ${users - toNew + 2}, new service ${toNew + 2 + 4}`,
+        `stopped. served: monolith ${users - toNew + 3}, new service ${toNew + 2 + 4}`,
       );
     } finally {
       cli.child.kill('SIGKILL');

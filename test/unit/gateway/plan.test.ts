@@ -16,6 +16,7 @@ import {
 } from '../../../src/gateway/plan.js';
 import { buildRuntime } from '../../../src/gateway/runtime.js';
 import { ShadowRegistry } from '../../../src/gateway/shadow/registry.js';
+import { CacheRegistry } from '../../../src/gateway/cache/registry.js';
 
 const YAML = `
 apiVersion: figway.dev/v1alpha1
@@ -71,6 +72,7 @@ const runtime = buildRuntime(table, table.hash, engine, metrics, new Map(), {
   logger,
   accessLogger: logger,
   shadows: new ShadowRegistry(engine, metrics),
+  caches: new CacheRegistry(engine, metrics),
   rateLimits: new RateLimits({ logger, metrics }),
   secrets: new SecretStore(),
   grpcChannels: new GrpcChannels(),
