@@ -20,6 +20,7 @@ import {
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { quantityValue } from './quantity.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
+import { TracingSchema } from './tracing-schema.js';
 
 export const GROUP = 'figway.dev';
 export const VERSION = 'v1alpha1';
@@ -152,6 +153,7 @@ export const GatewaySpecSchema = z
           "Peers whose X-Forwarded-For, -Proto and -Host the gateway believes, e.g. the load balancer's addresses. From other peers these headers are replaced (For: the peer's address; Proto and Host: what the gateway saw), and the client address of clientIp cohorts is the peer. From a trusted peer, the client address is the rightmost X-Forwarded-For entry that is not itself trusted. Default: none.",
       }),
     accessLog: AccessLogSchema.optional(),
+    tracing: TracingSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
 

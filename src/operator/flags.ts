@@ -1,7 +1,7 @@
 // Command-line flags shared by `figway operator` and `figway render`: the operator settings
 // that shape every gateway, parsed strictly so a typo fails loudly instead of defaulting.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { CompiledAccessLog } from '../api/index.js';
+import { TracingSchema, type CompiledAccessLog, type TracingDefaults } from '../api/index.js';
 import { intFlag } from '../common/flags.js';
 import { DEFAULT_SETTINGS, type OperatorSettings } from './settings.js';
 
@@ -11,6 +11,8 @@ export const SETTINGS_OPTIONS = {
   'drain-seconds': { type: 'string' },
   'gateway-access-log-sample-ratio': { type: 'string' },
   'gateway-access-log-errors': { type: 'string' },
+  'gateway-tracing-endpoint': { type: 'string' },
+  'gateway-tracing-sampling-ratio': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -21,6 +23,8 @@ export function settingsFromValues(values: {
   'drain-seconds'?: string | undefined;
   'gateway-access-log-sample-ratio'?: string | undefined;
   'gateway-access-log-errors'?: string | undefined;
+  'gateway-tracing-endpoint'?: string | undefined;
+  'gateway-tracing-sampling-ratio'?: string | undefined;
 }): OperatorSettings {
   const policy = values['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (!(PULL_POLICIES as readonly string[]).includes(policy)) {
@@ -35,6 +39,10 @@ export function settingsFromValues(values: {
     defaultAccessLog: accessLogFromFlags(
       values['gateway-access-log-sample-ratio'],
       values['gateway-access-log-errors'],
+    ),
+    defaultTracing: tracingFromFlags(
+      values['gateway-tracing-endpoint'],
+      values['gateway-tracing-sampling-ratio'],
     ),
     image,
     imagePullPolicy: policy as OperatorSettings['imagePullPolicy'],
@@ -70,6 +78,35 @@ function accessLogFromFlags(
   const alwaysLogErrors = errors === 'true';
   if (sampleRatio === 0 && !alwaysLogErrors) return undefined;
   return { sampleRatio, alwaysLogErrors, redactQuery: true };
+}
+
+/**
+ * The chart-wide tracing defaults, checked by the ApiRoute schema's own rules so a flag and
+ * a field refuse the same values. An empty endpoint (the chart's default) means none.
+ */
+function tracingFromFlags(
+  endpoint: string | undefined,
+  ratio: string | undefined,
+): TracingDefaults | undefined {
+  const samplingRatio = ratio === undefined || ratio.trim() === '' ? undefined : Number(ratio);
+  const parsed = TracingSchema.safeParse({
+    ...(endpoint !== undefined && endpoint !== '' && { endpoint }),
+    ...(samplingRatio !== undefined && { samplingRatio }),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const flag = issue?.path[0] === 'endpoint' ? 'endpoint' : 'sampling-ratio';
+    const given = flag === 'endpoint' ? endpoint : ratio;
+    throw new Error(
+      `--gateway-tracing-${flag} ${issue?.message ?? 'is invalid'} (got ${JSON.stringify(given)})`,
+    );
+  }
+  const { endpoint: url, samplingRatio: share } = parsed.data;
+  if (url === undefined && share === undefined) return undefined;
+  return {
+    ...(url !== undefined && { endpoint: url }),
+    ...(share !== undefined && { samplingRatio: share }),
+  };
 }
 
 /** Parses only the settings flags; everything else must be a positional argument. */

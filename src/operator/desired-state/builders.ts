@@ -50,11 +50,12 @@ export interface CompiledConfig {
  */
 export function compileConfig(
   apiRoute: ApiRoute,
-  settings: Pick<OperatorSettings, 'defaultAccessLog'> = DEFAULT_SETTINGS,
+  settings: Pick<OperatorSettings, 'defaultAccessLog' | 'defaultTracing'> = DEFAULT_SETTINGS,
   migrationWeights?: ReadonlyMap<string, number>,
 ): CompiledConfig {
   const table = compileRouteTable(apiRoute, {
     ...(settings.defaultAccessLog !== undefined && { defaultAccessLog: settings.defaultAccessLog }),
+    ...(settings.defaultTracing !== undefined && { defaultTracing: settings.defaultTracing }),
     ...(migrationWeights !== undefined && { migrationWeights }),
   });
   return { table, hash: table.hash, json: serializeRouteTable(table) };
