@@ -120,6 +120,12 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'Time the shadow copies took, by the backend they went to (the new service, or monolith for the noise-cancelling second call and for reverse shadowing). Buckets 1 ms to 10 s, as for the client requests beside it.',
   },
   {
+    name: 'figway_gateway_trace_spans_dropped_total',
+    type: 'counter',
+    labels: ['reason'],
+    help: 'Spans of spec.gateway.tracing that never reached the collector: queue_full (the bounded export queue was full, e.g. a collector down or slow) or export_failed (the collector refused the batch or did not answer within the export timeout). Requests never wait for the collector.',
+  },
+  {
     name: 'figway_gateway_route_new_service_share',
     type: 'gauge',
     labels: ['route'],
@@ -236,6 +242,7 @@ export class GatewayMetrics {
   readonly authResults: FastCounter<'route' | 'policy' | 'result'>;
   readonly rateLimitDecisions: FastCounter<'route' | 'decision'>;
   readonly rateLimitFallbacks: FastCounter<'route'>;
+  readonly traceSpansDropped: FastCounter<'reason'>;
   readonly redisUp: Gauge;
   private readonly configInfo: Gauge<'hash'>;
   private readonly lastReload: Gauge;
@@ -341,6 +348,12 @@ export class GatewayMetrics {
       name: 'figway_gateway_rate_limit_fallback_decisions_total',
       help: doc('figway_gateway_rate_limit_fallback_decisions_total'),
       labelNames: ['route'],
+    });
+    this.traceSpansDropped = new FastCounter({
+      registry,
+      name: 'figway_gateway_trace_spans_dropped_total',
+      help: doc('figway_gateway_trace_spans_dropped_total'),
+      labelNames: ['reason'],
     });
     this.redisUp = new Gauge({
       registers: [registry],

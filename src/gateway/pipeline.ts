@@ -22,6 +22,7 @@ import type { RateLimits } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
 import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
+import type { RequestTrace } from './tracing.js';
 import { accessLogStage } from './stages/access-log.js';
 import { corsStage } from './stages/cors.js';
 import { jwtStage } from './stages/jwt.js';
@@ -56,6 +57,8 @@ export interface StageContext {
   tapBodies?(tap: BodyTap): void;
   /** The tap tapBodies set, if any. */
   readonly tap?: BodyTap | undefined;
+  /** The request's trace when the gateway traces (tracing.ts startChildSpan opens children). */
+  readonly trace?: RequestTrace | undefined;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */

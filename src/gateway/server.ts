@@ -22,6 +22,7 @@ import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
 import { RateLimits, type RedisSettings } from './rate-limits.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { DEFAULT_SHADOW_IN_FLIGHT, ShadowRegistry } from './shadow/registry.js';
+import { GatewayTracing } from './tracing.js';
 import { requestId, type Headers } from './transforms.js';
 import { isWebsocketUpgrade, WebsocketProxy } from './websocket.js';
 
@@ -101,6 +102,8 @@ export class Gateway implements ExchangeHost {
   readonly shadows: ShadowRegistry;
   /** The keys of the Secrets the config names; filled by a key source (api-key-source.ts). */
   readonly apiKeys: ApiKeyStore;
+  /** OpenTelemetry spans while the route table asks for them (spec.gateway.tracing). */
+  readonly tracing: GatewayTracing;
   draining = false;
   private runtime: Runtime | undefined;
   private inFlight = 0;
@@ -125,6 +128,9 @@ export class Gateway implements ExchangeHost {
       defaultMetrics: options.defaultMetrics ?? true,
     });
     this.noConfigSeries = this.metrics.series(UNMATCHED_ROUTE, 'none');
+    this.tracing = new GatewayTracing(this.metrics.traceSpansDropped, (message, error) => {
+      this.logger.warn(message, errorFields(error));
+    });
     this.shadows = new ShadowRegistry(
       this.engine,
       this.metrics,
@@ -225,6 +231,7 @@ export class Gateway implements ExchangeHost {
       },
     );
     this.rateLimits.configApplied();
+    this.tracing.configure(table);
     this.runtime = next;
     this.shadows.commitConfig();
     this.metrics.configApplied(
@@ -465,6 +472,7 @@ export class Gateway implements ExchangeHost {
     const pools = this.runtime?.pools ?? new Map<string, UpstreamPool>();
     await Promise.allSettled([...pools.values()].map((p) => p.close()));
     await this.rateLimits.close();
+    await this.tracing.shutdown();
     return drained;
   }
 }
