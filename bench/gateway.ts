@@ -14,6 +14,7 @@
 // with the machine, so the script prints them and the targets, and never fails on them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -257,11 +258,39 @@ const BENCH_SHADOWS = [
   },
 ] as const;
 
+/**
+ * spec.gateway.tracing at the issue's 1% and at 100%, exporting to a loopback OTLP/HTTP
+ * sink (traceSink below). wrk sends no traceparent, so the ratio alone decides.
+ */
+const BENCH_TRACING = [
+  { name: 'gateway tracing-1%', samplingRatio: 0.01 },
+  { name: 'gateway tracing-100%', samplingRatio: 1 },
+] as const;
+
+/**
+ * A loopback OTLP/HTTP receiver that accepts every export and keeps nothing: the bench
+ * measures what tracing costs the gateway, not a collector (the tests use a real one).
+ */
+async function traceSink(): Promise<{ url: string; exports: () => number }> {
+  let exports = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      exports += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, exports: () => exports };
+}
+
 function signed(value: number): string {
   return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
 }
 
-function gatewayConfig(shadow?: string, rateLimitRoutes = true): string {
+function gatewayConfig(shadow?: string, rateLimitRoutes = true, tracing?: string): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
   const filler = Array.from(
@@ -275,7 +304,7 @@ kind: ApiRoute
 metadata: { name: bench, namespace: bench }
 spec:
   monolith: { service: legacy, port: 8080 }
-  routes:
+${tracing === undefined ? '' : `  gateway: { tracing: ${tracing} }\n`}  routes:
 ${filler}
     - name: orders-api
       match: { path: { type: PathPrefix, value: /api/orders }, methods: [GET, POST] }
@@ -364,6 +393,10 @@ async function main(): Promise<void> {
   const shadowPorts = await Promise.all(
     BENCH_SHADOWS.map(async () => ({ port: await freePort(), admin: await freePort() })),
   );
+  const tracingPorts = await Promise.all(
+    BENCH_TRACING.map(async () => ({ port: await freePort(), admin: await freePort() })),
+  );
+  const sink = await traceSink();
   const upstreamUrl = `http://127.0.0.1:${ports.upstream}`;
   for (const d of ['up', 'px']) {
     for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
@@ -396,6 +429,12 @@ async function main(): Promise<void> {
   const shadowConfigFiles = BENCH_SHADOWS.map((b, i) => {
     const file = join(work, `bench-shadow-${i}.yaml`);
     writeFileSync(file, gatewayConfig(b.shadow));
+    return file;
+  });
+  const tracingConfigFiles = BENCH_TRACING.map((b, i) => {
+    const file = join(work, `bench-tracing-${i}.yaml`);
+    const tracing = `{ endpoint: '${sink.url}', samplingRatio: ${b.samplingRatio} }`;
+    writeFileSync(file, gatewayConfig(undefined, true, tracing));
     return file;
   });
   const node = process.execPath;
@@ -491,6 +530,10 @@ async function main(): Promise<void> {
     ];
     return start(b.name, '0', node, args);
   });
+  const traced = BENCH_TRACING.map((b, i) => {
+    const { port, admin } = tracingPorts[i] as { port: number; admin: number };
+    return start(b.name, '0', node, gatewayArgs(port, admin, [], entry, tracingConfigFiles[i]));
+  });
   const baseline =
     baselineCli === undefined
       ? undefined
@@ -537,6 +580,12 @@ async function main(): Promise<void> {
       name: b.name,
       url: `http://127.0.0.1:${shadowPorts[i]?.port ?? 0}${path}`,
       pid: pidOf(shadowed[i] as ChildProcess),
+      rss: true,
+    })),
+    ...BENCH_TRACING.map((b, i) => ({
+      name: b.name,
+      url: `http://127.0.0.1:${tracingPorts[i]?.port ?? 0}${path}`,
+      pid: pidOf(traced[i] as ChildProcess),
       rss: true,
     })),
     ...(baseline === undefined
@@ -696,6 +745,21 @@ async function main(): Promise<void> {
   );
   log(
     `        (shared limit, local Redis: ${signed(shared.p50 - gw.p50)} ms p50, ${signed(shared.p99 - gw.p99)} ms p99, ${signed(100 * (shared.cpuUs / gw.cpuUs - 1))}% CPU per request over the plain route)`,
+  );
+  const [onePercent, allTraced] = BENCH_TRACING.map((b) => summary.get(b.name) as Result) as [
+    Result,
+    Result,
+  ];
+  check(
+    onePercent.cpuUs <= gw.cpuUs * 1.05,
+    `tracing at 1% sampling costs ≤ 5% CPU per request over tracing off (issue 15): ${signed(100 * (onePercent.cpuUs / gw.cpuUs - 1))}% (${onePercent.cpuUs.toFixed(1)} µs over ${gw.cpuUs.toFixed(1)} µs), ${signed(100 * (1 - onePercent.rps / gw.rps))}% by req/s`,
+  );
+  const droppedAtFull =
+    /^figway_gateway_trace_spans_dropped_total\{reason="queue_full"\} (\S+)$/m.exec(
+      await (await fetch(`http://127.0.0.1:${tracingPorts[1]?.admin ?? 0}/metrics`)).text(),
+    )?.[1];
+  log(
+    `        (at 100%: ${signed(100 * (allTraced.cpuUs / gw.cpuUs - 1))}% CPU per request (${allTraced.cpuUs.toFixed(1)} µs), ${signed(100 * (1 - allTraced.rps / gw.rps))}% by req/s; ${sink.exports()} OTLP exports received, ${droppedAtFull ?? '?'} spans dropped on a full queue)`,
   );
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);
