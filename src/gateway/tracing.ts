@@ -162,23 +162,37 @@ export class RequestTrace {
 
   /**
    * Opens a client span under the server span and writes its traceparent (and the
-   * caller's tracestate) into `headers`, so the upstream continues this trace.
+   * caller's tracestate) into `headers`, so the upstream continues this trace. In a trace
+   * that is not sampled there is no span to open: the upstream gets the server span's
+   * context (sampled flag off) as its parent, which no one can tell from a child that is
+   * never recorded either, and the request saves a span and a context per call.
    */
-  child(name: string, target: SpanTarget, headers: Headers, attributes?: Attributes): Span {
-    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, this.parent);
-    if (span.isRecording()) {
-      span.setAttributes(hostAndPort(target.origin));
-      span.setAttribute('figway.backend', target.name);
-      if (attributes !== undefined) span.setAttributes(attributes);
-    }
+  child(
+    name: string,
+    target: SpanTarget,
+    headers: Headers,
+    attributes?: Attributes,
+  ): Span | undefined {
     // A tracestate the client sent beside a traceparent it got wrong belongs to no trace.
     delete headers.tracestate;
+    if (!this.server.isRecording()) {
+      propagator.inject(this.parent, headers, defaultTextMapSetter);
+      return undefined;
+    }
+    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, this.parent);
+    span.setAttributes(hostAndPort(target.origin));
+    span.setAttribute('figway.backend', target.name);
+    if (attributes !== undefined) span.setAttributes(attributes);
     propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
     return span;
   }
 
   /** An upstream attempt starts; `fallback` when it goes to the monolith after a failure. */
   startAttempt(method: string, backend: SpanTarget, headers: Headers, fallback: boolean): void {
+    if (!this.server.isRecording()) {
+      this.child('', backend, headers);
+      return;
+    }
     this.attempts += 1;
     const retry = this.attempts > 1 && !fallback && backend.name === this.lastBackend;
     this.lastBackend = backend.name;
@@ -245,6 +259,7 @@ export function startChildSpan(
 ): EndSpan {
   if (requestTrace === undefined) return END_NOTHING;
   const span = requestTrace.child(name, target, headers, attributes);
+  if (span === undefined) return END_NOTHING;
   return (status, failure) => {
     endClientSpan(span, status, failure);
   };
@@ -304,10 +319,6 @@ export class GatewayTracing {
   startRequest(plan: ProxyPlan, headers: Headers): RequestTrace | undefined {
     const active = this.active;
     return active === undefined ? undefined : new RequestTrace(active.tracer, plan, headers);
-  }
-
-  get enabled(): boolean {
-    return this.active !== undefined;
   }
 
   /** Follows a newly applied table's tracing settings. */

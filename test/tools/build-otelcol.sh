@@ -27,17 +27,9 @@ SRC_DIR=$CACHE_ROOT/src/otelcol-$OTELCOL_VERSION
 LOG_DIR=$CACHE_ROOT/logs
 LOGFILE=$LOG_DIR/build-otelcol-$OTELCOL_VERSION.log
 
-log() { printf '[figway otelcol build] %s\n' "$*" >&2; }
-
-step() {
-  log "$* (log: $LOGFILE)"
-  if ! "$@" >>"$LOGFILE" 2>&1; then
-    log "ERROR: building the collector failed; last lines of $LOGFILE:"
-    tail -n 40 "$LOGFILE" >&2 || true
-    log "ERROR: building the collector failed (full log: $LOGFILE)"
-    exit 1
-  fi
-}
+BUILD_NAME=otelcol
+# shellcheck source=test/cluster/build-steps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../cluster/build-steps.sh"
 
 write_sources() {
   mkdir -p "$SRC_DIR"
@@ -154,10 +146,9 @@ main() {
   : >"$LOGFILE"
   log "building $OTELCOL_VERSION into $BIN_DIR (Go: $(go version)); the first build takes a few minutes"
   write_sources
-  (cd "$SRC_DIR" && step go mod tidy)
-  (cd "$SRC_DIR" && step go build -p 2 -trimpath -ldflags "-s -w" -o "$SRC_DIR/figway-otelcol.out" .)
-  mv -f "$SRC_DIR/figway-otelcol.out" "$BIN.tmp.$$"
-  mv -f "$BIN.tmp.$$" "$BIN"
+  (cd "$SRC_DIR" && step otelcol "$LOGFILE" go mod tidy)
+  (cd "$SRC_DIR" && step otelcol "$LOGFILE" go build -p 2 -trimpath -ldflags "-s -w" -o "$SRC_DIR/figway-otelcol.out" .)
+  install_bin "$SRC_DIR/figway-otelcol.out" figway-otelcol
   log "done in $(($(date +%s) - start))s: $(du -sh "$BIN" | cut -f1) at $BIN"
   echo "$BIN"
 }
