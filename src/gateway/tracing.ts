@@ -28,6 +28,7 @@ import {
   type Meter,
   type MeterProvider,
   type Span,
+  type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -110,6 +111,18 @@ function endClientSpan(span: Span, status: number | undefined, failure: string |
   span.end();
 }
 
+/**
+ * What W3CTraceContextPropagator.inject writes, for a span context known to be valid and
+ * not sampled, written here because it is on the path of the requests a sample leaves
+ * out (99 in 100 at 1%): the propagator wants a Context built around the span first,
+ * which costs as much again as the header itself.
+ */
+function injectUnsampled(context: SpanContext, headers: Headers): void {
+  headers.traceparent = `00-${context.traceId}-${context.spanId}-00`;
+  const state = context.traceState?.serialize();
+  if (state !== undefined && state !== '') headers.tracestate = state;
+}
+
 /** The backend an attempt or copy goes to, as far as its span is concerned. */
 export interface SpanTarget {
   readonly name: string;
@@ -119,8 +132,8 @@ export interface SpanTarget {
 /** One proxied request's server span and the client spans of its upstream calls. */
 export class RequestTrace {
   private readonly server: Span;
-  /** The server span as a parent. */
-  private readonly parent: Context;
+  /** The server span as a parent; made only when a child span is (sampled traces). */
+  private parent: Context | undefined;
   private attempt: Span | undefined;
   private attempts = 0;
   private lastBackend = '';
@@ -137,7 +150,6 @@ export class RequestTrace {
       { kind: SpanKind.SERVER },
       remote,
     );
-    this.parent = trace.setSpan(ROOT_CONTEXT, this.server);
     // Attributes only on spans that are recorded: the 99% a 1% sample drops pay nothing.
     if (this.server.isRecording()) {
       this.server.setAttributes({
@@ -176,9 +188,10 @@ export class RequestTrace {
     // A tracestate the client sent beside a traceparent it got wrong belongs to no trace.
     delete headers.tracestate;
     if (!this.server.isRecording()) {
-      propagator.inject(this.parent, headers, defaultTextMapSetter);
+      injectUnsampled(this.server.spanContext(), headers);
       return undefined;
     }
+    this.parent ??= trace.setSpan(ROOT_CONTEXT, this.server);
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, this.parent);
     span.setAttributes(hostAndPort(target.origin));
     span.setAttribute('figway.backend', target.name);

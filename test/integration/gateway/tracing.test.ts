@@ -253,11 +253,14 @@ describe('tracing', () => {
   it("a caller's decision not to sample is kept: no spans, the trace id still passed on", async () => {
     const unsampled = 'ffeeddccbbaa99887766554433221100';
     const reply = await send(`${gw.url}/api/orders/9`, {
-      headers: { traceparent: `00-${unsampled}-${CLIENT_SPAN}-00` },
+      headers: { traceparent: `00-${unsampled}-${CLIENT_SPAN}-00`, tracestate: 'vendor=kept' },
     });
     expect(reply.status).toBe(200);
-    const sent = parseTraceparent(orders.seen.at(-1)?.headers.traceparent);
+    const seen = orders.seen.at(-1)?.headers ?? {};
+    const sent = parseTraceparent(seen.traceparent);
     expect(sent).toMatchObject({ traceId: unsampled, flags: '00' });
+    expect(sent.parentId).not.toBe(CLIENT_SPAN);
+    expect(seen.tracestate).toBe('vendor=kept');
     // A later, sampled request's spans arriving shows the earlier ones would have too.
     await send(`${gw.url}/api/orders/10`, {
       headers: { traceparent: `00-${'1'.repeat(32)}-${CLIENT_SPAN}-01` },
