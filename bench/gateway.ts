@@ -14,6 +14,7 @@
 // with the machine, so the script prints them and the targets, and never fails on them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -269,10 +270,43 @@ interface Target {
   rss: boolean;
   /** Extra request headers, e.g. a bearer token. */
   headers?: readonly string[];
+  /** For targets on the `gateway` process: the config it serves for this target. */
+  config?: string;
 }
 
 function headersOf(target: Target): readonly string[] {
   return target.headers ?? [];
+}
+
+/**
+ * spec.gateway.tracing at the issue's 1% and at 100%, exporting to a loopback OTLP/HTTP
+ * sink (traceSink below). wrk sends no traceparent, so the ratio alone decides. Measured
+ * on the `gateway` process itself, its config switched before each load (a reload, as
+ * the operator would do it): a few percent between two processes of the same build is
+ * within what separates them run to run, and this target is 5%.
+ */
+const BENCH_TRACING = [
+  { name: 'gateway tracing-1%', samplingRatio: 0.01 },
+  { name: 'gateway tracing-100%', samplingRatio: 1 },
+] as const;
+
+/**
+ * A loopback OTLP/HTTP receiver that accepts every export and keeps nothing: the bench
+ * measures what tracing costs the gateway, not a collector (the tests use a real one).
+ */
+async function traceSink(): Promise<{ url: string; exports: () => number }> {
+  let exports = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      exports += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, exports: () => exports };
 }
 
 function signed(value: number): string {
@@ -297,7 +331,7 @@ ${prefix === 'c' ? '      cache: { ttl: 60s, maxBytes: 16Mi }\n' : ''}`,
   )
   .join('');
 
-function gatewayConfig(shadow?: string, policyRoutes = true): string {
+function gatewayConfig(shadow?: string, policyRoutes = true, tracing?: string): string {
   // A realistic table: several routes of each kind; the benchmarked path is a PathPrefix
   // route with a cohort split, so matching, hashing, splitting and metrics all run.
   const filler = Array.from(
@@ -311,7 +345,7 @@ kind: ApiRoute
 metadata: { name: bench, namespace: bench }
 spec:
   monolith: { service: legacy, port: 8080 }
-  routes:
+${tracing === undefined ? '' : `  gateway: { tracing: ${tracing} }\n`}  routes:
 ${filler}
     - name: orders-api
       match: { path: { type: PathPrefix, value: /api/orders }, methods: [GET, POST] }
@@ -418,6 +452,7 @@ async function main(): Promise<void> {
   const shadowPorts = await Promise.all(
     BENCH_SHADOWS.map(async () => ({ port: await freePort(), admin: await freePort() })),
   );
+  const sink = await traceSink();
   const upstreamUrl = `http://127.0.0.1:${ports.upstream}`;
   for (const d of ['up', 'px']) {
     for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
@@ -475,6 +510,28 @@ async function main(): Promise<void> {
     writeFileSync(file, gatewayConfig(b.shadow));
     return file;
   });
+  const plainConfig = gatewayConfig();
+  const tracingConfigs = BENCH_TRACING.map((b) =>
+    gatewayConfig(
+      undefined,
+      true,
+      `{ endpoint: '${sink.url}', samplingRatio: ${b.samplingRatio} }`,
+    ),
+  );
+  let appliedConfig = plainConfig;
+  /** Has the gateway serve `text` (a reload from its file), unless it already does. */
+  const applyConfig = async (text: string): Promise<void> => {
+    if (text === appliedConfig) return;
+    const readyz = `http://127.0.0.1:${ports.gatewayAdmin}/readyz`;
+    const before = await (await fetch(readyz)).text();
+    writeFileSync(configFile, text);
+    appliedConfig = text;
+    const deadline = Date.now() + 10_000;
+    while ((await (await fetch(readyz)).text()) === before) {
+      if (Date.now() > deadline) throw new Error('the gateway did not reload its config');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
   const node = process.execPath;
   // The gateway runs as the image runs it: bundled, on bare node (through tsx its module
   // hooks would add a loader thread, and with it tens of MiB of RSS). The bench build
@@ -613,12 +670,20 @@ async function main(): Promise<void> {
       url: `http://127.0.0.1:${ports.gateway}${path}`,
       pid: pidOf(gateway),
       rss: true,
+      config: plainConfig,
     },
     ...BENCH_SHADOWS.map((b, i) => ({
       name: b.name,
       url: `http://127.0.0.1:${shadowPorts[i]?.port ?? 0}${path}`,
       pid: pidOf(shadowed[i] as ChildProcess),
       rss: true,
+    })),
+    ...BENCH_TRACING.map((b, i) => ({
+      name: b.name,
+      url: `http://127.0.0.1:${ports.gateway}${path}`,
+      pid: pidOf(gateway),
+      rss: false,
+      config: tracingConfigs[i] as string,
     })),
     ...(baseline === undefined
       ? []
@@ -635,12 +700,14 @@ async function main(): Promise<void> {
       url: `http://127.0.0.1:${ports.gateway}/rl${path}`,
       pid: pidOf(gateway),
       rss: false,
+      config: plainConfig,
     },
     {
       name: 'gateway + shared limit',
       url: `http://127.0.0.1:${ports.gateway}/rls${path}`,
       pid: pidOf(gateway),
       rss: false,
+      config: plainConfig,
     },
     ...signers.map((s) => ({
       name: `gateway + jwt ${s.alg}`,
@@ -648,12 +715,14 @@ async function main(): Promise<void> {
       pid: pidOf(gateway),
       rss: false,
       headers: [`authorization: Bearer ${s.token}`],
+      config: plainConfig,
     })),
     ...['cached', 'proxied'].map((kind) => ({
       name: `gateway ${kind}`,
       url: `http://127.0.0.1:${ports.gateway}/${kind[0] ?? ''}${CACHEABLE_PATH}`,
       pid: pidOf(gateway),
       rss: false,
+      config: plainConfig,
     })),
   ];
   await waitForHttp(`${upstreamUrl}/`);
@@ -665,7 +734,10 @@ async function main(): Promise<void> {
   await waitForHttp(`http://127.0.0.1:${ports.gatewayAdmin}/readyz`);
 
   log('warming up…');
-  for (const t of targets) await runWrk(t.url, 2, CONNECTIONS, undefined, undefined, headersOf(t));
+  for (const t of targets) {
+    if (t.config !== undefined) await applyConfig(t.config);
+    await runWrk(t.url, 2, CONNECTIONS, undefined, undefined, headersOf(t));
+  }
 
   const results = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
   const rss = new Map<string, number>();
@@ -675,6 +747,7 @@ async function main(): Promise<void> {
       (_, i) => targets[(i + round) % targets.length] as (typeof targets)[number],
     );
     for (const t of order) {
+      if (t.config !== undefined) await applyConfig(t.config);
       let peak = 0;
       const sampler = setInterval(() => {
         peak = Math.max(peak, rssMiB(t.pid));
@@ -721,6 +794,7 @@ async function main(): Promise<void> {
   const conns = Math.max(1, Math.round((half * delayMs) / 1000));
   const script = join(work, 'pace.lua');
   writeFileSync(script, `function delay() return ${delayMs} end\n`);
+  await applyConfig(plainConfig);
   const direct = await runWrk(`${upstreamUrl}${path}`, SECONDS * 2, conns, script);
   const paced = await runWrk(targets[3]?.url ?? '', SECONDS * 2, conns, script);
   const bareUndici = summary.get('bare undici') as Result;
@@ -803,6 +877,21 @@ async function main(): Promise<void> {
   check(
     cached.rps >= 2 * proxied.rps,
     `a cache hit serves ≥ 2× the req/s of the same route proxied (issue 15): ${(cached.rps / proxied.rps).toFixed(2)}× (${cached.rps.toFixed(0)} against ${proxied.rps.toFixed(0)} req/s), ${(proxied.cpuUs / cached.cpuUs).toFixed(2)}× by CPU per request`,
+  );
+  const [onePercent, allTraced] = BENCH_TRACING.map((b) => summary.get(b.name) as Result) as [
+    Result,
+    Result,
+  ];
+  check(
+    onePercent.cpuUs <= gw.cpuUs * 1.05,
+    `tracing at 1% sampling costs ≤ 5% CPU per request over tracing off (issue 15): ${signed(100 * (onePercent.cpuUs / gw.cpuUs - 1))}% (${onePercent.cpuUs.toFixed(1)} µs over ${gw.cpuUs.toFixed(1)} µs), ${signed(100 * (1 - onePercent.rps / gw.rps))}% by req/s`,
+  );
+  const droppedAtFull =
+    /^figway_gateway_trace_spans_dropped_total\{reason="queue_full"\} (\S+)$/m.exec(
+      await (await fetch(`http://127.0.0.1:${ports.gatewayAdmin}/metrics`)).text(),
+    )?.[1];
+  log(
+    `        (at 100%: ${signed(100 * (allTraced.cpuUs / gw.cpuUs - 1))}% CPU per request (${allTraced.cpuUs.toFixed(1)} µs), ${signed(100 * (1 - allTraced.rps / gw.rps))}% by req/s; ${sink.exports()} OTLP exports received, ${droppedAtFull ?? '?'} spans dropped on a full queue)`,
   );
   const peak = rss.get('gateway') ?? 0;
   check(peak > 0 && peak < 120, `RSS < 120 MiB under load: peak ${peak.toFixed(0)} MiB`);

@@ -11,6 +11,7 @@ import { durationToMs } from './fields.js';
 import { compileGrpc, CompiledGrpcSchema, type GrpcDescriptor } from './grpc-descriptor.js';
 import { parseCidr } from './ip.js';
 import { quantityValue } from './quantity.js';
+import { CompiledTracingSchema, compileTracing, type TracingDefaults } from './tracing-schema.js';
 import {
   compileCache,
   compileCachePurge,
@@ -209,6 +210,7 @@ export const RouteTableSchema = z.object({
   accessLog: z
     .object({ sampleRatio: z.number(), alwaysLogErrors: z.boolean(), redactQuery: z.boolean() })
     .optional(),
+  tracing: CompiledTracingSchema.optional(),
   routes: z.array(CompiledRouteSchema),
   defaults: CompiledDefaultsSchema.optional(),
   cachePurge: CompiledCachePurgeSchema.optional(),
@@ -230,6 +232,8 @@ export type CompiledAccessLog = NonNullable<z.output<typeof RouteTableSchema>['a
 export interface CompileOptions {
   /** Access log settings for ApiRoutes that set none (the operator's chart-wide default). */
   defaultAccessLog?: CompiledAccessLog;
+  /** Tracing settings for what the ApiRoute leaves out (the operator's chart-wide default). */
+  defaultTracing?: TracingDefaults;
   /**
    * The effective new-service weight of each route with a migration, by route name (the
    * operator's migration state). A migrating route missing here gets 0: traffic moves
@@ -489,6 +493,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
   const namespace = apiRoute.metadata.namespace ?? DEFAULT_NAMESPACE;
   const { monolith: spec } = apiRoute.spec;
   const accessLog = apiRoute.spec.gateway.accessLog ?? options.defaultAccessLog;
+  const tracing = compileTracing(apiRoute.spec.gateway.tracing, options.defaultTracing);
   const defaults = apiRoute.spec.defaults;
   const monolith: CompiledBackend =
     spec.url !== undefined
@@ -514,6 +519,7 @@ export function compileRouteTable(apiRoute: ApiRoute, options: CompileOptions = 
     logLevel: apiRoute.spec.gateway.logLevel,
     trustedProxies: apiRoute.spec.gateway.trustedProxies,
     ...(accessLog !== undefined && { accessLog }),
+    ...(tracing !== undefined && { tracing }),
     routes: apiRoute.spec.routes.map((r) =>
       compileRoute(
         withPartBackends(r, apiRoute.spec.routes),

@@ -24,6 +24,7 @@ import { isPathTemplate, pathTemplateError } from './path-template.js';
 import { quantityValue } from './quantity.js';
 import { CachePurgeSchema, CacheSchema, checkCacheMemory } from './cache-schema.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
+import { TracingSchema } from './tracing-schema.js';
 
 export const GROUP = 'figway.dev';
 export const VERSION = 'v1alpha1';
@@ -157,6 +158,7 @@ export const GatewaySpecSchema = z
       }),
     accessLog: AccessLogSchema.optional(),
     cachePurge: CachePurgeSchema.optional(),
+    tracing: TracingSchema.optional(),
   })
   .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
 

@@ -34,6 +34,7 @@ import { upstreamPath, type ProxyPlan } from './plan.js';
 import { afterFailure, afterHead, type AttemptState, type Decision } from './retry.js';
 import type { RateLimitDecision } from './rate-limits.js';
 import type { RuntimeBackend } from './runtime.js';
+import type { GatewayTracing, RequestTrace } from './tracing.js';
 import { endToEndHeaders, hasBody, IDEMPOTENT, type Headers } from './transforms.js';
 
 /** What an exchange needs of the gateway that runs it. */
@@ -43,6 +44,7 @@ export interface ExchangeHost {
   readonly backendHeader: string;
   /** Longest a response may wait for a client that stopped reading (nginx send_timeout). */
   readonly sendTimeoutMs: number;
+  readonly tracing: GatewayTracing;
   logUpstreamError(exchange: Exchange, error: UpstreamError): void;
   finished(exchange: Exchange): void;
 }
@@ -80,6 +82,8 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   retryTimer: NodeJS.Timeout | undefined;
   /** Set by tapBodies (cache and shadow stages); read by the engine at each attempt's start. */
   tap: BodyTap | undefined = undefined;
+  /** Spans of this request; undefined when the gateway does not trace. */
+  readonly trace: RequestTrace | undefined;
   private deadline: number;
   private attempt: Cancel | undefined;
   private attemptStarted = 0;
@@ -96,6 +100,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   ) {
     this.backend = plan.backend;
     this.upstreamHeaders = plan.headers;
+    this.trace = host.tracing.startRequest(plan, req.headers);
     this.deadline = this.started + plan.route.timeoutMs;
     const bodyPresent = hasBody(req.headers);
     this.body = bodyPresent ? req : null;
@@ -156,6 +161,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
       return;
     }
     this.upstreamHeaders.host = backend.host;
+    this.trace?.startAttempt(this.plan.method, backend, this.upstreamHeaders, this.fellBack);
     this.attemptStarted = performance.now();
     this.attempt = this.host.engine.send(
       backend.pool,
@@ -176,6 +182,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   onHead(status: number, headers: Headers): boolean {
     if (this.done) return false;
     const decision = afterHead(this.plan.route.retry, this, status, Math.random());
+    this.trace?.attemptHead(status, decision.action === 'deliver');
     if (decision.action !== 'deliver') {
       this.perform(decision, `upstream answered ${status}`);
       return false;
@@ -198,6 +205,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     this.attempt = undefined;
     if (this.done) return;
     if (error === undefined) {
+      this.trace?.endAttempt(undefined);
       this.upstreamMs = performance.now() - this.attemptStarted;
       this.finish(this.status);
       return;
@@ -208,6 +216,7 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
   /** An attempt failed (or could not start): perform what the policy decides. */
   private fail(error: UpstreamError, counted: boolean): void {
     if (counted) this.backend.series.upstreamError(error.reason);
+    this.trace?.endAttempt(error.reason);
     this.failure = error.reason;
     const decision = afterFailure(
       this.plan.route.retry,
@@ -326,6 +335,12 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
       if (!this.backend.monolith) share.toNew += 1;
     }
     if (this.plan.pipeline.done.length > 0) runDoneStages(this.plan.pipeline, this, this);
+    this.trace?.end(
+      status,
+      this.local ? GATEWAY_BACKEND : this.backendName,
+      this.failure,
+      this.local,
+    );
     this.host.finished(this);
   }
 }

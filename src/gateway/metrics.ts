@@ -122,6 +122,12 @@ export const GATEWAY_METRICS: readonly MetricDoc[] = [
     help: 'Time the shadow copies took, by the backend they went to (the new service, or monolith for the noise-cancelling second call and for reverse shadowing). Buckets 1 ms to 10 s, as for the client requests beside it.',
   },
   {
+    name: 'figway_gateway_trace_spans_dropped_total',
+    type: 'counter',
+    labels: ['reason'],
+    help: 'Spans of spec.gateway.tracing that never reached the collector: queue_full (the bounded export queue was full, e.g. a collector down or slow) or export_failed (the collector refused the batch or did not answer within the export timeout). Requests never wait for the collector.',
+  },
+  {
     name: 'figway_gateway_route_new_service_share',
     type: 'gauge',
     labels: ['route'],
@@ -281,6 +287,7 @@ export class GatewayMetrics {
   readonly grpcCalls: FastCounter<'route' | 'code'>;
   readonly composePartRequests: FastCounter<'route' | 'part' | 'result'>;
   readonly composePartDuration: FastHistogram<'route' | 'part'>;
+  readonly traceSpansDropped: FastCounter<'reason'>;
   readonly redisUp: Gauge;
   readonly cacheRequests: FastCounter<'route' | 'result'>;
   /** Each cached route's bytes, read at scrape time; the cache registry sets it. */
@@ -408,6 +415,12 @@ export class GatewayMetrics {
       help: doc('figway_gateway_compose_part_duration_seconds'),
       labelNames: ['route', 'part'],
       buckets: DURATION_BUCKETS,
+    });
+    this.traceSpansDropped = new FastCounter({
+      registry,
+      name: 'figway_gateway_trace_spans_dropped_total',
+      help: doc('figway_gateway_trace_spans_dropped_total'),
+      labelNames: ['reason'],
     });
     this.redisUp = new Gauge({
       registers: [registry],

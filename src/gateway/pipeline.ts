@@ -23,6 +23,7 @@ import type { RuntimeBackend } from './runtime.js';
 import type { SecretStore } from './secret-store.js';
 import type { ShadowRegistry } from './shadow/registry.js';
 import type { Headers } from './transforms.js';
+import type { RequestTrace } from './tracing.js';
 import { accessLogStage } from './stages/access-log.js';
 import { claimCohortStage } from './stages/claim-cohort.js';
 import { corsStage } from './stages/cors.js';
@@ -85,6 +86,8 @@ export interface StageContext {
   tapBodies?(tap: BodyTap): void;
   /** The tap tapBodies set, if any. */
   readonly tap?: BodyTap | undefined;
+  /** The request's trace when the gateway traces (tracing.ts startChildSpan opens children). */
+  readonly trace?: RequestTrace | undefined;
 }
 
 /** How an exchange ended, for done stages (access log, later the shadow comparison). */

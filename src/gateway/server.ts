@@ -30,6 +30,7 @@ import { planRequest, type AnswerPlan, type RequestHead } from './plan.js';
 import { RateLimits, type RedisSettings } from './rate-limits.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { DEFAULT_SHADOW_IN_FLIGHT, ShadowRegistry } from './shadow/registry.js';
+import { GatewayTracing } from './tracing.js';
 import { requestId, type Headers } from './transforms.js';
 import { isWebsocketUpgrade, WebsocketProxy } from './websocket.js';
 
@@ -110,6 +111,8 @@ export class Gateway implements ExchangeHost {
   readonly caches: CacheRegistry;
   /** What the Secrets the config names hold; filled by a source (secret-source.ts). */
   readonly secrets: SecretStore;
+  /** OpenTelemetry spans while the route table asks for them (spec.gateway.tracing). */
+  readonly tracing: GatewayTracing;
   draining = false;
   private runtime: Runtime | undefined;
   private inFlight = 0;
@@ -135,6 +138,9 @@ export class Gateway implements ExchangeHost {
       defaultMetrics: options.defaultMetrics ?? true,
     });
     this.noConfigSeries = this.metrics.series(UNMATCHED_ROUTE, 'none');
+    this.tracing = new GatewayTracing(this.metrics.traceSpansDropped, (message, error) => {
+      this.logger.warn(message, errorFields(error));
+    });
     this.shadows = new ShadowRegistry(
       this.engine,
       this.metrics,
@@ -240,6 +246,7 @@ export class Gateway implements ExchangeHost {
       },
     );
     this.rateLimits.configApplied();
+    this.tracing.configure(table);
     this.runtime = next;
     this.shadows.commitConfig();
     this.grpcChannels.commitConfig();
@@ -485,6 +492,7 @@ export class Gateway implements ExchangeHost {
     const pools = this.runtime?.pools ?? new Map<string, UpstreamPool>();
     await Promise.allSettled([...pools.values()].map((p) => p.close()));
     await this.rateLimits.close();
+    await this.tracing.shutdown();
     return drained;
   }
 }

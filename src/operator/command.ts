@@ -27,6 +27,10 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
   --gateway-redis-password-secret NAME
                                     Secret with its password, in each gateway's namespace (FIGWAY_REDIS_PASSWORD)
   --gateway-redis-password-key KEY  the key of that Secret (default password)
+  --gateway-tracing-endpoint URL    OTLP/HTTP receiver of gateways whose ApiRoute names none
+                                    (default: none, so tracing is off unless an ApiRoute turns it on)
+  --gateway-tracing-sampling-ratio F
+                                    share of new traces sampled where the ApiRoute sets none (default 0.01)
   --admin-port N                    /healthz, /readyz and /metrics (default 8081; 0 = any free port)
   --admin-address ADDR              admin listen address (default 0.0.0.0)
   --resync-seconds N                re-reconcile every ApiRoute this often (default 300)

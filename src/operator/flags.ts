@@ -1,7 +1,7 @@
 // Command-line flags shared by `figway operator` and `figway render`: the operator settings
 // that shape every gateway, parsed strictly so a typo fails loudly instead of defaulting.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { CompiledAccessLog } from '../api/index.js';
+import { TracingSchema, type CompiledAccessLog, type TracingDefaults } from '../api/index.js';
 import { intFlag } from '../common/flags.js';
 import { redisUrlProblem } from '../common/redis-url.js';
 import { DEFAULT_SETTINGS, type GatewayRedis, type OperatorSettings } from './settings.js';
@@ -15,6 +15,8 @@ export const SETTINGS_OPTIONS = {
   'gateway-redis-url': { type: 'string' },
   'gateway-redis-password-secret': { type: 'string' },
   'gateway-redis-password-key': { type: 'string' },
+  'gateway-tracing-endpoint': { type: 'string' },
+  'gateway-tracing-sampling-ratio': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -28,6 +30,8 @@ export function settingsFromValues(values: {
   'gateway-redis-url'?: string | undefined;
   'gateway-redis-password-secret'?: string | undefined;
   'gateway-redis-password-key'?: string | undefined;
+  'gateway-tracing-endpoint'?: string | undefined;
+  'gateway-tracing-sampling-ratio'?: string | undefined;
 }): OperatorSettings {
   const policy = values['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (!(PULL_POLICIES as readonly string[]).includes(policy)) {
@@ -47,6 +51,10 @@ export function settingsFromValues(values: {
       values['gateway-redis-url'],
       values['gateway-redis-password-secret'],
       values['gateway-redis-password-key'],
+    ),
+    defaultTracing: tracingFromFlags(
+      values['gateway-tracing-endpoint'],
+      values['gateway-tracing-sampling-ratio'],
     ),
     image,
     imagePullPolicy: policy as OperatorSettings['imagePullPolicy'],
@@ -115,6 +123,35 @@ function redisFromFlags(
     );
   }
   return { url, passwordSecret: { name: secret, key: dataKey } };
+}
+
+/**
+ * The chart-wide tracing defaults, checked by the ApiRoute schema's own rules so a flag and
+ * a field refuse the same values. An empty endpoint (the chart's default) means none.
+ */
+function tracingFromFlags(
+  endpoint: string | undefined,
+  ratio: string | undefined,
+): TracingDefaults | undefined {
+  const samplingRatio = ratio === undefined || ratio.trim() === '' ? undefined : Number(ratio);
+  const parsed = TracingSchema.safeParse({
+    ...(endpoint !== undefined && endpoint !== '' && { endpoint }),
+    ...(samplingRatio !== undefined && { samplingRatio }),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const flag = issue?.path[0] === 'endpoint' ? 'endpoint' : 'sampling-ratio';
+    const given = flag === 'endpoint' ? endpoint : ratio;
+    throw new Error(
+      `--gateway-tracing-${flag} ${issue?.message ?? 'is invalid'} (got ${JSON.stringify(given)})`,
+    );
+  }
+  const { endpoint: url, samplingRatio: share } = parsed.data;
+  if (url === undefined && share === undefined) return undefined;
+  return {
+    ...(url !== undefined && { endpoint: url }),
+    ...(share !== undefined && { samplingRatio: share }),
+  };
 }
 
 /** Parses only the settings flags; everything else must be a positional argument. */

@@ -1,6 +1,6 @@
 // Operator settings: what the operator decides for every gateway it creates, as opposed to
 // what each ApiRoute asks for. Flags (see command.ts) fill these in; the builders read them.
-import { GATEWAY_DEFAULTS, type CompiledAccessLog } from '../api/index.js';
+import { GATEWAY_DEFAULTS, type CompiledAccessLog, type TracingDefaults } from '../api/index.js';
 
 /** Default gateway image; the Helm chart sets --image to the operator's own image. */
 export const DEFAULT_IMAGE = 'ghcr.io/figway/figway:0.1.0';
@@ -24,6 +24,8 @@ export interface OperatorSettings {
   servicePort: number;
   /** Access logs of gateways whose ApiRoute sets no spec.gateway.accessLog (the chart's). */
   defaultAccessLog: CompiledAccessLog | undefined;
+  /** Tracing endpoint and sampling of gateways whose ApiRoute leaves them out (the chart's). */
+  defaultTracing: TracingDefaults | undefined;
   /** The Redis of shared rate limits, given to every gateway; undefined: none. */
   redis: GatewayRedis | undefined;
 }
@@ -50,4 +52,5 @@ export const DEFAULT_SETTINGS: OperatorSettings = {
   servicePort: 80,
   defaultAccessLog: undefined,
   redis: undefined,
+  defaultTracing: undefined,
 };

@@ -27,30 +27,13 @@ SRC_DIR=$CACHE_ROOT/src
 LOG_DIR=$CACHE_ROOT/logs
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
-log() { printf '[figway cluster build] %s\n' "$*" >&2; }
+BUILD_NAME=cluster
+# shellcheck source=test/cluster/build-steps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build-steps.sh"
 
 all_built() {
   local b
   for b in "${BINARIES[@]}"; do [[ -x $BIN_DIR/$b ]] || return 1; done
-}
-
-# step NAME LOGFILE CMD...: runs CMD with output to LOGFILE; on failure names the component.
-step() {
-  local name=$1 logfile=$2
-  shift 2
-  log "$name: $* (log: $logfile)"
-  if ! "$@" >>"$logfile" 2>&1; then
-    log "ERROR: building $name failed; last lines of $logfile:"
-    tail -n 40 "$logfile" >&2 || true
-    log "ERROR: building $name failed (full log: $logfile)"
-    exit 1
-  fi
-}
-
-# install_bin SRC NAME: atomic move into the cache, so a half-written binary never counts.
-install_bin() {
-  mv -f "$1" "$BIN_DIR/$2.tmp.$$"
-  mv -f "$BIN_DIR/$2.tmp.$$" "$BIN_DIR/$2"
 }
 
 build_etcd() {

@@ -291,6 +291,30 @@ describeCluster('the test control plane', () => {
         /CIDR/,
       ],
       [
+        'a tracing endpoint that is not an http(s) URL',
+        (s) => (s.gateway = { tracing: { endpoint: 'otel-collector:4318' } }),
+        'spec.gateway.tracing.endpoint',
+        /should match/,
+      ],
+      [
+        'a tracing endpoint with the OTLP traces path',
+        (s) => (s.gateway = { tracing: { endpoint: 'http://otel:4318/v1/traces' } }),
+        'spec.gateway.tracing.endpoint',
+        /without \/v1\/traces/,
+      ],
+      [
+        'a tracing endpoint with a query',
+        (s) => (s.gateway = { tracing: { endpoint: 'http://otel:4318/?token=1' } }),
+        'spec.gateway.tracing.endpoint',
+        /no query or fragment/,
+      ],
+      [
+        'a tracing samplingRatio above 1',
+        (s) => (s.gateway = { tracing: { samplingRatio: 1.5 } }),
+        'spec.gateway.tracing.samplingRatio',
+        /less than or equal to 1/,
+      ],
+      [
         'migration steps not ascending',
         (s) => (s.routes[0].migration = { steps: [5, 50, 25, 100] }),
         'spec.routes[0].migration.steps',

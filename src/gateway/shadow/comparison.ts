@@ -17,6 +17,7 @@ import type {
 } from '../engine.js';
 import type { Outcome } from '../pipeline.js';
 import { upstreamPath, type ProxyPlan } from '../plan.js';
+import { SHADOW_ATTRIBUTE, startChildSpan, type EndSpan, type RequestTrace } from '../tracing.js';
 import { applyHeaderModifier, type HeaderModifier, type Headers } from '../transforms.js';
 import { compareResponses, type CapturedResponse, type CompareOptions } from './compare.js';
 import { Differences } from './differences.js';
@@ -28,6 +29,7 @@ export const SHADOW_HEADER = 'x-figway-shadow';
 /** Where copies go: a backend bound to the pool kept for the gateway's own requests. */
 export interface ShadowTarget {
   readonly name: string;
+  readonly origin: string;
   readonly host: string;
   readonly basePath: string;
   readonly pool: UpstreamPool;
@@ -72,6 +74,7 @@ function keep(headers: Headers, names: readonly string[]): Headers {
 /** One copy sent on the gateway's own account: the candidate call or the second monolith call. */
 class Copy implements CaptureSink {
   cancel: Cancel | undefined;
+  endSpan: EndSpan | undefined;
   answer: CapturedResponse | undefined;
   failure: CaptureFailure | undefined;
   done = false;
@@ -85,12 +88,14 @@ class Copy implements CaptureSink {
   onCaptured(status: number, headers: Headers, body: Buffer): void {
     this.duration.observe((performance.now() - this.started) / 1000);
     this.answer = { status, headers: this.comparison.keptHeadersOf(headers), body };
+    this.endSpan?.(status);
     this.done = true;
     this.comparison.copyDone();
   }
 
   onCaptureFailed(reason: CaptureFailure): void {
     this.failure = reason;
+    this.endSpan?.(undefined, reason);
     this.done = true;
     this.comparison.copyDone();
   }
@@ -113,6 +118,8 @@ export class ShadowComparison implements BodyTap {
     /** The upstream headers as the request stages left them, copied. */
     private readonly headers: Headers,
     withBody: boolean,
+    /** The client request's trace: each copy gets a span of its own under it. */
+    private readonly trace: RequestTrace | undefined,
   ) {
     this.requestBody = withBody ? new BodyBuffer(shadow.maxBodyBytes) : null;
     this.answerBody = new BodyBuffer(shadow.maxBodyBytes);
@@ -194,6 +201,15 @@ export class ShadowComparison implements BodyTap {
     const copy = new Copy(this, duration);
     this.copies.push(copy);
     const headers: Headers = { ...this.headers, host: target.host, [SHADOW_HEADER]: '1' };
+    copy.endSpan = startChildSpan(
+      this.trace,
+      `${this.plan.method} ${target.name}`,
+      target,
+      headers,
+      {
+        [SHADOW_ATTRIBUTE]: true,
+      },
+    );
     copy.cancel = this.host.engine.capture(
       target.pool,
       {

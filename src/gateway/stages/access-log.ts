@@ -49,6 +49,7 @@ export const accessLogStage: StageBuilder = (_route, services) => {
       const plan = ctx.plan;
       log.info('request', {
         requestId: plan.requestId,
+        ...(ctx.trace !== undefined && { traceId: ctx.trace.traceId }),
         client: plan.clientAddress,
         host: plan.host,
         method: plan.method,

@@ -82,6 +82,7 @@ export const shadowStage: StageBuilder = (route, services) => {
         ctx.plan,
         { ...ctx.upstreamHeaders },
         withBody,
+        ctx.trace,
       );
       if (!registry.tryAcquire(comparison)) {
         stats.count('skipped');

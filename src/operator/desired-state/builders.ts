@@ -53,12 +53,13 @@ export interface CompiledConfig {
  */
 export function compileConfig(
   apiRoute: ApiRoute,
-  settings: Pick<OperatorSettings, 'defaultAccessLog'> = DEFAULT_SETTINGS,
+  settings: Pick<OperatorSettings, 'defaultAccessLog' | 'defaultTracing'> = DEFAULT_SETTINGS,
   migrationWeights?: ReadonlyMap<string, number>,
   grpcDescriptors?: ReadonlyMap<string, GrpcDescriptor>,
 ): CompiledConfig {
   const table = compileRouteTable(apiRoute, {
     ...(settings.defaultAccessLog !== undefined && { defaultAccessLog: settings.defaultAccessLog }),
+    ...(settings.defaultTracing !== undefined && { defaultTracing: settings.defaultTracing }),
     ...(migrationWeights !== undefined && { migrationWeights }),
     ...(grpcDescriptors !== undefined && { grpcDescriptors }),
   });

@@ -45,7 +45,7 @@ function newerOperatorTable(): { json: string; hash: string } {
   const content = contentOf(compileConfig(apiRoute()).table);
   const newer: RouteTableContent & Record<string, unknown> = {
     ...content,
-    tracing: { sampleRatio: 0.1 },
+    profiling: { sampleRatio: 0.1 },
     routes: content.routes.map((r) => ({ ...r, circuitBreaker: { maxPending: 100 } })),
   };
   const hash = routeTableHash(newer);
