@@ -69,13 +69,6 @@ function valueTests(
   );
 }
 
-/** PathPrefix semantics: whole segments, and a trailing slash on the prefix is ignored. */
-export function prefixMatches(prefix: string, path: string): boolean {
-  if (prefix === '') return true;
-  if (!path.startsWith(prefix)) return false;
-  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; /* '/' */
-}
-
 /** Strips trailing slashes so /api/ and /api behave alike; '/' becomes ''. */
 export function normalizePrefix(prefix: string): string {
   let end = prefix.length;

@@ -1,11 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { compileRouteTable, type RouteTable } from '../../../src/api/index.js';
-import {
-  compileMatcher,
-  compilePathParameters,
-  prefixMatches,
-} from '../../../src/gateway/matcher.js';
+import { compileMatcher, compilePathParameters } from '../../../src/gateway/matcher.js';
 import { parseRequestTarget } from '../../../src/gateway/request-head.js';
 import { validApiRoute } from '../../tools/api-route.js';
 
