@@ -31,7 +31,7 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   list: (selectors: Selectors) => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   /** Handlers only enqueue keys; a throw is reported to onHandlerError, never propagated. */
-  onEvent(event: InformerEvent, obj: T): void;
+  onEvent(event: InformerEvent, obj: T, previous?: T): void;
   /** A list or watch failed; the informer tries again after `delayMs`. */
   onRestart?(error: unknown, delayMs: number): void;
   /** The cache is rebuilt from a fresh list. */
@@ -56,8 +56,8 @@ export class ResilientInformer<T extends KubernetesObject> extends ResilientWatc
       list: options.list,
       labelSelector: options.labelSelector,
       transform: stripForCache,
-      onEvent: (event, obj) => {
-        options.onEvent(event, obj);
+      onEvent: (event, obj, previous) => {
+        options.onEvent(event, obj, previous);
       },
       onFailure: ({ error, retryInMs }) => options.onRestart?.(error, retryInMs),
       onRelist: (reason) => options.onRelist?.(reason),
