@@ -69,6 +69,8 @@ export function defaultIdentity(): string {
 }
 
 const APIROUTE_PATH = `/apis/${GROUP}/${VERSION}`;
+/** How long status changes of an owned object gather before their ApiRoute is reconciled. */
+const ROLLOUT_COALESCE_MS = 1000;
 
 function objectKey(obj: KubernetesObject): string {
   return `${obj.kind ?? ''}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
@@ -396,7 +398,18 @@ export class Operator {
               return; // the echo of our own create or apply
             } else if (event === 'update' && previous && !ownedChanged(kind.kind, previous, obj))
               return;
-            this.enqueue(obj.metadata?.namespace, obj.metadata?.labels?.[APIROUTE_LABEL]);
+            const namespace = obj.metadata?.namespace;
+            const name = obj.metadata?.labels?.[APIROUTE_LABEL];
+            if (!namespace || !name) return;
+            // A rollout moves a Deployment's status several times a second: one reconcile
+            // a moment later reports where it got to (a spec edit reconciles at once).
+            const statusOnly =
+              kind.kind === 'Deployment' &&
+              event === 'update' &&
+              previous?.metadata?.generation === obj.metadata?.generation;
+            if (statusOnly) {
+              this.queue.addAfter(`${namespace}/${name}`, ROLLOUT_COALESCE_MS);
+            } else this.queue.add(`${namespace}/${name}`);
           },
           onRestart: restartHandler(kind.kind),
           onRelist: relistHandler(kind.kind),
