@@ -636,7 +636,7 @@ await runBench(async () => {
       `load average (1/5/15 min): before ${loadBefore}; at the first create ${loadAtStart}; at the end ${loadAfterScale}`,
     );
     out.push(
-      `setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (${flags['operator-args'] === '' ? 'default flags: --concurrency 4, leader election on' : `flags: ${flags['operator-args']}`}) runs as a plain node process with a ServiceAccount token bound to cluster-admin`,
+      `setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (${flags['operator-args'] === '' ? 'default flags: --concurrency 16, leader election on' : `flags: ${flags['operator-args']}`}) runs as a plain node process with a ServiceAccount token bound to cluster-admin`,
     );
     out.push(...crdNote(env));
     out.push(

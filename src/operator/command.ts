@@ -25,7 +25,7 @@ export const OPERATOR_USAGE = `usage: figway operator [flags]
 
   --kubeconfig PATH                 kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
   --namespaces A,B                  watch only these namespaces (default: all)
-  --concurrency N                   ApiRoutes reconciled in parallel (default 4)
+  --concurrency N                   ApiRoutes reconciled in parallel (default 16)
   --kube-api-qps N                  client-side limit on reconcile API requests per second (default ${DEFAULT_API_QPS}; 0 = none)
   --kube-api-burst N                requests allowed at once above that rate (default ${DEFAULT_API_BURST})
   --image IMAGE                     gateway image (default ghcr.io/figway/figway:0.1.0)
@@ -149,7 +149,9 @@ export function parseOperatorFlags(
     logLevel,
     options: {
       ...(namespaces && namespaces.length > 0 && { namespaces }),
-      concurrency: intFlag('concurrency', values.concurrency, 4, 1, 64),
+      // A reconcile waits on API round trips far more than it computes: 16 at once keep
+      // the API server, not the operator, the limit (bench:scale, issue 18).
+      concurrency: intFlag('concurrency', values.concurrency, 16, 1, 64),
       apiRateLimit: {
         qps: intFlag('kube-api-qps', values['kube-api-qps'], DEFAULT_API_QPS, 0, 100_000),
         burst: intFlag('kube-api-burst', values['kube-api-burst'], DEFAULT_API_BURST, 1, 100_000),
