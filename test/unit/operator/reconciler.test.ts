@@ -55,16 +55,20 @@ describe('Reconciler', () => {
   beforeEach(() => {
     cluster = new FakeCluster();
     leader = true;
-    reconciler = new Reconciler({
+    reconciler = newReconciler('test');
+  });
+
+  /** A reconciler on `cluster`; another instance is what a restarted operator runs. */
+  const newReconciler = (instance: string) =>
+    new Reconciler({
       cache: cluster,
       writer: cluster,
-      events: new EventRecorder(cluster, { instance: 'test' }),
+      events: new EventRecorder(cluster, { instance }),
       settings: DEFAULT_SETTINGS,
       isLeader: () => leader,
       logger: createLogger({ component: 'operator', silent: true }),
       now: () => new Date('2026-01-01T00:00:00Z'),
     });
-  });
 
   test('creates every owned object, in order, without a read first, then Ready status and an Event', async () => {
     cluster.apiRoutes.set('shop/orders', apiRoute());
@@ -131,16 +135,7 @@ describe('Reconciler', () => {
     reconciler.forgetWrites();
     cluster.writes = [];
     await reconciler.reconcile('shop/orders');
-    const restarted = new Reconciler({
-      cache: cluster,
-      writer: cluster,
-      events: new EventRecorder(cluster, { instance: 'restarted' }),
-      settings: DEFAULT_SETTINGS,
-      isLeader: () => true,
-      logger: createLogger({ component: 'operator', silent: true }),
-      now: () => new Date('2026-01-01T00:00:00Z'),
-    });
-    await restarted.reconcile('shop/orders');
+    await newReconciler('restarted').reconcile('shop/orders');
     expect(cluster.writes).toEqual([]);
     expect(cluster.reads).toEqual([]);
   });
