@@ -25,7 +25,7 @@
 // on its /metrics, then sends requests to 1,000 distinct unmatched paths and counts again:
 // raw paths must never become series.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -321,6 +321,8 @@ async function coldStart(
   byVerb: [string, number][];
 }> {
   await stopChild(operator.child);
+  // The restarted operator counts from zero into the same file.
+  if (operator.requestLog) rmSync(operator.requestLog, { force: true });
   const apfBefore = sumSamples(
     (await env.kube.request<string>('GET', '/metrics')).text,
     APF_SERIES,
@@ -615,9 +617,6 @@ await runBench(async () => {
       ].map(async (m) => mib(Number(await operatorMetric(operator, `${m} `)))),
     );
     tracker.stop();
-    const cold = flags['skip-cold-start']
-      ? undefined
-      : await coldStart(env, operator, operatorOptions);
 
     // ------------------------------------------------------------------- output
     const seconds = (completeAt - t0) / 1000;
@@ -699,13 +698,6 @@ await runBench(async () => {
     out.push(
       `operator memory at the end (its own metrics): V8 heap used ${heap[0] ?? ''}, heap total ${heap[1] ?? ''}, external ${heap[2] ?? ''}; RSS ${mib(settled.proc.rssBytes)}`,
     );
-    if (cold) {
-      const writes = cold.byVerb.filter(([k]) => WRITE.test(k) && !k.includes('leases'));
-      out.push(
-        `cold start (the operator restarted over the ${COUNT} settled ApiRoutes): caught up (every ApiRoute reconciled, queue empty) ${(cold.caughtUpMs / 1000).toFixed(2)} s after its start (${(cold.leadingMs / 1000).toFixed(2)} s to lead); ${cold.apf} API requests (APF), ${cold.reconciles} reconciles; writes: ${total(writes)} (target 0: ${verdict(total(writes) === 0)})`,
-        table([['cold-start request', 'count'], ...cold.byVerb.map(([k, v]) => [k, String(v)])]),
-      );
-    }
     out.push('operator API requests by verb and resource (first create to the end):');
     out.push(
       table([
@@ -733,6 +725,19 @@ await runBench(async () => {
       );
     }
     out.push(`logs: ${env.dir}/logs`, '');
+    process.stdout.write(out.join('\n'));
+    // After the figures above are out, so that a failure here cannot lose them.
+    const cold = flags['skip-cold-start']
+      ? undefined
+      : await coldStart(env, operator, operatorOptions);
+    out.length = 0;
+    if (cold) {
+      const writes = cold.byVerb.filter(([k]) => WRITE.test(k) && !k.includes('leases'));
+      out.push(
+        `cold start (the operator restarted over the ${COUNT} settled ApiRoutes): caught up (every ApiRoute reconciled, queue empty) ${(cold.caughtUpMs / 1000).toFixed(2)} s after its start (${(cold.leadingMs / 1000).toFixed(2)} s to lead); ${cold.apf} API requests (APF), ${cold.reconciles} reconciles; writes: ${total(writes)} (target 0: ${verdict(total(writes) === 0)})`,
+        table([['cold-start request', 'count'], ...cold.byVerb.map(([k, v]) => [k, String(v)])]),
+      );
+    }
     process.stdout.write(out.join('\n'));
   } finally {
     clearInterval(progress);
