@@ -349,9 +349,10 @@ export class Reconciler {
         live = await this.deps.writer.read(obj);
         if (live) this.checkOwner(key, obj, live, uid);
       }
+      // Listed objects (an informer's first fill) carry no apiVersion or kind: not compared.
       if (
         live?.metadata?.annotations?.[APPLIED_ANNOTATION] === fingerprint &&
-        coversDesired(live, obj)
+        coversDesired(live, { ...obj, apiVersion: live.apiVersion, kind: live.kind })
       ) {
         return live;
       }
