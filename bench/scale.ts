@@ -16,13 +16,16 @@
 //     breaks the same requests down by verb and resource.
 // Then it lets the system settle (the Deployments roll out on kwok's fake node, which
 // moves their status and the ApiRoutes' Ready condition) and measures again.
+// Then the cold start: the operator is stopped and started again over the settled
+// ApiRoutes; the time from its start until it has reconciled every one (its queue empty),
+// and the API requests and writes that cost (target: no writes).
 //
 // Part 2 runs a gateway on the ConfigMap of a 100-route ApiRoute, sends traffic through
 // every route (both backends, several methods and status classes) and counts the series
 // on its /metrics, then sends requests to 1,000 distinct unmatched paths and counts again:
 // raw paths must never become series.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -69,6 +72,8 @@ const { values: flags } = parseArgs({
     'operator-args': { type: 'string', default: '' },
     /** Write a heap snapshot of the operator once settled (into the run's directory). */
     'heap-snapshot': { type: 'boolean', default: false },
+    /** Skip the cold start (the operator restarted over the settled ApiRoutes). */
+    'skip-cold-start': { type: 'boolean', default: false },
   },
 });
 const COUNT = Number(flags.count);
@@ -297,6 +302,63 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   );
 }
 
+/** Request classes (count-requests.ts) that write. */
+const WRITE = /^(create|apply|patch|update|delete) /;
+
+/**
+ * Restarts the operator over the settled ApiRoutes and waits until it has caught up:
+ * every ApiRoute reconciled once (the resync when it starts leading) and its queue empty.
+ */
+async function coldStart(
+  env: BenchEnv,
+  operator: Operator,
+  options: Parameters<typeof startOperator>[1],
+): Promise<{
+  leadingMs: number;
+  caughtUpMs: number;
+  apf: number;
+  reconciles: number;
+  byVerb: [string, number][];
+}> {
+  await stopChild(operator.child);
+  // The restarted operator counts from zero into the same file.
+  if (operator.requestLog) rmSync(operator.requestLog, { force: true });
+  const apfBefore = sumSamples(
+    (await env.kube.request<string>('GET', '/metrics')).text,
+    APF_SERIES,
+    APF_LABELS,
+  );
+  const start = performance.now();
+  const restarted = await startOperator(env, options);
+  const leadingMs = performance.now() - start;
+  let reconciles = 0;
+  await waitUntil(
+    `the restarted operator to reconcile all ${COUNT} ApiRoutes`,
+    TIMEOUT_MS,
+    async () => {
+      const counts = await operatorMetric(restarted, 'figway_operator_reconciles_total');
+      reconciles = [...counts.matchAll(/} (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      const depth = Number(await operatorMetric(restarted, 'figway_operator_queue_depth '));
+      return reconciles >= COUNT && depth === 0;
+    },
+  );
+  const caughtUpMs = performance.now() - start;
+  const apfAfter = sumSamples(
+    (await env.kube.request<string>('GET', '/metrics')).text,
+    APF_SERIES,
+    APF_LABELS,
+  );
+  const log = await readRequestLog(restarted);
+  await stopChild(restarted.child);
+  return {
+    leadingMs,
+    caughtUpMs,
+    apf: apfAfter - apfBefore,
+    reconciles,
+    byVerb: requestDelta({ seq: 0, counts: {} }, log),
+  };
+}
+
 async function operatorMetric(operator: Operator, name: string): Promise<string> {
   const text = (await httpGet(`http://127.0.0.1:${operator.adminPort}/metrics`)).text;
   return text
@@ -449,7 +511,7 @@ await runBench(async () => {
   const env = await startEnv();
   const { kube } = env;
   const ports = await freePorts(3);
-  const operator = await startOperator(env, {
+  const operatorOptions = {
     adminPort: ports[0] as number,
     countRequests: true,
     nodeArgs: [
@@ -459,7 +521,8 @@ await runBench(async () => {
         : []),
     ],
     args: flags['operator-args'] === '' ? [] : flags['operator-args'].split(' '),
-  });
+  };
+  const operator = await startOperator(env, operatorOptions);
   const sampler = new ProcSampler(operator.child.pid);
   log('operator is leading');
   // Part 2 first, while the operator is idle: its ApiRoute must not queue behind 1,000.
@@ -572,7 +635,7 @@ await runBench(async () => {
       `load average (1/5/15 min): before ${loadBefore}; at the first create ${loadAtStart}; at the end ${loadAfterScale}`,
     );
     out.push(
-      `setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (${flags['operator-args'] === '' ? 'default flags: --concurrency 4, leader election on' : `flags: ${flags['operator-args']}`}) runs as a plain node process with a ServiceAccount token bound to cluster-admin`,
+      `setup: real kube-apiserver + etcd + controller-manager + scheduler + kwok (test/cluster); the operator (${flags['operator-args'] === '' ? 'default flags: --concurrency 16, leader election on' : `flags: ${flags['operator-args']}`}) runs as a plain node process with a ServiceAccount token bound to cluster-admin`,
     );
     out.push(...crdNote(env));
     out.push(
@@ -662,6 +725,19 @@ await runBench(async () => {
       );
     }
     out.push(`logs: ${env.dir}/logs`, '');
+    process.stdout.write(out.join('\n'));
+    // After the figures above are out, so that a failure here cannot lose them.
+    const cold = flags['skip-cold-start']
+      ? undefined
+      : await coldStart(env, operator, operatorOptions);
+    out.length = 0;
+    if (cold) {
+      const writes = cold.byVerb.filter(([k]) => WRITE.test(k) && !k.includes('leases'));
+      out.push(
+        `cold start (the operator restarted over the ${COUNT} settled ApiRoutes): caught up (every ApiRoute reconciled, queue empty) ${(cold.caughtUpMs / 1000).toFixed(2)} s after its start (${(cold.leadingMs / 1000).toFixed(2)} s to lead); ${cold.apf} API requests (APF), ${cold.reconciles} reconciles; writes: ${total(writes)} (target 0: ${verdict(total(writes) === 0)})`,
+        table([['cold-start request', 'count'], ...cold.byVerb.map(([k, v]) => [k, String(v)])]),
+      );
+    }
     process.stdout.write(out.join('\n'));
   } finally {
     clearInterval(progress);

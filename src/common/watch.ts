@@ -61,8 +61,12 @@ export interface ResilientWatchOptions<T extends KubernetesObject> {
   fieldSelector?: string;
   /** Applied to every listed or watched object before it is cached; may change it in place. */
   transform?(obj: T): T;
-  /** A cached object changed (or is resynced). May return a promise; it is not awaited. */
-  onEvent(event: WatchEvent, obj: T): void | Promise<void>;
+  /**
+   * A cached object changed (or is resynced). `previous` is the cached object an update
+   * replaced, for handlers that ignore changes they do not care about. May return a
+   * promise; it is not awaited.
+   */
+  onEvent(event: WatchEvent, obj: T, previous?: T): void | Promise<void>;
   /** A list or watch failed and will be tried again. */
   onFailure?(failure: WatchFailure): void;
   /** The cache is about to be rebuilt from a fresh list. */
@@ -164,7 +168,7 @@ class ObjectCache<T extends KubernetesObject> {
   }
 
   /** Stores obj; undefined when that resourceVersion of it was cached already. */
-  upsert(obj: T): 'add' | 'update' | undefined {
+  upsert(obj: T): { event: 'add' | 'update'; previous: T | undefined } | undefined {
     const namespace = obj.metadata?.namespace ?? '';
     let objects = this.byNamespace.get(namespace);
     if (!objects) {
@@ -176,7 +180,7 @@ class ObjectCache<T extends KubernetesObject> {
     const rv = obj.metadata?.resourceVersion;
     if (cached && rv !== undefined && cached.metadata?.resourceVersion === rv) return undefined;
     objects.set(name, obj);
-    return cached ? 'update' : 'add';
+    return { event: cached ? 'update' : 'add', previous: cached };
   }
 
   /** Removes obj; false when it was not cached. */
@@ -350,8 +354,8 @@ export class ResilientWatch<T extends KubernetesObject> {
       this.emit('delete', gone);
     }
     for (const obj of items) {
-      const event = this.cache.upsert(obj);
-      if (event) this.emit(event, obj);
+      const change = this.cache.upsert(obj);
+      if (change) this.emit(change.event, obj, change.previous);
     }
     if (!this.syncedFlag) {
       this.syncedFlag = true;
@@ -464,8 +468,8 @@ export class ResilientWatch<T extends KubernetesObject> {
     if (type === 'DELETED') {
       if (this.cache.remove(obj)) this.emit('delete', obj);
     } else {
-      const event = this.cache.upsert(obj);
-      if (event) this.emit(event, obj);
+      const change = this.cache.upsert(obj);
+      if (change) this.emit(change.event, obj, change.previous);
     }
     return true;
   }
@@ -590,9 +594,9 @@ export class ResilientWatch<T extends KubernetesObject> {
     }
   }
 
-  private emit(event: WatchEvent, obj: T): void {
+  private emit(event: WatchEvent, obj: T, previous?: T): void {
     try {
-      const result = this.options.onEvent(event, obj);
+      const result = this.options.onEvent(event, obj, previous);
       if (result instanceof Promise) {
         result.catch((error: unknown) => {
           this.handlerFailed(error);

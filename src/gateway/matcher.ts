@@ -1,8 +1,10 @@
 // Route matching: which route of a RouteTable claims a request. Compiled once per table,
 // so the request path does no sorting, no regex compilation and no allocation of its own
-// beyond the query string parse that only routes with query matches need (RE2 allocates a
-// small input wrapper per regex test). Regular expressions are RE2, matched in linear
-// time (api/regex.ts): no path, header or query value can stall the event loop.
+// beyond splitting the path into segments and the query string parse that only routes
+// with query matches need (RE2 allocates a small input wrapper per regex test). Regular
+// expressions are RE2, matched in linear time (api/regex.ts): no path, header or query
+// value can stall the event loop. The path trie is a tree, so one request visits each of
+// its nodes at most once: a hostile path costs no more than a scan of every route.
 import { RE2JS } from 're2js';
 import {
   compileRouteRegex,
@@ -67,36 +69,11 @@ function valueTests(
   );
 }
 
-/** PathPrefix semantics: whole segments, and a trailing slash on the prefix is ignored. */
-export function prefixMatches(prefix: string, path: string): boolean {
-  if (prefix === '') return true;
-  if (!path.startsWith(prefix)) return false;
-  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; /* '/' */
-}
-
 /** Strips trailing slashes so /api/ and /api behave alike; '/' becomes ''. */
 export function normalizePrefix(prefix: string): string {
   let end = prefix.length;
   while (end > 0 && prefix.charCodeAt(end - 1) === 47) end -= 1;
   return prefix.slice(0, end);
-}
-
-/**
- * Whether a path matches an Exact (whole path) or PathPrefix (leading segments) template:
- * literal segments equal, each {name} segment one non-empty segment.
- */
-function templateMatches(template: TemplateSegment[], prefix: boolean, path: string): boolean {
-  const segments = path.split('/');
-  // segments[0] is the '' before the leading slash.
-  if (prefix ? segments.length - 1 < template.length : segments.length - 1 !== template.length) {
-    return false;
-  }
-  for (let i = 0; i < template.length; i += 1) {
-    const t = template[i] as TemplateSegment;
-    const segment = segments[i + 1] as string;
-    if ('param' in t ? segment === '' : segment !== t.literal) return false;
-  }
-  return true;
 }
 
 function compileRoute(route: CompiledRoute, index: number): CompiledMatch {
@@ -157,41 +134,122 @@ export interface Matcher {
   match(input: MatchInput): number;
 }
 
-/** Compiles the matcher for one table. Pure: the same table always gives the same answers. */
+/**
+ * One node of the path trie: the path up to here, one segment per level (level 1 is the
+ * '' before the leading slash). Literal segments are children by text; every {name}
+ * segment of a template is the one `param` child, which takes any non-empty segment.
+ * Hand-written rather than a router library: precedence between the routes a path
+ * reaches (literal before template, longest prefix, then methods and headers) is
+ * Figway's own and must stay exactly the brute-force reading of precedenceCompare.
+ */
+interface PathNode {
+  literal: Map<string, PathNode> | undefined;
+  param: PathNode | undefined;
+  /** Exact routes whose path ends here, in precedence order. */
+  exact: CompiledMatch[];
+  /** PathPrefix routes whose prefix ends here, in precedence order. */
+  prefix: CompiledMatch[];
+}
+
+function pathNode(): PathNode {
+  return { literal: undefined, param: undefined, exact: [], prefix: [] };
+}
+
+/** The node of an Exact path or a normalised PathPrefix ('' is the root), made on the way. */
+function nodeFor(root: PathNode, m: CompiledMatch): PathNode {
+  if (m.path === '') return root;
+  let node = root;
+  const segments = m.path.split('/');
+  for (let i = 0; i < segments.length; i += 1) {
+    const t = i > 0 ? m.template?.[i - 1] : undefined;
+    if (t !== undefined && 'param' in t) {
+      node = node.param ??= pathNode();
+    } else {
+      const text = segments[i] as string;
+      node.literal ??= new Map();
+      let child = node.literal.get(text);
+      if (!child) node.literal.set(text, (child = pathNode()));
+      node = child;
+    }
+  }
+  return node;
+}
+
+/** Whether a route's methods, headers and query accept the request (its path already did). */
+function restMatches(m: CompiledMatch, input: MatchInput, query: { params?: URLSearchParams }) {
+  if (m.methods && !m.methods.has(input.method)) return false;
+  for (const h of m.headers) {
+    if (!valueMatches(h, headerValue(input.headers, h.name))) return false;
+  }
+  if (m.query.length === 0) return true;
+  const params = (query.params ??= new URLSearchParams(input.query));
+  for (const q of m.query) {
+    if (!valueMatches(q, params.get(q.name) ?? undefined)) return false;
+  }
+  return true;
+}
+
+/**
+ * Compiles the matcher for one table. Pure: the same table always gives the same answers.
+ * Exact and PathPrefix routes live in a trie of path segments, so a request visits the
+ * nodes along its path (and the {name} branches beside them), never the other routes;
+ * RegularExpression routes, which rank after every Exact and PathPrefix route, are tried
+ * in precedence order only when none of those claims the request.
+ */
 export function compileMatcher(table: Pick<RouteTable, 'routes'>): Matcher {
   const ordered = table.routes.map(compileRoute).sort(precedenceCompare);
-  const needsQuery = ordered.some((m) => m.query.length > 0);
+  const root = pathNode();
+  const regexes: CompiledMatch[] = [];
+  for (const m of ordered) {
+    if (m.pathType === 2) regexes.push(m);
+    else (m.pathType === 0 ? nodeFor(root, m).exact : nodeFor(root, m).prefix).push(m);
+  }
+
+  /** The best of `best` and the first route of `routes` that accepts the request. */
+  function better(
+    best: CompiledMatch | undefined,
+    routes: CompiledMatch[],
+    input: MatchInput,
+    query: { params?: URLSearchParams },
+  ): CompiledMatch | undefined {
+    for (const m of routes) {
+      if (best !== undefined && precedenceCompare(best, m) < 0) return best;
+      if (restMatches(m, input, query)) return m;
+    }
+    return best;
+  }
+
+  /** Depth-first over the nodes that `segments` reaches from `node` (`depth` consumed). */
+  function walk(
+    node: PathNode,
+    segments: string[],
+    depth: number,
+    best: CompiledMatch | undefined,
+    input: MatchInput,
+    query: { params?: URLSearchParams },
+  ): CompiledMatch | undefined {
+    let found = node.prefix.length > 0 ? better(best, node.prefix, input, query) : best;
+    if (depth === segments.length) {
+      return node.exact.length > 0 ? better(found, node.exact, input, query) : found;
+    }
+    const segment = segments[depth] as string;
+    const child = node.literal?.get(segment);
+    if (child) found = walk(child, segments, depth + 1, found, input, query);
+    if (node.param && segment !== '') {
+      found = walk(node.param, segments, depth + 1, found, input, query);
+    }
+    return found;
+  }
+
   return {
     match(input: MatchInput): number {
-      let params: URLSearchParams | undefined;
-      for (const m of ordered) {
-        if (m.template) {
-          if (!templateMatches(m.template, m.pathType === 1, input.path)) continue;
-        } else if (m.pathType === 0) {
-          if (input.path !== m.path) continue;
-        } else if (m.pathType === 1) {
-          if (!prefixMatches(m.path, input.path)) continue;
-        } else if (!(m.pathRegex as RouteRegex).test(input.path)) continue;
-        if (m.methods && !m.methods.has(input.method)) continue;
-        let ok = true;
-        for (const h of m.headers) {
-          if (!valueMatches(h, headerValue(input.headers, h.name))) {
-            ok = false;
-            break;
-          }
+      const query: { params?: URLSearchParams } = {};
+      const found = walk(root, input.path.split('/'), 0, undefined, input, query);
+      if (found) return found.index;
+      for (const m of regexes) {
+        if ((m.pathRegex as RouteRegex).test(input.path) && restMatches(m, input, query)) {
+          return m.index;
         }
-        if (!ok) continue;
-        if (m.query.length > 0) {
-          if (needsQuery && params === undefined) params = new URLSearchParams(input.query);
-          for (const q of m.query) {
-            if (!valueMatches(q, params?.get(q.name) ?? undefined)) {
-              ok = false;
-              break;
-            }
-          }
-          if (!ok) continue;
-        }
-        return m.index;
       }
       return -1;
     },

@@ -1,6 +1,10 @@
 // The running operator: informers feed the work queue, the queue feeds reconcile, leader
 // election decides whether the queue runs at all. Informer handlers only map an event to an
 // ApiRoute key and enqueue it: an owned object's key comes from its figway.dev/apiroute label.
+// Events that cannot change what a reconcile does are dropped (as controller-runtime's
+// predicates do): an ApiRoute update that leaves its generation alone (our own status
+// writes), the echo of the operator's own write to an owned object, and Deployment
+// status changes that leave the rollout as status reports it.
 import { hostname } from 'node:os';
 import {
   KubernetesObjectApi,
@@ -16,7 +20,7 @@ import { APIROUTE_LABEL, OWNED_KINDS } from './desired-state/index.js';
 import { EventRecorder } from './events.js';
 import { namesProtoConfigMap } from './grpc-proto.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
-import { KubeClusterWriter, type ClusterWriter } from './kube.js';
+import { KubeClusterWriter, RequestRateLimit, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ObservationSource } from './migration/source.js';
@@ -24,7 +28,7 @@ import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
 import type { OperatorSettings } from './settings.js';
 import { ShadowStatusPoller, type InstantQuery } from './shadow-status.js';
-import { ConditionTracker } from './status.js';
+import { ConditionTracker, rollout } from './status.js';
 
 export interface LeaderElectionSettings {
   enabled: boolean;
@@ -51,6 +55,8 @@ export interface OperatorOptions {
   metrics: OperatorMetrics;
   /** Where migrations read their observations (--prometheus-url); none: they wait. */
   observations?: ObservationSource;
+  /** Client-side limit on the operator's API requests (0 qps: none). */
+  apiRateLimit?: { qps: number; burst: number };
   /** Test seams. */
   writer?: ClusterWriter;
   lease?: LeaseClient;
@@ -64,6 +70,51 @@ export function defaultIdentity(): string {
 }
 
 const APIROUTE_PATH = `/apis/${GROUP}/${VERSION}`;
+/** How long status changes of an owned object gather before their ApiRoute is reconciled. */
+const ROLLOUT_COALESCE_MS = 1000;
+
+function objectKey(obj: KubernetesObject): string {
+  return `${obj.kind ?? ''}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+/** An ApiRoute update worth a reconcile: spec (generation), labels, annotations, deletion. */
+export function apiRouteChanged(previous: RawApiRoute, next: RawApiRoute): boolean {
+  const a = previous.metadata;
+  const b = next.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
+    JSON.stringify(a.annotations) !== JSON.stringify(b.annotations)
+  );
+}
+
+/**
+ * An owned-object update worth a reconcile: anything but a Deployment or PDB status change
+ * (those have a generation that counts their spec), and of a Deployment's status what
+ * the ApiRoute's status reports of it (the rollout).
+ */
+export function ownedChanged(
+  kind: string,
+  previous: KubernetesObject,
+  next: KubernetesObject,
+): boolean {
+  const a = previous.metadata;
+  const b = next.metadata;
+  if (a?.generation === undefined || a.generation !== b?.generation) return true;
+  if (
+    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
+    JSON.stringify(a.annotations) !== JSON.stringify(b.annotations) ||
+    JSON.stringify(a.ownerReferences) !== JSON.stringify(b.ownerReferences)
+  ) {
+    return true;
+  }
+  if (kind !== 'Deployment') return false;
+  // client-node's V1Deployment is a behaviourless class; the cache holds plain JSON.
+  /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+  return JSON.stringify(rollout(previous)) !== JSON.stringify(rollout(next));
+  /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+}
 
 export class Operator {
   readonly identity: string;
@@ -79,6 +130,8 @@ export class Operator {
   private readonly tracker = new ConditionTracker();
   private readonly events: EventRecorder;
   private readonly shadowPoller: ShadowStatusPoller | undefined;
+  /** kind/namespace/name → resourceVersion of the operator's last write of an owned object. */
+  private readonly ownWrites = new Map<string, string>();
   private leading = false;
   private stopping = false;
 
@@ -99,7 +152,13 @@ export class Operator {
         },
       },
     });
-    const writer = options.writer ?? new KubeClusterWriter(options.kubeConfig);
+    const limit = options.apiRateLimit;
+    const writer =
+      options.writer ??
+      new KubeClusterWriter(
+        options.kubeConfig,
+        limit && new RequestRateLimit(limit.qps, limit.burst),
+      );
     this.events = new EventRecorder(writer, {
       instance: this.identity,
       onError: (error) => {
@@ -133,6 +192,10 @@ export class Operator {
       ...(options.observations !== undefined && { observations: options.observations }),
       requeueAfter: (key, delayMs) => {
         this.queue.addAfter(key, delayMs);
+      },
+      onWritten: (obj) => {
+        const rv = obj.metadata?.resourceVersion;
+        if (rv !== undefined) this.ownWrites.set(objectKey(obj), rv);
       },
     });
     const le = options.leaderElection;
@@ -212,7 +275,7 @@ export class Operator {
     this.leading = true;
     this.options.metrics.leader.set(1);
     this.log.info('started leading: reconciling', { identity: this.identity });
-    this.reconciler.forgetApplied();
+    this.reconciler.forgetWrites();
     this.queue.start((key) => this.process(key));
     this.shadowPoller?.start();
     // Anything that changed while we were not leading is in the caches: look at all of it.
@@ -300,8 +363,9 @@ export class Operator {
             : `${APIROUTE_PATH}/${PLURAL}`,
           list: () => objects.list<RawApiRoute>(API_VERSION, KIND, namespace),
           resyncMs: this.options.resyncMs,
-          onEvent: (event: InformerEvent, obj) => {
+          onEvent: (event: InformerEvent, obj, previous) => {
             if (event === 'delete' && obj.metadata.uid) this.events.forget(obj.metadata.uid);
+            if (event === 'update' && previous && !apiRouteChanged(previous, obj)) return;
             this.enqueue(obj.metadata.namespace, obj.metadata.name);
           },
           onRestart: restartHandler(KIND),
@@ -342,9 +406,29 @@ export class Operator {
               undefined,
               labelSelector,
             ),
-          onEvent: (_event, obj) => {
+          onEvent: (event, obj, previous) => {
             // Drift, deletion or a status change of an owned object: reconcile its ApiRoute.
-            this.enqueue(obj.metadata?.namespace, obj.metadata?.labels?.[APIROUTE_LABEL]);
+            const key = objectKey({ ...obj, kind: kind.kind });
+            if (event === 'delete') this.ownWrites.delete(key);
+            else if (
+              event !== 'resync' &&
+              this.ownWrites.get(key) === obj.metadata?.resourceVersion
+            ) {
+              return; // the echo of our own create or apply
+            } else if (event === 'update' && previous && !ownedChanged(kind.kind, previous, obj))
+              return;
+            const namespace = obj.metadata?.namespace;
+            const name = obj.metadata?.labels?.[APIROUTE_LABEL];
+            if (!namespace || !name) return;
+            // A rollout moves a Deployment's status several times a second: one reconcile
+            // a moment later reports where it got to (a spec edit reconciles at once).
+            const statusOnly =
+              kind.kind === 'Deployment' &&
+              event === 'update' &&
+              previous?.metadata?.generation === obj.metadata?.generation;
+            if (statusOnly) {
+              this.queue.addAfter(`${namespace}/${name}`, ROLLOUT_COALESCE_MS);
+            } else this.queue.add(`${namespace}/${name}`);
           },
           onRestart: restartHandler(kind.kind),
           onRelist: relistHandler(kind.kind),

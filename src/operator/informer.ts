@@ -38,7 +38,7 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   /** Drops more from each object before it is cached (after managedFields). */
   slim?: (obj: T) => T;
   /** Handlers only enqueue keys; a throw is reported to onHandlerError, never propagated. */
-  onEvent(event: InformerEvent, obj: T): void;
+  onEvent(event: InformerEvent, obj: T, previous?: T): void;
   /** A list or watch failed; the informer tries again after `delayMs`. */
   onRestart?(error: unknown, delayMs: number): void;
   /** The cache is rebuilt from a fresh list. */
@@ -63,8 +63,8 @@ export class ResilientInformer<T extends KubernetesObject> extends ResilientWatc
       list: options.list,
       labelSelector: options.labelSelector,
       transform: slimmer(options.slim),
-      onEvent: (event, obj) => {
-        options.onEvent(event, obj);
+      onEvent: (event, obj, previous) => {
+        options.onEvent(event, obj, previous);
       },
       onFailure: ({ error, retryInMs }) => options.onRestart?.(error, retryInMs),
       onRelist: (reason) => options.onRelist?.(reason),

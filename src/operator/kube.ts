@@ -1,6 +1,9 @@
-// Every write the operator makes to the API server goes through here: server-side apply of
-// owned objects, deletes for pruning, the status merge patch, and Events. Errors are
-// rewrapped with what was being done and to which object, keeping the API error as cause.
+// Every write the operator makes to the API server goes through here: creates and
+// server-side apply of owned objects, deletes for pruning, the status merge patch, and
+// Events. Errors are rewrapped with what was being done and to which object, keeping the
+// API error as cause. Every request takes a token from a client-side rate limit (QPS and
+// burst, as client-go's), and a 429 from API Priority and Fairness is retried after the
+// Retry-After it names.
 //
 // client-node declares its models as classes without behaviour; the API takes plain JSON.
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
@@ -15,6 +18,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { DEFAULT_NAMESPACE, GROUP, PLURAL, VERSION, type ApiRouteStatus } from '../api/index.js';
+import { performance } from 'node:perf_hooks';
 import { apiStatusCode, describeApiError } from '../common/api-error.js';
 import { FIELD_MANAGER } from './desired-state/index.js';
 
@@ -34,6 +38,11 @@ export function describeObject(obj: KubernetesObject): string {
 
 /** The writes (and the one uncached read) reconcile makes; an interface so tests can fake it. */
 export interface ClusterWriter {
+  /**
+   * Creates an object the caches do not hold (one request where an apply would need a read
+   * first to check ownership); undefined when it exists already.
+   */
+  create<T extends KubernetesObject>(obj: T): Promise<T | undefined>;
   /** Server-side apply with the operator's field manager, forcing ownership of our fields. */
   apply<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Reads an object that is not in an informer cache; undefined when it does not exist. */
@@ -44,27 +53,170 @@ export interface ClusterWriter {
   createEvent(event: CoreV1Event): Promise<void>;
 }
 
+/**
+ * A client-side rate limit on API requests: a token bucket of `burst` tokens refilled at
+ * `qps` per second, as client-go's (controller-runtime's defaults: 20 and 30). Written
+ * here because a waiting queue in front of one promise-returning call is all it takes;
+ * `qps` 0 turns it off.
+ */
+export class RequestRateLimit {
+  private tokens: number;
+  private last: number;
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly qps: number,
+    readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = burst;
+    this.last = now();
+  }
+
+  /** Resolves when the caller may send one request (in the order asked). */
+  take(): Promise<void> {
+    if (this.qps <= 0) return Promise.resolve();
+    const turn = this.tail.then(async () => {
+      const now = this.now();
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.qps) / 1000);
+      this.last = now;
+      if (this.tokens < 1) {
+        const waitMs = ((1 - this.tokens) * 1000) / this.qps;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        this.tokens = 1;
+        this.last = this.now();
+      }
+      this.tokens -= 1;
+    });
+    this.tail = turn;
+    return turn;
+  }
+}
+
+/** Most tries of one request that API Priority and Fairness answers 429. */
+const MAX_THROTTLED_TRIES = 5;
+/** Retry-After is honoured up to this; a missing or odd value waits 1 s. */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+/** How long a 429 asks to wait (Retry-After in seconds), or undefined for another error. */
+export function throttledFor(error: unknown): number | undefined {
+  if (apiStatusCode(error) !== 429) return undefined;
+  const headers = (error as { headers?: Record<string, string> }).headers ?? {};
+  const seconds = Number(headers['retry-after'] ?? headers['Retry-After']);
+  return Number.isFinite(seconds) && seconds > 0
+    ? Math.min(seconds * 1000, MAX_RETRY_AFTER_MS)
+    : 1000;
+}
+
+type ManagedFields = NonNullable<NonNullable<KubernetesObject['metadata']>['managedFields']>;
+
+/** Union of two FieldsV1 sets (nested objects whose leaves are {}). */
+function mergeFieldSets(a: unknown, b: unknown): unknown {
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(b as Record<string, unknown>)) {
+    out[key] = key in out ? mergeFieldSets(out[key], value) : value;
+  }
+  return out;
+}
+
+/**
+ * A create records its fields under an Update by our field manager, which later applies
+ * would never remove (kubernetes/kubernetes#99003). The managedFields with those fields
+ * moved into our Apply entry, or undefined when there is no such Update entry.
+ */
+export function createFieldsMovedToApply(obj: KubernetesObject): ManagedFields | undefined {
+  const entries = obj.metadata?.managedFields ?? [];
+  const mine = (operation: string) => (e: ManagedFields[number]) =>
+    e.manager === FIELD_MANAGER && e.operation === operation && e.subresource === undefined;
+  const created = entries.find(mine('Update'));
+  const applied = entries.find(mine('Apply'));
+  if (created === undefined || applied === undefined) return undefined;
+  return [
+    ...entries.filter((e) => e !== created && e !== applied),
+    {
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread -- plain JSON from the API
+      ...applied,
+      fieldsV1: mergeFieldSets(applied.fieldsV1 ?? {}, created.fieldsV1 ?? {}) as object,
+    },
+  ];
+}
+
 export class KubeClusterWriter implements ClusterWriter {
   private readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
 
-  constructor(kc: KubeConfig) {
+  constructor(
+    kc: KubeConfig,
+    private readonly limit: RequestRateLimit = new RequestRateLimit(0, 0),
+  ) {
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
-  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+  /** One request: a rate-limit token first, and again after each 429's Retry-After. */
+  private async send<T>(request: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      await this.limit.take();
+      try {
+        return await request();
+      } catch (error) {
+        const waitMs = throttledFor(error);
+        if (waitMs === undefined || attempt >= MAX_THROTTLED_TRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
+  async create<T extends KubernetesObject>(obj: T): Promise<T | undefined> {
     try {
-      return await this.objects.patch(
-        obj,
-        undefined,
-        undefined,
-        FIELD_MANAGER,
-        true,
-        PatchStrategy.ServerSideApply,
+      return await this.send(() => this.objects.create(obj, undefined, undefined, FIELD_MANAGER));
+    } catch (error) {
+      if (apiStatusCode(error) === 409) return undefined;
+      throw new ApiCallError(`failed to create ${describeObject(obj)}`, error);
+    }
+  }
+
+  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    const ssa = () =>
+      this.send(() =>
+        this.objects.patch(
+          obj,
+          undefined,
+          undefined,
+          FIELD_MANAGER,
+          true,
+          PatchStrategy.ServerSideApply,
+        ),
       );
+    try {
+      const applied = await ssa();
+      const managedFields = createFieldsMovedToApply(applied);
+      if (managedFields === undefined) return applied;
+      // The first apply after our create: the create's fields become the apply's (fenced
+      // by resourceVersion), and the apply is repeated so that fields the create set and
+      // this object no longer has are removed. Once per object, when it first changes.
+      await this.send(() =>
+        this.objects.patch(
+          {
+            apiVersion: obj.apiVersion,
+            kind: obj.kind,
+            metadata: {
+              name: obj.metadata?.name,
+              namespace: obj.metadata?.namespace,
+              resourceVersion: applied.metadata?.resourceVersion,
+              managedFields,
+            },
+          },
+          undefined,
+          undefined,
+          FIELD_MANAGER,
+          undefined,
+          PatchStrategy.MergePatch,
+        ),
+      );
+      return await ssa();
     } catch (error) {
       throw new ApiCallError(`failed to apply ${describeObject(obj)}`, error);
     }
@@ -80,7 +232,7 @@ export class KubeClusterWriter implements ClusterWriter {
       },
     };
     try {
-      return await this.objects.read(header);
+      return await this.send(() => this.objects.read(header));
     } catch (error) {
       if (apiStatusCode(error) === 404) return undefined;
       throw new ApiCallError(`failed to read ${describeObject(obj)}`, error);
@@ -89,9 +241,11 @@ export class KubeClusterWriter implements ClusterWriter {
 
   async delete(obj: KubernetesObject, uid: string): Promise<void> {
     try {
-      await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background', {
-        preconditions: { uid },
-      });
+      await this.send(() =>
+        this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background', {
+          preconditions: { uid },
+        }),
+      );
     } catch (error) {
       // 404: already gone. 409: the uid precondition failed, so it is a different object now.
       const code = apiStatusCode(error);
@@ -106,9 +260,11 @@ export class KubeClusterWriter implements ClusterWriter {
     status: ApiRouteStatus,
   ): Promise<void> {
     try {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      await this.send(() =>
+        this.custom.patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        ),
       );
     } catch (error) {
       throw new ApiCallError(`failed to write status of ApiRoute ${namespace}/${name}`, error);
@@ -118,7 +274,7 @@ export class KubeClusterWriter implements ClusterWriter {
   async createEvent(event: CoreV1Event): Promise<void> {
     const namespace = event.metadata.namespace ?? DEFAULT_NAMESPACE;
     try {
-      await this.core.createNamespacedEvent({ namespace, body: event });
+      await this.send(() => this.core.createNamespacedEvent({ namespace, body: event }));
     } catch (error) {
       throw new ApiCallError(
         `failed to create Event for ${event.involvedObject.kind ?? ''} ${namespace}/${event.involvedObject.name ?? ''}`,

@@ -1,9 +1,13 @@
 // reconcile(key): make the cluster match one ApiRoute. Decisions are pure (desiredState,
 // computeStatus); this file does the I/O in a fixed order:
 //   validate → (invalid: Accepted=False + Event, existing objects untouched, not retried)
-//   → check ownership of every object → server-side apply those that would change (the
-//   Deployment last: its pods need the rest) → prune what is no longer wanted → write
-//   status if it changed → Events.
+//   → check ownership of every cached object → create those the cache does not hold and
+//   server-side apply those that would change (the Deployment last: its pods need the
+//   rest) → prune what is no longer wanted → write status if it changed → Events.
+// Requests per new ApiRoute: one create per object, one status write, one Event. An
+// object is applied only when its desired state differs from the fingerprint it carries
+// (APPLIED_ANNOTATION) or the live object lost a desired field, so an unchanged ApiRoute,
+// a resync and a restarted operator write nothing.
 // Every write is fenced by isLeader(), so a replica that lost the Lease stops writing at
 // once even in the middle of a reconcile.
 import type { KubernetesObject, V1Deployment, V1ObjectMeta } from '@kubernetes/client-node';
@@ -96,7 +100,30 @@ export interface ReconcilerDeps {
   observations?: ObservationSource;
   /** Reconcile `key` again after `delayMs`: a migration wants to be judged then. */
   requeueAfter?(key: string, delayMs: number): void;
+  /** An owned object as this operator's write left it (so its watch event can be ignored). */
+  onWritten?(obj: KubernetesObject): void;
 }
+
+/**
+ * The fingerprint of the desired object last applied, carried on the object itself: it
+ * survives restarts and leader changes (an in-memory record would not), and a
+ * metadata-only cache holds it.
+ */
+export const APPLIED_ANNOTATION = 'figway.dev/applied-fingerprint';
+
+// client-node's V1ObjectMeta is a behaviourless class; the API takes plain JSON.
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment, @typescript-eslint/no-misused-spread */
+function withFingerprint(obj: KubernetesObject, fingerprint: string): KubernetesObject {
+  const metadata = obj.metadata ?? {};
+  return {
+    ...obj,
+    metadata: {
+      ...metadata,
+      annotations: { ...metadata.annotations, [APPLIED_ANNOTATION]: fingerprint },
+    },
+  };
+}
+/* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment, @typescript-eslint/no-misused-spread */
 
 /** The least delay of a migration requeue, so a check that is due never spins. */
 const MIN_REQUEUE_MS = 1000;
@@ -143,8 +170,6 @@ function ownedKey(obj: KubernetesObject): string {
 export class Reconciler {
   private readonly now: () => Date;
   private readonly observations: ObservationSource;
-  /** Per ApiRoute key: owned key → fingerprint of the desired object last applied. */
-  private readonly lastApplied = new Map<string, Map<string, string>>();
   /**
    * Per ApiRoute key: the migration states this operator wrote to status, and the
    * resourceVersion of the ApiRoute they were computed from. A reconcile that still sees
@@ -166,12 +191,11 @@ export class Reconciler {
   }
 
   /**
-   * Forgets what was applied, so every object is applied once more: called when this
-   * replica starts leading, since another leader (perhaps another version) may have
-   * applied something else in between.
+   * Forgets the migration states this replica wrote: called when it starts leading, since
+   * another leader may have written others in between. (What was applied needs no
+   * forgetting: each object carries the fingerprint of what was last applied to it.)
    */
-  forgetApplied(): void {
-    this.lastApplied.clear();
+  forgetWrites(): void {
     this.migrationWrites.clear();
   }
 
@@ -180,7 +204,6 @@ export class Reconciler {
     const raw = this.deps.cache.getApiRoute(namespace, name);
     if (!raw) {
       // Deleted: the garbage collector removes its objects through their ownerReferences.
-      this.lastApplied.delete(key);
       this.migrationWrites.delete(key);
       this.deps.onStatus?.(key, undefined);
       return;
@@ -351,43 +374,48 @@ export class Reconciler {
     uid: string,
     log: Logger,
   ): Promise<void> {
-    // Check every object before writing any, so a conflict leaves the gateway as it was.
+    // Check every cached object before writing any, so a conflict leaves the gateway as
+    // it was; objects the cache does not hold are created, and a create that finds one
+    // checks its ownership then (a new object changes nothing of a serving gateway).
     const current = await Promise.all(objects.map((obj) => this.current(obj, uid)));
     const existing = new Map<KubernetesObject, KubernetesObject | undefined>();
     objects.forEach((obj, index) => {
       const live = current[index];
-      if (live && controllerUid(live) !== uid) {
-        throw new ConflictError(
-          `${describeObject(obj)} already exists and is ${describeController(live)}, not by ApiRoute ${key}; the operator will not overwrite it: delete or rename it`,
-        );
-      }
+      if (live) this.checkOwner(key, obj, live, uid);
       existing.set(obj, live);
     });
-    const applied = this.lastApplied.get(key) ?? new Map<string, string>();
-    this.lastApplied.set(key, applied);
-    const applyIfChanged = async (obj: KubernetesObject): Promise<KubernetesObject> => {
-      const live = existing.get(obj);
+    const write = async (obj: KubernetesObject): Promise<KubernetesObject> => {
       const fingerprint = desiredFingerprint(obj);
-      if (live && applied.get(ownedKey(obj)) === fingerprint && coversDesired(live, obj)) {
+      let live = existing.get(obj);
+      if (live === undefined) {
+        this.fence(`create ${describeObject(obj)}`);
+        const created = await this.deps.writer.create(withFingerprint(obj, fingerprint));
+        if (created) return this.written(created);
+        // There after all (a cache behind, or someone else's): its owner decides.
+        live = await this.deps.writer.read(obj);
+        if (live) this.checkOwner(key, obj, live, uid);
+      }
+      // Listed objects (an informer's first fill) carry no apiVersion or kind: not compared.
+      if (
+        live?.metadata?.annotations?.[APPLIED_ANNOTATION] === fingerprint &&
+        coversDesired(live, { ...obj, apiVersion: live.apiVersion, kind: live.kind })
+      ) {
         return live;
       }
       this.fence(`apply ${describeObject(obj)}`);
-      const result = await this.deps.writer.apply(obj);
-      applied.set(ownedKey(obj), fingerprint);
-      return result;
+      return this.written(await this.deps.writer.apply(withFingerprint(obj, fingerprint)));
     };
     // Independent objects in parallel; the Deployment and what follows it once its pods'
     // ServiceAccount, permissions and route table exist.
     const split = objects.findIndex((obj) => obj.kind === 'Deployment');
     if (split < 0)
       throw new Error(`internal error: no Deployment among the desired objects of ${key}`);
-    await Promise.all(objects.slice(0, split).map(applyIfChanged));
-    const [deployment] = (await Promise.all(objects.slice(split).map(applyIfChanged))) as [
+    await Promise.all(objects.slice(0, split).map(write));
+    const [deployment] = (await Promise.all(objects.slice(split).map(write))) as [
       V1Deployment,
       ...KubernetesObject[],
     ];
     const pruned = await this.prune(raw, objects, uid, log);
-    for (const obj of pruned) applied.delete(ownedKey(obj));
 
     const before = (kind: string) => [...existing].find(([o]) => o.kind === kind)?.[1];
     const oldHash = before('ConfigMap')?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
@@ -454,9 +482,9 @@ export class Reconciler {
   }
 
   /**
-   * The live object for a desired one. The label-selected cache answers for objects we
-   * created; anything else (an unlabeled object of someone else, or a cache that has not
-   * caught up) is read from the API, so a conflict is never missed.
+   * The live object for a desired one, as far as the caches know: the label-selected cache
+   * answers for objects we created. One it holds that another owner controls is read from
+   * the API (the cache may be behind); undefined means the object is to be created.
    */
   private async current(obj: KubernetesObject, uid: string): Promise<KubernetesObject | undefined> {
     const cached = this.deps.cache.getOwned(
@@ -464,8 +492,21 @@ export class Reconciler {
       obj.metadata?.namespace ?? '',
       obj.metadata?.name ?? '',
     );
-    if (cached && controllerUid(cached) === uid) return cached;
+    if (cached === undefined || controllerUid(cached) === uid) return cached;
     return this.deps.writer.read(obj);
+  }
+
+  /** Refuses to write over an object this ApiRoute does not control. */
+  private checkOwner(key: string, obj: KubernetesObject, live: KubernetesObject, uid: string) {
+    if (controllerUid(live) === uid) return;
+    throw new ConflictError(
+      `${describeObject(obj)} already exists and is ${describeController(live)}, not by ApiRoute ${key}; the operator will not overwrite it: delete or rename it`,
+    );
+  }
+
+  private written<T extends KubernetesObject>(obj: T): T {
+    this.deps.onWritten?.(obj);
+    return obj;
   }
 
   /** Deletes objects this ApiRoute controls that its desired state no longer has (e.g. the PDB at 1 replica). */

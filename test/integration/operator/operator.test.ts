@@ -23,6 +23,7 @@ import {
   FIELD_MANAGER,
 } from '../../../src/operator/desired-state/index.js';
 import { KubeClusterWriter } from '../../../src/operator/kube.js';
+import { APPLIED_ANNOTATION } from '../../../src/operator/reconciler.js';
 import { testClusterEnv } from '../../cluster/env.js';
 import {
   apiRouteManifest,
@@ -54,6 +55,8 @@ describeCluster('operator on a real control plane', () => {
   let policy: PolicyV1Api;
   /** Every server-side apply the operator makes, as kind/name. */
   const applies: string[] = [];
+  /** Every request of the operator's writer (creates, reads, applies, status, Events), as verb kind. */
+  const requests: string[] = [];
 
   const notFound = async (read: () => Promise<unknown>) => {
     try {
@@ -84,7 +87,28 @@ describeCluster('operator on a real control plane', () => {
     const apply = writer.apply.bind(writer);
     writer.apply = (obj) => {
       applies.push(`${obj.kind ?? ''}/${obj.metadata?.name ?? ''}`);
+      requests.push(`apply ${obj.kind ?? ''}`);
       return apply(obj);
+    };
+    const create = writer.create.bind(writer);
+    writer.create = (obj) => {
+      requests.push(`create ${obj.kind ?? ''}`);
+      return create(obj);
+    };
+    const read = writer.read.bind(writer);
+    writer.read = (obj) => {
+      requests.push(`read ${obj.kind ?? ''}`);
+      return read(obj);
+    };
+    const patchStatus = writer.patchApiRouteStatus.bind(writer);
+    writer.patchApiRouteStatus = (namespace, name, status) => {
+      requests.push('status ApiRoute');
+      return patchStatus(namespace, name, status);
+    };
+    const createEvent = writer.createEvent.bind(writer);
+    writer.createEvent = (event) => {
+      requests.push('create Event');
+      return createEvent(event);
     };
     op = await startOperator(kc, {
       writer,
@@ -132,12 +156,20 @@ describeCluster('operator on a real control plane', () => {
           blockOwnerDeletion: true,
         }),
       ]);
-      expect(
-        obj.metadata?.managedFields?.some(
-          (m) => m.manager === FIELD_MANAGER && m.operation === 'Apply',
-        ),
-      ).toBe(true);
+      // Created (one request, no ownership read first): the create's fields are the
+      // operator's Update entry until the first change moves them into its Apply entry.
+      expect(obj.metadata?.managedFields?.some((m) => m.manager === FIELD_MANAGER)).toBe(true);
+      expect(obj.metadata?.annotations?.[APPLIED_ANNOTATION]).toBeDefined();
     }
+    // Issue 18: a new ApiRoute costs one create per object, no reads and no applies, one
+    // Event, and a status write per reconcile that changes it (Accepted, then the rollout).
+    expect(requests.filter((r) => r.startsWith('create ') && r !== 'create Event')).toHaveLength(
+      owned.length,
+    );
+    expect(requests.filter((r) => r.startsWith('read ') || r.startsWith('apply '))).toEqual([]);
+    expect(requests.filter((r) => r === 'create Event')).toHaveLength(1);
+    const statusWrites = requests.filter((r) => r === 'status ApiRoute').length;
+    expect(statusWrites).toBeLessThanOrEqual(await reconcileCount());
     const deployment = await c.apps.readNamespacedDeployment({
       name: 'orders-gateway',
       namespace: ns,
@@ -193,6 +225,7 @@ describeCluster('operator on a real control plane', () => {
     await sleep(1500);
     const before = await reconcileCount();
     applies.length = 0;
+    requests.length = 0;
     // A label is metadata, not spec: it triggers a reconcile without changing what is desired.
     await patchApiRoute(kc, ns, 'orders', { metadata: { labels: { touched: 'yes' } } });
     const afterPatch = await objects();
@@ -203,6 +236,8 @@ describeCluster('operator on a real control plane', () => {
     expect(await objects()).toEqual(afterPatch);
     // The API server's copies (defaults, normalised values) still cover what is desired.
     expect(applies).toEqual([]);
+    // Not a read, a status write or an Event either: the reconcile made no request at all.
+    expect(requests).toEqual([]);
   }, 30_000);
 
   test('editing weights updates the ConfigMap and status without rolling the Deployment', async () => {
@@ -222,6 +257,13 @@ describeCluster('operator on a real control plane', () => {
     });
     const hash = cm.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
     expect(hash).not.toBe(hashBefore);
+    // The first change after the create moved the create's fields into the operator's
+    // Apply entry, so a later apply can remove any of them (kubernetes/kubernetes#99003).
+    await eventually("the ConfigMap's operator fields under its Apply entry only", async () => {
+      const entries = (await configMap()).metadata?.managedFields ?? [];
+      const mine = entries.filter((m) => m.manager === FIELD_MANAGER).map((m) => m.operation);
+      return JSON.stringify(mine) === '["Apply"]' ? true : undefined;
+    });
     const route = await waitForCondition(kc, ns, 'orders', 'Ready', 'True');
     expect(route.status?.routes).toEqual([{ name: 'api', newServicePercent: 60 }]);
     expect(route.status?.gateway?.configHash).toBe(hash);

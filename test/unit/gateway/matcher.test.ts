@@ -1,11 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { compileRouteTable, type RouteTable } from '../../../src/api/index.js';
-import {
-  compileMatcher,
-  compilePathParameters,
-  prefixMatches,
-} from '../../../src/gateway/matcher.js';
+import { compileMatcher, compilePathParameters } from '../../../src/gateway/matcher.js';
 import { parseRequestTarget } from '../../../src/gateway/request-head.js';
 import { validApiRoute } from '../../tools/api-route.js';
 
@@ -237,27 +233,49 @@ describe('route matching precedence', () => {
   });
 
   it('gives the same answer as a brute-force reading of the precedence rules', () => {
-    // Property: the compiled matcher picks the best-ranked of all matching routes.
-    const segments = ['a', 'b', 'ab'];
-    const pathArb = fc
-      .array(fc.constantFrom(...segments), { minLength: 0, maxLength: 3 })
+    // Property: the compiled matcher (a path trie, then the regexes) picks the
+    // best-ranked of all the routes that match, every route tested on its own.
+    const requestSegment = fc.constantFrom('a', 'b', 'ab', '');
+    const requestPath = fc
+      .array(requestSegment, { minLength: 0, maxLength: 4 })
       .map((s) => `/${s.join('/')}`);
+    // 'P' becomes a {name} segment; a trailing '' gives the prefix a trailing slash.
+    const routeSegments = fc.array(fc.constantFrom('a', 'b', 'ab', 'P', ''), {
+      minLength: 0,
+      maxLength: 3,
+    });
+    const regexes = ['/a.*', '/(a|b)/.*', '/ab?', '/.*b'];
     const routeArb = fc.record({
-      type: fc.constantFrom('Exact', 'PathPrefix'),
-      path: pathArb,
+      type: fc.constantFrom('Exact', 'PathPrefix', 'RegularExpression'),
+      segments: routeSegments,
+      regex: fc.constantFrom(...regexes),
       withMethod: fc.boolean(),
       headers: fc.integer({ min: 0, max: 2 }),
+      withQuery: fc.boolean(),
     });
+    const templateValue = (segments: string[]) =>
+      `/${segments.map((s, i) => (s === 'P' ? `{p${i}}` : s)).join('/')}`;
     fc.assert(
       fc.property(
-        fc.array(routeArb, { minLength: 1, maxLength: 6 }),
-        pathArb,
+        fc.array(routeArb, { minLength: 1, maxLength: 8 }),
+        requestPath,
         fc.boolean(),
-        (routes, path, post) => {
-          const specs = routes.map((r, i) => ({
-            name: `r${i}`,
+        fc.boolean(),
+        (drawn, path, post, withQuery) => {
+          const routes = drawn.map((r, i) => {
+            const value = r.type === 'RegularExpression' ? r.regex : templateValue(r.segments);
+            const stripped = value.replace(/\/+$/, '');
+            // What the rules read: the path's segments (after the leading slash, a
+            // prefix without its trailing slashes: '/' has none and matches every path).
+            const segments = (r.type === 'PathPrefix' ? stripped : value).split('/').slice(1);
+            const template = r.type !== 'RegularExpression' && value.includes('{');
+            const length = r.type === 'PathPrefix' ? stripped.length : 0;
+            return { ...r, i, value, segments, template, length };
+          });
+          const specs = routes.map((r) => ({
+            name: `r${r.i}`,
             match: {
-              path: { type: r.type, value: r.path },
+              path: { type: r.type, value: r.value },
               ...(r.withMethod && { methods: ['GET'] }),
               ...(r.headers > 0 && {
                 headers: [
@@ -265,32 +283,41 @@ describe('route matching precedence', () => {
                   { name: 'x-i', value: '1' },
                 ].slice(0, r.headers),
               }),
+              ...(r.withQuery && { query: [{ name: 'v', value: '1' }] }),
             },
           }));
           const match = matcher(specs);
           const method = post ? 'POST' : 'GET';
           const headers = { 'x-h': '1', 'x-i': '1' };
+          const parts = path.split('/').slice(1);
+          const segmentMatches = (want: string, got: string | undefined) =>
+            got !== undefined && (want.startsWith('{') ? got !== '' : got === want);
+          const pathMatches = (r: (typeof routes)[number]) => {
+            if (r.type === 'RegularExpression') return new RegExp(`^(?:${r.value})$`).test(path);
+            if (r.type === 'Exact' && parts.length !== r.segments.length) return false;
+            return r.segments.every((want, k) => segmentMatches(want, parts[k]));
+          };
+          const typeRank = { Exact: 0, PathPrefix: 1, RegularExpression: 2 } as const;
           const candidates = routes
-            .map((r, i) => ({ ...r, i }))
-            .filter((r) =>
-              r.type === 'Exact'
-                ? r.path === path
-                : prefixMatches(r.path === '/' ? '' : r.path, path),
-            )
-            .filter((r) => !r.withMethod || method === 'GET');
+            .filter(pathMatches)
+            .filter((r) => !r.withMethod || method === 'GET')
+            .filter((r) => !r.withQuery || withQuery);
           candidates.sort(
             (a, b) =>
-              (a.type === 'Exact' ? 0 : 1) - (b.type === 'Exact' ? 0 : 1) ||
-              (a.type === 'PathPrefix' ? b.path.length - a.path.length : 0) ||
+              typeRank[a.type] - typeRank[b.type] ||
+              Number(a.template) - Number(b.template) ||
+              (a.template && b.template ? b.segments.length - a.segments.length : 0) ||
+              b.length - a.length ||
               Number(b.withMethod) - Number(a.withMethod) ||
               b.headers - a.headers ||
+              Number(b.withQuery) - Number(a.withQuery) ||
               a.i - b.i,
           );
           const expected = candidates[0] ? `r${candidates[0].i}` : null;
-          expect(match(path, method, headers)).toBe(expected);
+          expect(match(withQuery ? `${path}?v=1` : path, method, headers)).toBe(expected);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 2000 },
     );
   });
 });

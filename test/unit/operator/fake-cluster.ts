@@ -15,14 +15,28 @@ export class FakeCluster implements ClusterWriter, ClusterCache {
   statuses: ApiRouteStatus[] = [];
   events: CoreV1Event[] = [];
   failApply: string | undefined;
+  /** Reads the writer made (the uncached GETs). */
+  reads: string[] = [];
+  /** Keys of objects the cache does not show yet (a watch behind, or no figway label). */
+  uncached = new Set<string>();
   private uid = 0;
 
+  create<T extends KubernetesObject>(obj: T): Promise<T | undefined> {
+    if (this.objects.has(key(obj))) {
+      this.writes.push(`create ${key(obj)} (exists)`);
+      return Promise.resolve(undefined);
+    }
+    return this.store(obj, 'create');
+  }
   apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.store(obj, 'apply');
+  }
+  private store<T extends KubernetesObject>(obj: T, verb: string): Promise<T> {
     if (this.failApply === obj.kind)
       return Promise.reject(
-        new Error(`failed to apply ${key(obj)}: etcdserver: request timed out`),
+        new Error(`failed to ${verb} ${key(obj)}: etcdserver: request timed out`),
       );
-    this.writes.push(`apply ${key(obj)}`);
+    this.writes.push(`${verb} ${key(obj)}`);
     const old = this.objects.get(key(obj));
     const stored = structuredClone(obj) as T & { status?: unknown };
     stored.metadata ??= {};
@@ -42,6 +56,7 @@ export class FakeCluster implements ClusterWriter, ClusterCache {
     return Promise.resolve(structuredClone(stored));
   }
   read(obj: KubernetesObject): Promise<KubernetesObject | undefined> {
+    this.reads.push(`read ${key(obj)}`);
     return Promise.resolve(this.objects.get(key(obj)));
   }
   delete(obj: KubernetesObject, uid: string): Promise<void> {
@@ -64,11 +79,12 @@ export class FakeCluster implements ClusterWriter, ClusterCache {
     return this.apiRoutes.get(`${namespace}/${name}`);
   }
   getOwned(kind: string, namespace: string, name: string) {
-    return this.objects.get(`${kind}/${namespace}/${name}`);
+    const k = `${kind}/${namespace}/${name}`;
+    return this.uncached.has(k) ? undefined : this.objects.get(k);
   }
   listOwned(kind: string, namespace: string) {
     return [...this.objects.values()].filter(
-      (o) => o.kind === kind && o.metadata?.namespace === namespace,
+      (o) => o.kind === kind && o.metadata?.namespace === namespace && !this.uncached.has(key(o)),
     );
   }
 }

@@ -30,6 +30,7 @@ describe('ResilientInformer', () => {
   let kc: KubeConfig;
   let informer: ResilientInformer<KubernetesObject>;
   let events: [InformerEvent, string][];
+  let previousVersions: (string | undefined)[];
   let restarts: number;
   let handlerErrors: unknown[];
   let throwOn: string | undefined;
@@ -38,6 +39,7 @@ describe('ResilientInformer', () => {
     api = new FakeApi();
     kc = await api.start();
     events = [];
+    previousVersions = [];
     restarts = 0;
     handlerErrors = [];
     throwOn = undefined;
@@ -60,10 +62,11 @@ describe('ResilientInformer', () => {
           metadata: { resourceVersion: string };
         };
       },
-      onEvent: (event, obj) => {
+      onEvent: (event, obj, previous) => {
         const name = obj.metadata?.name ?? '';
         if (name === throwOn) throw new Error('handler bug');
         events.push([event, name]);
+        previousVersions.push(previous?.metadata?.resourceVersion);
       },
       onRestart: () => {
         restarts += 1;
@@ -118,6 +121,8 @@ describe('ResilientInformer', () => {
     api.send('MODIFIED', cm('a', '13'));
     await until('the update after the restart', () => events.length === 2);
     expect(events[1]).toEqual(['update', 'a']);
+    // An update hands the handler the object it replaced (for the operator's predicates).
+    expect(previousVersions).toEqual([undefined, '12']);
   });
 
   test('a throwing handler is reported and does not stop the informer', async () => {

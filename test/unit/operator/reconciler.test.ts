@@ -8,6 +8,7 @@ import { OWNED_KINDS } from '../../../src/operator/desired-state/index.js';
 import { EventRecorder } from '../../../src/operator/events.js';
 import { TerminalError } from '../../../src/operator/queue.js';
 import {
+  APPLIED_ANNOTATION,
   ConflictError,
   NotLeaderError,
   Reconciler,
@@ -54,24 +55,30 @@ describe('Reconciler', () => {
   beforeEach(() => {
     cluster = new FakeCluster();
     leader = true;
-    reconciler = new Reconciler({
+    reconciler = newReconciler('test');
+  });
+
+  /** A reconciler on `cluster`; another instance is what a restarted operator runs. */
+  const newReconciler = (instance: string) =>
+    new Reconciler({
       cache: cluster,
       writer: cluster,
-      events: new EventRecorder(cluster, { instance: 'test' }),
+      events: new EventRecorder(cluster, { instance }),
       settings: DEFAULT_SETTINGS,
       isLeader: () => leader,
       logger: createLogger({ component: 'operator', silent: true }),
       now: () => new Date('2026-01-01T00:00:00Z'),
     });
-  });
 
-  test('creates every owned object with server-side apply, in order, then Ready status and an Event', async () => {
+  test('creates every owned object, in order, without a read first, then Ready status and an Event', async () => {
     cluster.apiRoutes.set('shop/orders', apiRoute());
     await reconciler.reconcile('shop/orders');
     expect(cluster.writes).toEqual([
-      ...OWNED_KINDS.map((k) => `apply ${k.kind}/shop/orders-gateway`),
+      ...OWNED_KINDS.map((k) => `create ${k.kind}/shop/orders-gateway`),
       'status shop/orders',
     ]);
+    // Create-first: nothing the cache does not hold is read to check its owner first.
+    expect(cluster.reads).toEqual([]);
     const status = cluster.statuses[0];
     expect(status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(status?.observedGeneration).toBe(1);
@@ -122,13 +129,63 @@ describe('Reconciler', () => {
     expect(deployment.spec.template.metadata.annotations?.team).toBeUndefined();
   });
 
-  test('after forgetApplied (a new leadership term) every object is applied once more', async () => {
+  test('a new leadership term or a restarted operator writes nothing for objects that carry what is desired', async () => {
     cluster.apiRoutes.set('shop/orders', apiRoute());
     await reconciler.reconcile('shop/orders');
-    reconciler.forgetApplied();
+    reconciler.forgetWrites();
     cluster.writes = [];
     await reconciler.reconcile('shop/orders');
-    expect(cluster.writes).toEqual(OWNED_KINDS.map((k) => `apply ${k.kind}/shop/orders-gateway`));
+    // A restarted operator's caches come from lists, whose items have no apiVersion or kind.
+    for (const obj of cluster.objects.values()) {
+      delete obj.apiVersion;
+      delete obj.kind;
+    }
+    await newReconciler('restarted').reconcile('shop/orders');
+    expect(cluster.writes).toEqual([]);
+    expect(cluster.reads).toEqual([]);
+  });
+
+  test('an object last applied with another desired state (another operator version) is applied again', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    const role = cluster.objects.get('Role/shop/orders-gateway') as KubernetesObject;
+    role.metadata!.annotations![APPLIED_ANNOTATION] = 'what-an-older-operator-applied';
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toEqual(['apply Role/shop/orders-gateway']);
+  });
+
+  test('a create that finds its object (the cache behind) checks the owner and applies only a change', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    await reconciler.reconcile('shop/orders');
+    cluster.uncached.add('ConfigMap/shop/orders-gateway');
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toEqual(['create ConfigMap/shop/orders-gateway (exists)']);
+    expect(cluster.reads).toEqual(['read ConfigMap/shop/orders-gateway']);
+    cluster.apiRoutes.set('shop/orders', { ...apiRoute({ weight: 30, generation: 2 }) });
+    cluster.writes = [];
+    await reconciler.reconcile('shop/orders');
+    expect(cluster.writes).toContain('apply ConfigMap/shop/orders-gateway');
+  });
+
+  test('a create that finds an object someone else owns (not in the cache, no label) is a conflict', async () => {
+    cluster.apiRoutes.set('shop/orders', apiRoute());
+    cluster.objects.set('ConfigMap/shop/orders-gateway', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'orders-gateway', namespace: 'shop', uid: 'theirs' },
+      data: { keep: 'me' },
+    } as KubernetesObject);
+    cluster.uncached.add('ConfigMap/shop/orders-gateway');
+    await expect(reconciler.reconcile('shop/orders')).rejects.toBeInstanceOf(ConflictError);
+    expect(cluster.writes.filter((w) => w.includes('ConfigMap'))).toEqual([
+      'create ConfigMap/shop/orders-gateway (exists)',
+    ]);
+    expect(cluster.writes).not.toContain('create Deployment/shop/orders-gateway');
+    expect(
+      (cluster.objects.get('ConfigMap/shop/orders-gateway') as { data: unknown }).data,
+    ).toEqual({ keep: 'me' });
   });
 
   test('a weight edit updates the ConfigMap and posts ConfigUpdated', async () => {
@@ -314,7 +371,7 @@ describe('Reconciler', () => {
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(TerminalError);
     expect((error as Error).message).toBe(
-      'failed to apply Deployment/shop/orders-gateway: etcdserver: request timed out',
+      'failed to create Deployment/shop/orders-gateway: etcdserver: request timed out',
     );
     const degraded = cluster.statuses.at(-1)?.conditions?.find((c) => c.type === 'Degraded');
     expect(degraded).toMatchObject({ status: 'True', reason: 'ReconcileFailed' });
@@ -334,13 +391,13 @@ describe('Reconciler', () => {
 
   test('losing leadership mid-reconcile stops before the next write', async () => {
     cluster.apiRoutes.set('shop/orders', apiRoute());
-    const apply = cluster.apply.bind(cluster);
-    cluster.apply = <T extends KubernetesObject>(obj: T) => {
+    const create = cluster.create.bind(cluster);
+    cluster.create = <T extends KubernetesObject>(obj: T) => {
       if (obj.kind === 'ConfigMap') leader = false;
-      return apply(obj);
+      return create(obj);
     };
     await expect(reconciler.reconcile('shop/orders')).rejects.toBeInstanceOf(NotLeaderError);
-    expect(cluster.writes.at(-1)).toBe('apply ConfigMap/shop/orders-gateway');
+    expect(cluster.writes.at(-1)).toBe('create ConfigMap/shop/orders-gateway');
   });
 
   test('a deleted ApiRoute needs nothing: the garbage collector removes its objects', async () => {
