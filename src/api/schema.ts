@@ -17,6 +17,13 @@ import {
   regex,
   TOKEN,
 } from './fields.js';
+import {
+  AutoscalingSchema,
+  DEFAULT_GATEWAY_REPLICAS,
+  GATEWAY_POD_FIELDS,
+  refineGatewayScaling,
+  REPLICAS_OR_AUTOSCALING_RULE,
+} from './gateway-pod-schema.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { quantityValue } from './quantity.js';
 import { CEL_NO_LOOKAROUND_OR_BACKREFERENCE, routeRegexError } from './regex.js';
@@ -106,12 +113,17 @@ export const AccessLogSchema = z
 
 export const GatewaySpecSchema = z
   .strictObject({
+    // No CRD default: the API server would fill it in and refuse every autoscaling gateway.
     replicas: z
       .int()
       .min(0, { error: (i) => `must be between 0 and 50, got ${String(i.input)}` })
       .max(50, { error: (i) => `must be between 0 and 50, got ${String(i.input)}` })
-      .default(2)
-      .meta({ description: 'Number of gateway pods. A PodDisruptionBudget is added when > 1.' }),
+      .optional()
+      .meta({
+        description: `Number of gateway pods (default ${String(DEFAULT_GATEWAY_REPLICAS)}; not with autoscaling). A PodDisruptionBudget is added when > 1.`,
+      }),
+    autoscaling: AutoscalingSchema.optional(),
+    ...GATEWAY_POD_FIELDS,
     resources: z
       .strictObject({
         requests: ResourceListSchema.optional(),
@@ -153,7 +165,11 @@ export const GatewaySpecSchema = z
       }),
     accessLog: AccessLogSchema.optional(),
   })
-  .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
+  .superRefine(refineGatewayScaling)
+  .meta({
+    description: "Shape of this ApiRoute's dedicated gateway Deployment.",
+    'x-kubernetes-validations': [REPLICAS_OR_AUTOSCALING_RULE],
+  });
 
 export const PATH_MATCH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 export const VALUE_MATCH_TYPES = ['Exact', 'RegularExpression'] as const;

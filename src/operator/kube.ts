@@ -34,8 +34,11 @@ export function describeObject(obj: KubernetesObject): string {
 
 /** The writes (and the one uncached read) reconcile makes; an interface so tests can fake it. */
 export interface ClusterWriter {
-  /** Server-side apply with the operator's field manager, forcing ownership of our fields. */
-  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  /**
+   * Server-side apply with the operator's field manager, forcing ownership of our fields;
+   * `as` applies with another manager, without force (a conflict is an error).
+   */
+  apply<T extends KubernetesObject>(obj: T, as?: { fieldManager: string }): Promise<T>;
   /** Reads an object that is not in an informer cache; undefined when it does not exist. */
   read(obj: KubernetesObject): Promise<KubernetesObject | undefined>;
   /** Deletes an object, only if it still has this uid. Already gone is success. */
@@ -55,14 +58,14 @@ export class KubeClusterWriter implements ClusterWriter {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
-  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+  async apply<T extends KubernetesObject>(obj: T, as?: { fieldManager: string }): Promise<T> {
     try {
       return await this.objects.patch(
         obj,
         undefined,
         undefined,
-        FIELD_MANAGER,
-        true,
+        as?.fieldManager ?? FIELD_MANAGER,
+        as === undefined,
         PatchStrategy.ServerSideApply,
       );
     } catch (error) {
