@@ -443,6 +443,14 @@ export function buildHorizontalPodAutoscaler(
   };
 }
 
+/** Whether a field manager owns spec.replicas of a live Deployment (from its managedFields). */
+export function ownsReplicas(deployment: V1Deployment, manager: string): boolean {
+  return (deployment.metadata?.managedFields ?? []).some((entry) => {
+    const fields = entry.fieldsV1 as { 'f:spec'?: { 'f:replicas'?: unknown } } | undefined;
+    return entry.manager === manager && fields?.['f:spec']?.['f:replicas'] !== undefined;
+  });
+}
+
 /**
  * Server-side apply deletes a field its only owner stops applying: dropping spec.replicas
  * when autoscaling is turned on would reset the Deployment to 1 pod until the HPA reacts.
@@ -454,15 +462,7 @@ export function replicasHandover(live: KubernetesObject | undefined): V1Deployme
   const deployment: V1Deployment | undefined = live;
   const replicas = deployment?.spec?.replicas;
   if (deployment?.metadata === undefined || replicas === undefined) return undefined;
-  const owned = (deployment.metadata.managedFields ?? []).some((entry) => {
-    const fields = entry.fieldsV1 as { 'f:spec'?: { 'f:replicas'?: unknown } } | undefined;
-    return (
-      entry.manager === FIELD_MANAGER &&
-      entry.operation === 'Apply' &&
-      fields?.['f:spec']?.['f:replicas'] !== undefined
-    );
-  });
-  if (!owned) return undefined;
+  if (!ownsReplicas(deployment, FIELD_MANAGER)) return undefined;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

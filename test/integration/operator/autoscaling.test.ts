@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import {
   FIELD_MANAGER,
+  ownsReplicas,
   REPLICAS_HANDOVER_MANAGER,
 } from '../../../src/operator/desired-state/index.js';
 import { testClusterEnv } from '../../cluster/env.js';
@@ -25,6 +26,7 @@ import {
   eventually,
   installCrd,
   kubeConfig,
+  notFound,
   patchApiRoute,
   startOperator,
   waitForCondition,
@@ -45,23 +47,7 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
   let policy: PolicyV1Api;
 
   const deployment = () => c.apps.readNamespacedDeployment({ name: 'edge-gateway', namespace: ns });
-  const missing = async (read: () => Promise<unknown>) => {
-    try {
-      await read();
-      return undefined;
-    } catch (error) {
-      return (error as { code?: number }).code === 404 ? true : undefined;
-    }
-  };
-  /** Does this manager own spec.replicas of the live Deployment? */
-  const ownsReplicas = async (manager: string) =>
-    ((await deployment()).metadata?.managedFields ?? []).some(
-      (entry) =>
-        entry.manager === manager &&
-        (entry.fieldsV1 as { 'f:spec'?: { 'f:replicas'?: unknown } } | undefined)?.['f:spec']?.[
-          'f:replicas'
-        ] !== undefined,
-    );
+  const owns = async (manager: string) => ownsReplicas(await deployment(), manager);
 
   beforeAll(async () => {
     kc = kubeConfig(env?.kubeconfigPath ?? '');
@@ -153,7 +139,7 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
 
   test('turning autoscaling on: an HPA, the replica count kept (not reset to 1), the operator no longer owns it', async () => {
     expect((await deployment()).spec?.replicas).toBe(3);
-    expect(await ownsReplicas(FIELD_MANAGER)).toBe(true);
+    expect(await owns(FIELD_MANAGER)).toBe(true);
     await patchApiRoute(kc, ns, 'edge', {
       spec: { gateway: { replicas: null, autoscaling: { minReplicas: 2, maxReplicas: 6 } } },
     });
@@ -173,8 +159,8 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
       maxReplicas: 6,
     });
     await waitForCondition(kc, ns, 'edge', 'Ready', 'True', 60_000);
-    expect(await ownsReplicas(FIELD_MANAGER)).toBe(false);
-    expect(await ownsReplicas(REPLICAS_HANDOVER_MANAGER)).toBe(true);
+    expect(await owns(FIELD_MANAGER)).toBe(false);
+    expect(await owns(REPLICAS_HANDOVER_MANAGER)).toBe(true);
     expect((await deployment()).spec?.replicas).toBe(3);
     // The PDB follows minReplicas (2 > 1).
     await policy.readNamespacedPodDisruptionBudget({ name: 'edge-gateway', namespace: ns });
@@ -199,20 +185,20 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
     });
     await waitForCondition(kc, ns, 'edge', 'Ready', 'True', 60_000);
     expect((await deployment()).spec?.replicas).toBe(5);
-    expect(await ownsReplicas(HPA_STAND_IN)).toBe(true);
-    expect(await ownsReplicas(FIELD_MANAGER)).toBe(false);
+    expect(await owns(HPA_STAND_IN)).toBe(true);
+    expect(await owns(FIELD_MANAGER)).toBe(false);
   }, 90_000);
 
   test('turning autoscaling off prunes the HPA and the operator owns replicas again', async () => {
     await patchApiRoute(kc, ns, 'edge', { spec: { gateway: { autoscaling: null, replicas: 2 } } });
     await eventually('the HPA to be pruned', () =>
-      missing(() =>
+      notFound(() =>
         autoscaling.readNamespacedHorizontalPodAutoscaler({ name: 'edge-gateway', namespace: ns }),
       ),
     );
     await eventually('replicas 2', async () =>
       (await deployment()).spec?.replicas === 2 ? true : undefined,
     );
-    expect(await ownsReplicas(FIELD_MANAGER)).toBe(true);
+    expect(await owns(FIELD_MANAGER)).toBe(true);
   }, 90_000);
 });

@@ -194,6 +194,16 @@ export async function setWeight(
   await patchApiRoute(kc, namespace, name, { spec: { routes } });
 }
 
+/** For `eventually`: true once `read` answers 404, undefined while the object exists. */
+export async function notFound(read: () => Promise<unknown>): Promise<true | undefined> {
+  try {
+    await read();
+    return undefined;
+  } catch (error) {
+    return (error as { code?: number }).code === 404 ? true : undefined;
+  }
+}
+
 export function condition(status: ApiRouteStatus | undefined, type: string): Condition | undefined {
   return status?.conditions?.find((c) => c.type === type);
 }

@@ -35,6 +35,7 @@ import {
   getApiRoute,
   installCrd,
   kubeConfig,
+  notFound,
   patchApiRoute,
   setWeight,
   startOperator,
@@ -55,14 +56,6 @@ describeCluster('operator on a real control plane', () => {
   /** Every server-side apply the operator makes, as kind/name. */
   const applies: string[] = [];
 
-  const notFound = async (read: () => Promise<unknown>) => {
-    try {
-      await read();
-      return undefined;
-    } catch (error) {
-      return (error as { code?: number }).code === 404 ? true : undefined;
-    }
-  };
   const configMap = () => c.core.readNamespacedConfigMap({ name: 'orders-gateway', namespace: ns });
   const running = () => {
     if (!op) throw new Error('the operator did not start');
