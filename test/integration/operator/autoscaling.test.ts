@@ -65,10 +65,9 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
   });
 
   test('the API server refuses replicas with autoscaling, minReplicas above maxReplicas, and a bad Service or toleration, naming the field', async () => {
-    const attempt = async (gateway: object) => {
-      const manifest = apiRouteManifest(ns, 'refused');
+    const attempt = async (gateway: Record<string, unknown>) => {
       try {
-        await createApiRoute(kc, { ...manifest, spec: { ...manifest.spec, gateway } } as never);
+        await createApiRoute(kc, apiRouteManifest(ns, 'refused', { gateway }));
         return 'created';
       } catch (error) {
         return String((error as { body?: unknown }).body ?? error);
@@ -92,7 +91,6 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
   }, 30_000);
 
   test('placement fields reach the pod template, pass-through shapes intact', async () => {
-    const manifest = apiRouteManifest(ns, 'edge', { replicas: 3 });
     const affinity = {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
@@ -102,12 +100,11 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
         },
       },
     };
-    await createApiRoute(kc, {
-      ...manifest,
-      spec: {
-        ...manifest.spec,
+    await createApiRoute(
+      kc,
+      apiRouteManifest(ns, 'edge', {
         gateway: {
-          ...manifest.spec.gateway,
+          replicas: 3,
           affinity,
           tolerations: [
             { key: 'dedicated', operator: 'Equal', value: 'edge', effect: 'NoSchedule' },
@@ -123,8 +120,8 @@ describeCluster('gateway placement and autoscaling on a real control plane', () 
           podLabels: { team: 'edge' },
           service: { type: 'NodePort', externalTrafficPolicy: 'Local' },
         },
-      },
-    } as never);
+      }),
+    );
     await waitForCondition(kc, ns, 'edge', 'Ready', 'True', 60_000);
     const pod = (await deployment()).spec?.template;
     expect(pod?.spec?.affinity).toEqual(affinity);

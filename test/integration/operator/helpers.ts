@@ -93,6 +93,8 @@ export function apiRouteManifest(
     regex?: string;
     newService?: string;
     resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+    /** spec.gateway as given, instead of the one built from replicas and resources. */
+    gateway?: Record<string, unknown>;
   } = {},
 ) {
   const weight = options.weight ?? 10;
@@ -106,7 +108,7 @@ export function apiRouteManifest(
     metadata: { name, namespace },
     spec: {
       monolith: { service: 'legacy', port: 8080 },
-      gateway: {
+      gateway: options.gateway ?? {
         replicas: options.replicas ?? 2,
         ...(options.resources !== undefined && { resources: options.resources }),
       },
