@@ -544,9 +544,12 @@ describeCluster('the figway chart on a real control plane', () => {
       return Object.keys(spec?.properties?.gateway?.properties ?? {});
     };
     // The release that kept the CRD at uninstall takes it over again (same release name).
-    await helm(['install', RELEASE, older, ...helmArgs(), '--wait', '--timeout', '3m'], {
-      timeoutMs: 240_000,
-    });
+    await helm(
+      ['install', RELEASE, older, ...helmArgs(), '--create-namespace', '--wait', '--timeout', '3m'],
+      {
+        timeoutMs: 240_000,
+      },
+    );
     expect(await gatewayFields()).not.toContain('priorityClassName');
     expect(await gatewayFields()).toContain('replicas');
     const out = await helm(
