@@ -4,6 +4,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generatedFiles } from './api/generated-files.js';
+import { updateChartReadme } from './chart-values.js';
 import { updateReadme } from './reference.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -17,3 +18,13 @@ for (const [path, content] of Object.entries(generatedFiles())) {
 const readmePath = join(root, 'README.md');
 await writeFile(readmePath, await updateReadme(await readFile(readmePath, 'utf8')));
 process.stdout.write('updated README.md (ApiRoute and metrics references)\n');
+const chart = (file: string) => readFile(join(root, 'charts', 'figway', file), 'utf8');
+await writeFile(
+  join(root, 'charts', 'figway', 'README.md'),
+  updateChartReadme(
+    await chart('README.md'),
+    await chart('values.yaml'),
+    await chart('values.schema.json'),
+  ),
+);
+process.stdout.write('updated charts/figway/README.md (values table)\n');

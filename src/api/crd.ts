@@ -22,6 +22,8 @@ const SAFE_INTEGER_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_IN
  */
 function toStructural(node: JsonSchema): void {
   if (node.additionalProperties === false) delete node.additionalProperties;
+  // A pass-through object (zod looseObject) keeps unknown fields by the Kubernetes keyword.
+  if (node['x-kubernetes-preserve-unknown-fields'] === true) delete node.additionalProperties;
   if (node['x-kubernetes-int-or-string'] === true) {
     delete node.anyOf;
     delete node.type;

@@ -9,6 +9,7 @@ export { canonicalQuantity, quantityValue } from './quantity.js';
 export * from './ip.js';
 export * from './documents.js';
 export { GATEWAY_DEFAULTS } from './gateway-defaults.js';
+export * from './gateway-pod-schema.js';
 export { compileRouteRegex, RouteRegexError, type RouteRegex } from './regex.js';
 export {
   encodeParameter,

@@ -18,6 +18,13 @@ import {
   TOKEN,
 } from './fields.js';
 import { composeBackendIssues, composeRouteIssues, ComposeSchema } from './compose-schema.js';
+import {
+  AutoscalingSchema,
+  DEFAULT_GATEWAY_REPLICAS,
+  GATEWAY_POD_FIELDS,
+  refineGatewayScaling,
+  REPLICAS_OR_AUTOSCALING_RULE,
+} from './gateway-pod-schema.js';
 import { jsonPathError, JSON_PATH, MAX_JSON_PATH_LENGTH } from './json-path.js';
 import { grpcBackendError, GrpcSchema } from './grpc-schema.js';
 import { isPathTemplate, pathTemplateError } from './path-template.js';
@@ -111,12 +118,17 @@ export const AccessLogSchema = z
 
 export const GatewaySpecSchema = z
   .strictObject({
+    // No CRD default: the API server would fill it in and refuse every autoscaling gateway.
     replicas: z
       .int()
       .min(0, { error: (i) => `must be between 0 and 50, got ${String(i.input)}` })
       .max(50, { error: (i) => `must be between 0 and 50, got ${String(i.input)}` })
-      .default(2)
-      .meta({ description: 'Number of gateway pods. A PodDisruptionBudget is added when > 1.' }),
+      .optional()
+      .meta({
+        description: `Number of gateway pods (default ${String(DEFAULT_GATEWAY_REPLICAS)}; not with autoscaling). A PodDisruptionBudget is added when > 1.`,
+      }),
+    autoscaling: AutoscalingSchema.optional(),
+    ...GATEWAY_POD_FIELDS,
     resources: z
       .strictObject({
         requests: ResourceListSchema.optional(),
@@ -160,7 +172,11 @@ export const GatewaySpecSchema = z
     cachePurge: CachePurgeSchema.optional(),
     tracing: TracingSchema.optional(),
   })
-  .meta({ description: "Shape of this ApiRoute's dedicated gateway Deployment." });
+  .superRefine(refineGatewayScaling)
+  .meta({
+    description: "Shape of this ApiRoute's dedicated gateway Deployment.",
+    'x-kubernetes-validations': [REPLICAS_OR_AUTOSCALING_RULE],
+  });
 
 export const PATH_MATCH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 export const VALUE_MATCH_TYPES = ['Exact', 'RegularExpression'] as const;

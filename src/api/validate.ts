@@ -69,13 +69,15 @@ export function validateApiRoute(input: unknown): ValidationResult {
   // reportInput: messages quote the offending value ("got 150").
   const parsed = ApiRouteSchema.safeParse(input, { reportInput: true });
   if (parsed.success) return { ok: true, value: parsed.data };
-  return {
-    ok: false,
-    errors: parsed.error.issues.map((issue) => ({
-      path: formatPath(issue.path),
-      message: issueMessage(issue),
-    })),
-  };
+  return { ok: false, errors: fieldErrors(parsed.error) };
+}
+
+/** The errors of a failed parse, each naming its field (for inputs other than ApiRoutes too). */
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: formatPath(issue.path),
+    message: issueMessage(issue),
+  }));
 }
 
 /** One field error as every message shows it: `path: message`. */

@@ -1,7 +1,15 @@
 // Command-line flags shared by `figway operator` and `figway render`: the operator settings
 // that shape every gateway, parsed strictly so a typo fails loudly instead of defaulting.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { TracingSchema, type CompiledAccessLog, type TracingDefaults } from '../api/index.js';
+import {
+  fieldErrors,
+  formatErrors,
+  GatewayPodDefaultsSchema,
+  TracingSchema,
+  type CompiledAccessLog,
+  type GatewayPodDefaults,
+  type TracingDefaults,
+} from '../api/index.js';
 import { intFlag } from '../common/flags.js';
 import { redisUrlProblem } from '../common/redis-url.js';
 import { DEFAULT_SETTINGS, type GatewayRedis, type OperatorSettings } from './settings.js';
@@ -17,6 +25,8 @@ export const SETTINGS_OPTIONS = {
   'gateway-redis-password-key': { type: 'string' },
   'gateway-tracing-endpoint': { type: 'string' },
   'gateway-tracing-sampling-ratio': { type: 'string' },
+  'gateway-defaults': { type: 'string' },
+  'gateway-scrape-annotations': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -32,6 +42,8 @@ export function settingsFromValues(values: {
   'gateway-redis-password-key'?: string | undefined;
   'gateway-tracing-endpoint'?: string | undefined;
   'gateway-tracing-sampling-ratio'?: string | undefined;
+  'gateway-defaults'?: string | undefined;
+  'gateway-scrape-annotations'?: string | undefined;
 }): OperatorSettings {
   const policy = values['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (!(PULL_POLICIES as readonly string[]).includes(policy)) {
@@ -58,6 +70,12 @@ export function settingsFromValues(values: {
     ),
     image,
     imagePullPolicy: policy as OperatorSettings['imagePullPolicy'],
+    gatewayPod: gatewayPodFromFlag(values['gateway-defaults']),
+    scrapeAnnotations: booleanFlag(
+      'gateway-scrape-annotations',
+      values['gateway-scrape-annotations'],
+      DEFAULT_SETTINGS.scrapeAnnotations,
+    ),
     drainSeconds: intFlag(
       'drain-seconds',
       values['drain-seconds'],
@@ -82,12 +100,7 @@ function accessLogFromFlags(
       `--gateway-access-log-sample-ratio must be a number from 0 to 1, got ${JSON.stringify(ratio)}`,
     );
   }
-  if (errors !== undefined && errors !== 'true' && errors !== 'false') {
-    throw new Error(
-      `--gateway-access-log-errors must be true or false, got ${JSON.stringify(errors)}`,
-    );
-  }
-  const alwaysLogErrors = errors === 'true';
+  const alwaysLogErrors = booleanFlag('gateway-access-log-errors', errors, false);
   if (sampleRatio === 0 && !alwaysLogErrors) return undefined;
   return { sampleRatio, alwaysLogErrors, redactQuery: true };
 }
@@ -152,6 +165,33 @@ function tracingFromFlags(
     ...(url !== undefined && { endpoint: url }),
     ...(share !== undefined && { samplingRatio: share }),
   };
+}
+
+function booleanFlag(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value !== 'true' && value !== 'false')
+    throw new Error(`--${name} must be true or false, got ${JSON.stringify(value)}`);
+  return value === 'true';
+}
+
+/** The chart's gateway defaults: JSON of the spec.gateway fields they share (gateway-pod-schema.ts). */
+function gatewayPodFromFlag(json: string | undefined): GatewayPodDefaults {
+  if (json === undefined) return DEFAULT_SETTINGS.gatewayPod;
+  let input: unknown;
+  try {
+    input = JSON.parse(json);
+  } catch (error) {
+    throw new Error(`--gateway-defaults must be a JSON object: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const parsed = GatewayPodDefaultsSchema.safeParse(input, { reportInput: true });
+  if (!parsed.success) {
+    throw new Error(
+      `--gateway-defaults (chart values gateway.*): ${formatErrors(fieldErrors(parsed.error), '; ')}`,
+    );
+  }
+  return parsed.data;
 }
 
 /** Parses only the settings flags; everything else must be a positional argument. */

@@ -43,8 +43,11 @@ export interface ClusterWriter {
    * first to check ownership); undefined when it exists already.
    */
   create<T extends KubernetesObject>(obj: T): Promise<T | undefined>;
-  /** Server-side apply with the operator's field manager, forcing ownership of our fields. */
-  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  /**
+   * Server-side apply with the operator's field manager, forcing ownership of our fields;
+   * `as` applies with another manager, without force (a conflict is an error).
+   */
+  apply<T extends KubernetesObject>(obj: T, as?: { fieldManager: string }): Promise<T>;
   /** Reads an object that is not in an informer cache; undefined when it does not exist. */
   read(obj: KubernetesObject): Promise<KubernetesObject | undefined>;
   /** Deletes an object, only if it still has this uid. Already gone is success. */
@@ -178,21 +181,22 @@ export class KubeClusterWriter implements ClusterWriter {
     }
   }
 
-  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+  async apply<T extends KubernetesObject>(obj: T, as?: { fieldManager: string }): Promise<T> {
     const ssa = () =>
       this.send(() =>
         this.objects.patch(
           obj,
           undefined,
           undefined,
-          FIELD_MANAGER,
-          true,
+          as?.fieldManager ?? FIELD_MANAGER,
+          as === undefined,
           PatchStrategy.ServerSideApply,
         ),
       );
     try {
       const applied = await ssa();
-      const managedFields = createFieldsMovedToApply(applied);
+      // Only the operator's own manager took over fields from its create.
+      const managedFields = as === undefined ? createFieldsMovedToApply(applied) : undefined;
       if (managedFields === undefined) return applied;
       // The first apply after our create: the create's fields become the apply's (fenced
       // by resourceVersion), and the apply is repeated so that fields the create set and

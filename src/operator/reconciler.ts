@@ -35,6 +35,8 @@ import {
   type DesiredState,
   operatorFieldErrors,
   OWNED_KINDS,
+  REPLICAS_HANDOVER_MANAGER,
+  replicasHandover,
 } from './desired-state/index.js';
 import { EVENT_REASONS, type EventRecorder } from './events.js';
 import {
@@ -403,6 +405,10 @@ export class Reconciler {
         return live;
       }
       this.fence(`apply ${describeObject(obj)}`);
+      const dropsReplicas =
+        obj.kind === 'Deployment' &&
+        (obj as { spec?: { replicas?: number } }).spec?.replicas === undefined;
+      if (live && dropsReplicas) await this.handOverReplicas(obj);
       return this.written(await this.deps.writer.apply(withFingerprint(obj, fingerprint)));
     };
     // Independent objects in parallel; the Deployment and what follows it once its pods'
@@ -478,6 +484,22 @@ export class Reconciler {
     }
     if (migration.wakeAt !== undefined) {
       this.deps.requeueAfter?.(key, Math.max(MIN_REQUEUE_MS, migration.wakeAt - now.getTime()));
+    }
+  }
+
+  /**
+   * Before a Deployment without replicas (autoscaling) is applied: if the operator still
+   * owns the live replica count, another manager takes it over at its current value first
+   * (replicasHandover). Read fresh: the cache drops managedFields. A conflict means someone
+   * else (the HPA) already owns the field, which is the point.
+   */
+  private async handOverReplicas(deployment: KubernetesObject): Promise<void> {
+    const handover = replicasHandover(await this.deps.writer.read(deployment));
+    if (handover === undefined) return;
+    try {
+      await this.deps.writer.apply(handover, { fieldManager: REPLICAS_HANDOVER_MANAGER });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 409) throw error;
     }
   }
 

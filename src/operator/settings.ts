@@ -1,6 +1,11 @@
 // Operator settings: what the operator decides for every gateway it creates, as opposed to
 // what each ApiRoute asks for. Flags (see command.ts) fill these in; the builders read them.
-import { GATEWAY_DEFAULTS, type CompiledAccessLog, type TracingDefaults } from '../api/index.js';
+import {
+  GATEWAY_DEFAULTS,
+  type CompiledAccessLog,
+  type GatewayPodDefaults,
+  type TracingDefaults,
+} from '../api/index.js';
 
 /** Default gateway image; the Helm chart sets --image to the operator's own image. */
 export const DEFAULT_IMAGE = 'ghcr.io/figway/figway:0.1.0';
@@ -24,6 +29,10 @@ export interface OperatorSettings {
   servicePort: number;
   /** Access logs of gateways whose ApiRoute sets no spec.gateway.accessLog (the chart's). */
   defaultAccessLog: CompiledAccessLog | undefined;
+  /** Placement, exposure and env of gateways whose ApiRoute does not set them (the chart's). */
+  gatewayPod: GatewayPodDefaults;
+  /** prometheus.io/scrape, /port and /path on the gateway pods, for annotation-based scraping. */
+  scrapeAnnotations: boolean;
   /** Tracing endpoint and sampling of gateways whose ApiRoute leaves them out (the chart's). */
   defaultTracing: TracingDefaults | undefined;
   /** The Redis of shared rate limits, given to every gateway; undefined: none. */
@@ -53,4 +62,6 @@ export const DEFAULT_SETTINGS: OperatorSettings = {
   defaultAccessLog: undefined,
   redis: undefined,
   defaultTracing: undefined,
+  gatewayPod: {},
+  scrapeAnnotations: true,
 };

@@ -25,7 +25,7 @@ import { parse } from 'yaml';
 import type { ApiRouteStatus, RouteMigrationStatus } from '../../src/api/index.js';
 import { testClusterEnv } from '../cluster/env.js';
 import { apiRequest, attachCluster } from '../cluster/harness.js';
-import { CHART_DIR, only, render } from '../tools/chart.js';
+import { CHART_DIR, only, render, REPO_ROOT } from '../tools/chart.js';
 import { serviceAccountKubeConfig } from '../tools/kube.js';
 import {
   eventually,
@@ -196,7 +196,7 @@ describeE2e('the migration autopilot on a real control plane with a real Prometh
     admin = new k8s.KubeConfig();
     admin.loadFromFile(cluster.kubeconfigPath);
     const crdFile =
-      process.env.FIGWAY_TEST_CRD ?? join(CHART_DIR, 'crds', 'figway.dev_apiroutes.yaml');
+      process.env.FIGWAY_TEST_CRD ?? join(REPO_ROOT, 'crds', 'figway.dev_apiroutes.yaml');
     const crd = parse(readFileSync(crdFile, 'utf8')) as { metadata: { name: string } };
     const applied = await apiRequest(
       await attachCluster(cluster.stateFile),

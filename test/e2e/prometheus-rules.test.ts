@@ -191,6 +191,44 @@ const cases: Record<string, AlertCase> = {
       { namespace: 'figway-system', pod: 'op-2' },
     ],
   },
+  'FigwayApiRouteNotAccepted fires while an ApiRoute has Accepted=False, not for accepted ones': {
+    alertname: 'FigwayApiRouteNotAccepted',
+    series: [
+      // The operator's count of ApiRoutes by condition (the leader's; a standby reports 0).
+      {
+        series:
+          'figway_operator_apiroutes{job="figway-metrics", namespace="figway-system", pod="op-1", condition="Accepted", status="False"}',
+        values: '1x60',
+      },
+      {
+        series:
+          'figway_operator_apiroutes{job="figway-metrics", namespace="figway-system", pod="op-2", condition="Accepted", status="False"}',
+        values: '0x60',
+      },
+      {
+        series:
+          'figway_operator_apiroutes{job="figway-metrics", namespace="figway-system", pod="op-1", condition="Accepted", status="True"}',
+        values: '4x60',
+      },
+      {
+        series:
+          'figway_operator_apiroutes{job="figway-metrics", namespace="figway-system", pod="op-1", condition="Ready", status="False"}',
+        values: '2x60',
+      },
+    ],
+    firing: [{ job: 'figway-metrics', namespace: 'figway-system' }],
+  },
+  'FigwayApiRouteNotAccepted stays quiet when every ApiRoute is accepted': {
+    alertname: 'FigwayApiRouteNotAccepted',
+    series: [
+      {
+        series:
+          'figway_operator_apiroutes{job="figway-metrics", namespace="figway-system", pod="op-1", condition="Accepted", status="False"}',
+        values: '0x60',
+      },
+    ],
+    firing: [],
+  },
   'FigwayMigrationRolledBack fires at once for a rolled-back route, not for a progressing one': {
     alertname: 'FigwayMigrationRolledBack',
     evalTime: '2m',
@@ -225,7 +263,7 @@ describe('the PrometheusRule rendered from the chart', () => {
       ['custom', { for: '1m', gateway5xxRatio: 0.2, fallbackRate: 0.5 }],
     ] as const) {
       const { status, output } = runPromtool(['check', 'rules', await ruleFile(name, values)]);
-      expect(output).toMatch(/SUCCESS: 7 rules found/);
+      expect(output).toMatch(/SUCCESS: 8 rules found/);
       expect(status).toBe(0);
     }
   });

@@ -25,7 +25,7 @@ import { parse, stringify } from 'yaml';
 import { ROUTE_TABLE_KEY } from '../../src/api/index.js';
 import { testClusterEnv } from '../cluster/env.js';
 import { apiRequest, attachCluster } from '../cluster/harness.js';
-import { CHART_DIR, only, render } from '../tools/chart.js';
+import { CHART_DIR, only, render, REPO_ROOT } from '../tools/chart.js';
 import {
   eventually,
   freePort,
@@ -157,7 +157,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
     // The CRD, as the chart ships it (server-side apply; the other tests apply the same file).
     // FIGWAY_TEST_CRD (as in the operator tests): try a CRD change before it is generated.
     const crdFile =
-      process.env.FIGWAY_TEST_CRD ?? join(CHART_DIR, 'crds', 'figway.dev_apiroutes.yaml');
+      process.env.FIGWAY_TEST_CRD ?? join(REPO_ROOT, 'crds', 'figway.dev_apiroutes.yaml');
     // Sent as it is: client-node's typed serializer would drop x-kubernetes-* keys.
     const crd = parse(readFileSync(crdFile, 'utf8')) as { metadata: { name: string } };
     const applied = await apiRequest(

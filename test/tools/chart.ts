@@ -28,7 +28,6 @@ export interface RenderOptions {
   apiVersions?: string[];
   releaseName?: string;
   namespace?: string;
-  includeCrds?: boolean;
 }
 
 export function templateArgs(options: RenderOptions = {}): string[] {
@@ -42,7 +41,6 @@ export function templateArgs(options: RenderOptions = {}): string[] {
   for (const file of options.valuesFiles ?? []) args.push('--values', file);
   for (const set of options.set ?? []) args.push('--set', set);
   for (const api of options.apiVersions ?? []) args.push('--api-versions', api);
-  if (options.includeCrds) args.push('--include-crds');
   return args;
 }
 

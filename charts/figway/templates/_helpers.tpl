@@ -107,6 +107,9 @@ does not use cannot creep in.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -127,4 +130,45 @@ does not use cannot creep in.
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "create", "update"]
+{{- end -}}
+
+{{/*
+The gateway defaults the operator applies to every gateway (`--gateway-defaults`, JSON of
+the spec.gateway fields they share; the operator validates it with the ApiRoute schema).
+Empty values are left out, so the operator's own default applies.
+*/}}
+{{- define "figway.gatewayDefaults" -}}
+{{- $gateway := .Values.gateway -}}
+{{- $defaults := dict -}}
+{{- range $field := list "nodeSelector" "tolerations" "affinity" "topologySpreadConstraints" "priorityClassName" "podLabels" "env" -}}
+{{- with index $gateway $field -}}
+{{- $_ := set $defaults $field . -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.imagePullSecrets -}}
+{{- $_ := set $defaults "imagePullSecrets" . -}}
+{{- end -}}
+{{- with $gateway.serviceAccount.annotations -}}
+{{- $_ := set $defaults "serviceAccount" (dict "annotations" .) -}}
+{{- end -}}
+{{- $service := dict -}}
+{{- range $field := list "annotations" "loadBalancerClass" "externalTrafficPolicy" -}}
+{{- with index $gateway.service $field -}}
+{{- $_ := set $service $field . -}}
+{{- end -}}
+{{- end -}}
+{{- if or $service (ne $gateway.service.type "ClusterIP") -}}
+{{- $_ := set $service "type" $gateway.service.type -}}
+{{- $_ := set $defaults "service" $service -}}
+{{- end -}}
+{{- if $defaults -}}
+{{- toJson $defaults -}}
+{{- end -}}
+{{- end -}}
+
+{{/* prometheus.io annotations, for Prometheus setups that find targets by annotation. */}}
+{{- define "figway.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.operator.adminPort | quote }}
+prometheus.io/path: /metrics
 {{- end -}}

@@ -7,21 +7,27 @@
 // plain JSON, so plain object literals typed as those models are exactly right here.
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import type {
+  KubernetesObject,
   V1ConfigMap,
   V1Deployment,
   V1EnvVar,
+  V2HorizontalPodAutoscaler,
   V1PodDisruptionBudget,
   V1ResourceRequirements,
   V1Role,
   V1RoleBinding,
   V1Service,
   V1ServiceAccount,
+  V1TopologySpreadConstraint,
 } from '@kubernetes/client-node';
 import {
   secretNames,
   canonicalQuantity,
   compileRouteTable,
+  DEFAULT_GATEWAY_REPLICAS,
   DEFAULT_NAMESPACE,
+  GATEWAY_POD_FIELDS,
+  type GatewayPodDefaults,
   quantityValue,
   ROUTE_TABLE_KEY,
   serializeRouteTable,
@@ -34,6 +40,7 @@ import { DEFAULT_SETTINGS, type OperatorSettings } from '../settings.js';
 import {
   commonLabels,
   CONFIG_HASH_ANNOTATION,
+  FIELD_MANAGER,
   gatewayName,
   ownerReferences,
   selectorLabels,
@@ -92,8 +99,36 @@ export function buildConfigMap(apiRoute: ApiRoute, config: CompiledConfig): V1Co
   };
 }
 
-export function buildServiceAccount(apiRoute: ApiRoute): V1ServiceAccount {
-  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(apiRoute) };
+/**
+ * The placement, exposure and env fields of a gateway: each one the ApiRoute sets replaces
+ * the chart's default of that field whole (see gateway-pod-schema.ts).
+ */
+export function gatewayPod(
+  apiRoute: ApiRoute,
+  settings: Pick<OperatorSettings, 'gatewayPod'>,
+): GatewayPodDefaults {
+  const own = apiRoute.spec.gateway;
+  return Object.fromEntries(
+    Object.keys(GATEWAY_POD_FIELDS).flatMap((field) => {
+      const value =
+        own[field as keyof GatewayPodDefaults] ??
+        settings.gatewayPod[field as keyof GatewayPodDefaults];
+      return value === undefined ? [] : [[field, value]];
+    }),
+  );
+}
+
+/** Annotations, sorted for determinism; absent when empty. */
+function annotations(record: Record<string, string> | undefined) {
+  return record && Object.keys(record).length > 0 ? { annotations: sortedRecord(record) } : {};
+}
+
+export function buildServiceAccount(
+  apiRoute: ApiRoute,
+  settings: OperatorSettings = DEFAULT_SETTINGS,
+): V1ServiceAccount {
+  const own = annotations(gatewayPod(apiRoute, settings).serviceAccount?.annotations);
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(apiRoute, own) };
 }
 
 /**
@@ -191,6 +226,48 @@ export function gatewayNodeOptions(resources: V1ResourceRequirements): string {
   return flags.join(' ');
 }
 
+/** The replica count the operator owns; undefined with autoscaling, where the HPA owns it. */
+export function fixedReplicas(apiRoute: ApiRoute): number | undefined {
+  const gateway = apiRoute.spec.gateway;
+  return gateway.autoscaling ? undefined : (gateway.replicas ?? DEFAULT_GATEWAY_REPLICAS);
+}
+
+/** The fewest pods the gateway runs with: the PDB is built from it. */
+function leastReplicas(apiRoute: ApiRoute): number {
+  return apiRoute.spec.gateway.autoscaling?.minReplicas ?? fixedReplicas(apiRoute) ?? 0;
+}
+
+/**
+ * Spread over hostnames and zones by default. ScheduleAnyway: a one-node cluster must still
+ * run every replica. A constraint the user gives without a labelSelector counts this
+ * gateway's pods, the only selector that makes sense for it.
+ */
+function topologySpread(
+  apiRoute: ApiRoute,
+  given: GatewayPodDefaults['topologySpreadConstraints'],
+): V1TopologySpreadConstraint[] {
+  const labelSelector = { matchLabels: selectorLabels(apiRoute) };
+  if (given === undefined) {
+    return ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'].map((topologyKey) => ({
+      maxSkew: 1,
+      topologyKey,
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector,
+    }));
+  }
+  return given.map((constraint) => ({ labelSelector, ...constraint }));
+}
+
+/** prometheus.io annotations for Prometheus setups that discover pods by annotation. */
+function scrapeAnnotations(settings: OperatorSettings): Record<string, string> {
+  if (!settings.scrapeAnnotations) return {};
+  return {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': String(settings.adminPort),
+    'prometheus.io/path': '/metrics',
+  };
+}
+
 /** The uid/gid of the distroless "nonroot" user the figway image runs as. */
 export const GATEWAY_UID = 65532;
 
@@ -203,14 +280,23 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
   const name = gatewayName(apiRoute);
   const namespace = namespaceOf(apiRoute);
   const gateway = apiRoute.spec.gateway;
-  const podAnnotations = gateway.podAnnotations;
+  const pod = gatewayPod(apiRoute, settings);
+  // The user's annotations win over the scrape annotations they may want to change.
+  const podAnnotations = { ...scrapeAnnotations(settings), ...gateway.podAnnotations };
   const containerResources = resources(apiRoute);
+  const replicas = fixedReplicas(apiRoute);
+  const env: V1EnvVar[] = [
+    { name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) },
+    ...redisPasswordEnv(settings.redis),
+    ...(pod.env ?? []),
+  ];
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: metadata(apiRoute),
     spec: {
-      replicas: gateway.replicas,
+      // Absent with autoscaling: server-side apply then leaves the field to the HPA.
+      ...(replicas !== undefined && { replicas }),
       revisionHistoryLimit: 3,
       // Deployment's selector is immutable: selectorLabels never changes for an ApiRoute.
       selector: { matchLabels: selectorLabels(apiRoute) },
@@ -218,14 +304,17 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
         metadata: {
-          labels: commonLabels(apiRoute),
-          ...(podAnnotations &&
-            Object.keys(podAnnotations).length > 0 && {
-              annotations: sortedRecord(podAnnotations),
-            }),
+          // The operator's labels last: the schema refuses podLabels that would replace them.
+          labels: { ...sortedRecord(pod.podLabels ?? {}), ...commonLabels(apiRoute) },
+          ...annotations(podAnnotations),
         },
         spec: {
           serviceAccountName: name,
+          ...(pod.priorityClassName !== undefined && { priorityClassName: pod.priorityClassName }),
+          ...(pod.imagePullSecrets && { imagePullSecrets: pod.imagePullSecrets }),
+          ...(pod.nodeSelector && { nodeSelector: sortedRecord(pod.nodeSelector) }),
+          ...(pod.tolerations && { tolerations: pod.tolerations }),
+          ...(pod.affinity && { affinity: pod.affinity }),
           // The gateway watches its ConfigMap through the API, so it needs its token.
           automountServiceAccountToken: true,
           terminationGracePeriodSeconds: settings.drainSeconds + settings.shutdownMarginSeconds,
@@ -235,21 +324,7 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
             runAsGroup: GATEWAY_UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
-          topologySpreadConstraints: [
-            {
-              maxSkew: 1,
-              topologyKey: 'kubernetes.io/hostname',
-              // ScheduleAnyway: a one-node cluster must still run every replica.
-              whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: { matchLabels: selectorLabels(apiRoute) },
-            },
-            {
-              maxSkew: 1,
-              topologyKey: 'topology.kubernetes.io/zone',
-              whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: { matchLabels: selectorLabels(apiRoute) },
-            },
-          ],
+          topologySpreadConstraints: topologySpread(apiRoute, pod.topologySpreadConstraints),
           containers: [
             {
               name: 'gateway',
@@ -269,10 +344,7 @@ export function buildDeployment(apiRoute: ApiRoute, settings: OperatorSettings):
                 String(settings.drainSeconds),
                 ...(settings.redis !== undefined ? ['--redis-url', settings.redis.url] : []),
               ],
-              env: [
-                { name: 'NODE_OPTIONS', value: gatewayNodeOptions(containerResources) },
-                ...redisPasswordEnv(settings.redis),
-              ],
+              env,
               ports: [
                 { name: 'http', containerPort: settings.gatewayPort, protocol: 'TCP' },
                 { name: 'admin', containerPort: settings.adminPort, protocol: 'TCP' },
@@ -318,12 +390,19 @@ function redisPasswordEnv(redis: OperatorSettings['redis']): V1EnvVar[] {
 }
 
 export function buildService(apiRoute: ApiRoute, settings: OperatorSettings): V1Service {
+  const service = gatewayPod(apiRoute, settings).service;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: metadata(apiRoute),
+    metadata: metadata(apiRoute, annotations(service?.annotations)),
     spec: {
-      type: 'ClusterIP',
+      type: service?.type ?? 'ClusterIP',
+      ...(service?.loadBalancerClass !== undefined && {
+        loadBalancerClass: service.loadBalancerClass,
+      }),
+      ...(service?.externalTrafficPolicy !== undefined && {
+        externalTrafficPolicy: service.externalTrafficPolicy,
+      }),
       selector: selectorLabels(apiRoute),
       ports: [
         { name: 'http', port: settings.servicePort, targetPort: 'http', protocol: 'TCP' },
@@ -335,10 +414,11 @@ export function buildService(apiRoute: ApiRoute, settings: OperatorSettings): V1
 
 /**
  * Keeps all but one gateway pod up during voluntary disruptions (drains, upgrades). Only
- * built when replicas > 1: with one replica a PDB would block node drains forever.
+ * built when replicas (or the autoscaler's minReplicas) > 1: with one replica a PDB would
+ * block node drains forever.
  */
 export function buildPodDisruptionBudget(apiRoute: ApiRoute): V1PodDisruptionBudget | undefined {
-  if (apiRoute.spec.gateway.replicas <= 1) return undefined;
+  if (leastReplicas(apiRoute) <= 1) return undefined;
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
@@ -349,5 +429,63 @@ export function buildPodDisruptionBudget(apiRoute: ApiRoute): V1PodDisruptionBud
       // A crash-looping pod must not block a node drain.
       unhealthyPodEvictionPolicy: 'AlwaysAllow',
     },
+  };
+}
+
+/** A CPU HorizontalPodAutoscaler for the gateway Deployment, when spec.gateway.autoscaling asks. */
+export function buildHorizontalPodAutoscaler(
+  apiRoute: ApiRoute,
+): V2HorizontalPodAutoscaler | undefined {
+  const autoscaling = apiRoute.spec.gateway.autoscaling;
+  if (autoscaling === undefined) return undefined;
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: metadata(apiRoute),
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: gatewayName(apiRoute) },
+      minReplicas: autoscaling.minReplicas,
+      maxReplicas: autoscaling.maxReplicas,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: {
+            name: 'cpu',
+            target: {
+              type: 'Utilization',
+              averageUtilization: autoscaling.targetCPUUtilizationPercentage,
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** Whether a field manager owns spec.replicas of a live Deployment (from its managedFields). */
+export function ownsReplicas(deployment: V1Deployment, manager: string): boolean {
+  return (deployment.metadata?.managedFields ?? []).some((entry) => {
+    const fields = entry.fieldsV1 as { 'f:spec'?: { 'f:replicas'?: unknown } } | undefined;
+    return entry.manager === manager && fields?.['f:spec']?.['f:replicas'] !== undefined;
+  });
+}
+
+/**
+ * Server-side apply deletes a field its only owner stops applying: dropping spec.replicas
+ * when autoscaling is turned on would reset the Deployment to 1 pod until the HPA reacts.
+ * So while the operator still owns the field, a second manager first applies the current
+ * count (the Kubernetes docs' "transferring ownership" to an HPA); this is that apply, or
+ * undefined when the operator does not own spec.replicas of the live Deployment.
+ */
+export function replicasHandover(live: KubernetesObject | undefined): V1Deployment | undefined {
+  const deployment: V1Deployment | undefined = live;
+  const replicas = deployment?.spec?.replicas;
+  if (deployment?.metadata === undefined || replicas === undefined) return undefined;
+  if (!ownsReplicas(deployment, FIELD_MANAGER)) return undefined;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: deployment.metadata.name, namespace: deployment.metadata.namespace },
+    spec: { replicas } as V1Deployment['spec'],
   };
 }

@@ -5,6 +5,7 @@ import type { OperatorSettings } from '../settings.js';
 import {
   buildConfigMap,
   buildDeployment,
+  buildHorizontalPodAutoscaler,
   buildPodDisruptionBudget,
   buildRole,
   buildRoleBinding,
@@ -41,7 +42,8 @@ function kindAt(group: string, version: string, kind: string, plural: string): O
 
 /**
  * Every kind the operator creates, in apply order: identity and permissions before the
- * config, the config before the pods that read it, the pods before their budget.
+ * config, the config before the pods that read it, the pods before their budget and
+ * their autoscaler.
  */
 export const OWNED_KINDS: readonly OwnedKind[] = [
   kindAt('', 'v1', 'ServiceAccount', 'serviceaccounts'),
@@ -51,11 +53,12 @@ export const OWNED_KINDS: readonly OwnedKind[] = [
   kindAt('', 'v1', 'Service', 'services'),
   kindAt('apps', 'v1', 'Deployment', 'deployments'),
   kindAt('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
+  kindAt('autoscaling', 'v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers'),
 ];
 
 export interface DesiredState {
   config: CompiledConfig;
-  /** In OWNED_KINDS order; kinds not wanted (the PDB at one replica) are absent. */
+  /** In OWNED_KINDS order; kinds not wanted (the PDB at one replica, the HPA) are absent. */
   objects: KubernetesObject[];
 }
 
@@ -71,14 +74,16 @@ export function desiredState(
 ): DesiredState {
   const config = compileConfig(apiRoute, settings, migrationWeights, grpcDescriptors);
   const pdb = buildPodDisruptionBudget(apiRoute);
+  const hpa = buildHorizontalPodAutoscaler(apiRoute);
   const objects: KubernetesObject[] = [
-    buildServiceAccount(apiRoute),
+    buildServiceAccount(apiRoute, settings),
     buildRole(apiRoute, config),
     buildRoleBinding(apiRoute),
     buildConfigMap(apiRoute, config),
     buildService(apiRoute, settings),
     buildDeployment(apiRoute, settings),
     ...(pdb ? [pdb] : []),
+    ...(hpa ? [hpa] : []),
   ];
   return { config, objects };
 }

@@ -6,8 +6,14 @@ import { API_VERSION, KIND, type ApiRoute } from '../../api/index.js';
 export const APIROUTE_LABEL = 'figway.dev/apiroute';
 /** Annotation on the ConfigMap: the content hash of the route table it holds. */
 export const CONFIG_HASH_ANNOTATION = 'figway.dev/config-hash';
-/** The only field manager the operator applies with. */
+/** The field manager the operator applies its objects with. */
 export const FIELD_MANAGER = 'figway-operator';
+/**
+ * Holds a gateway's replica count for the moment the operator lets go of it (autoscaling
+ * turned on), so the field is never left without an owner and reset to 1; the HPA's
+ * first scale takes it over. See replicasHandover.
+ */
+export const REPLICAS_HANDOVER_MANAGER = 'figway-replicas-handover';
 export const GATEWAY_COMPONENT = 'gateway';
 export const GATEWAY_APP_NAME = 'figway-gateway';
 export const NAME_SUFFIX = '-gateway';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -76,6 +76,17 @@ async function notFound(read: () => Promise<unknown>): Promise<boolean> {
     if (statusOf(error) === 404) return true;
     throw error;
   }
+}
+
+/** A YAML text without the mapping key `name` (at any depth) and everything indented under it. */
+function withoutProperty(text: string, name: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((line) => line.trim() === `${name}:`);
+  if (start < 0) throw new Error(`no key ${name} in the CRD template`);
+  const indent = (line: string) => line.length - line.trimStart().length;
+  let end = start + 1;
+  while (end < lines.length && indent(lines[end] ?? '') > indent(lines[start] ?? '')) end += 1;
+  return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
 }
 
 describeCluster('the figway chart on a real control plane', () => {
@@ -424,7 +435,7 @@ describeCluster('the figway chart on a real control plane', () => {
         admin.core.readNamespacedService({ name: `${RELEASE}-metrics`, namespace: NS }),
       ),
     ).toBe(true);
-    // Helm never deletes CRDs from crds/: deleting one would delete every ApiRoute.
+    // crds.keep: helm.sh/resource-policy keep. Deleting the CRD would delete every ApiRoute.
     await admin.ext.readCustomResourceDefinition({ name: CRD });
     const routes = (await admin.custom.listClusterCustomObject({
       group: 'figway.dev',
@@ -435,7 +446,10 @@ describeCluster('the figway chart on a real control plane', () => {
   }, 300_000);
 
   test('monitors need the Prometheus Operator API: refused without it, installed with it', async () => {
+    // A second release of the chart leaves the CRD to the first one.
     const monitors = [
+      '--set',
+      'crds.install=false',
       '--set',
       'metrics.serviceMonitor.enabled=true',
       '--set',
@@ -502,12 +516,9 @@ describeCluster('the figway chart on a real control plane', () => {
       60_000,
       1_000,
     );
-    const out = await helm(
-      ['install', 'monitored', chart, ...helmArgs(), ...monitors, '--skip-crds'],
-      {
-        timeoutMs: 120_000,
-      },
-    );
+    const out = await helm(['install', 'monitored', chart, ...helmArgs(), ...monitors], {
+      timeoutMs: 120_000,
+    });
     expect(out).toMatch(/STATUS: deployed/);
     const custom = admin.custom;
     for (const plural of ['servicemonitors', 'podmonitors', 'prometheusrules']) {
@@ -521,4 +532,38 @@ describeCluster('the figway chart on a real control plane', () => {
     }
     await helm(['uninstall', 'monitored', ...helmArgs(), '--wait'], { timeoutMs: 120_000 });
   }, 240_000);
+  test('helm upgrade upgrades the CRD (it is a template, not a crds/ file Helm never upgrades)', async () => {
+    // The chart as an older version would have it: the same CRD without spec.gateway.priorityClassName.
+    const older = join(work, 'figway-older');
+    cpSync(chart, older, { recursive: true });
+    const template = join(older, 'templates', 'crd.yaml');
+    writeFileSync(template, withoutProperty(readFileSync(template, 'utf8'), 'priorityClassName'));
+    const gatewayFields = async () => {
+      const crd = await admin.ext.readCustomResourceDefinition({ name: CRD });
+      const spec = crd.spec.versions[0]?.schema?.openAPIV3Schema?.properties?.spec;
+      return Object.keys(spec?.properties?.gateway?.properties ?? {});
+    };
+    // The release that kept the CRD at uninstall takes it over again (same release name).
+    await helm(
+      ['install', RELEASE, older, ...helmArgs(), '--create-namespace', '--wait', '--timeout', '3m'],
+      {
+        timeoutMs: 240_000,
+      },
+    );
+    expect(await gatewayFields()).not.toContain('priorityClassName');
+    expect(await gatewayFields()).toContain('replicas');
+    const out = await helm(
+      ['upgrade', RELEASE, chart, ...helmArgs(), '--wait', '--timeout', '3m'],
+      {
+        timeoutMs: 240_000,
+      },
+    );
+    expect(out).toMatch(/STATUS: deployed/);
+    expect(await gatewayFields()).toContain('priorityClassName');
+    const crd = await admin.ext.readCustomResourceDefinition({ name: CRD });
+    expect(crd.metadata?.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    expect(crd.metadata?.annotations?.['meta.helm.sh/release-name']).toBe(RELEASE);
+    await helm(['uninstall', RELEASE, ...helmArgs(), '--wait'], { timeoutMs: 120_000 });
+    await admin.ext.readCustomResourceDefinition({ name: CRD });
+  }, 360_000);
 });

@@ -93,6 +93,8 @@ export function apiRouteManifest(
     regex?: string;
     newService?: string;
     resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+    /** spec.gateway as given, instead of the one built from replicas and resources. */
+    gateway?: Record<string, unknown>;
   } = {},
 ) {
   const weight = options.weight ?? 10;
@@ -106,7 +108,7 @@ export function apiRouteManifest(
     metadata: { name, namespace },
     spec: {
       monolith: { service: 'legacy', port: 8080 },
-      gateway: {
+      gateway: options.gateway ?? {
         replicas: options.replicas ?? 2,
         ...(options.resources !== undefined && { resources: options.resources }),
       },
@@ -192,6 +194,16 @@ export async function setWeight(
     { monolith: true, weight: 100 - weight },
   ];
   await patchApiRoute(kc, namespace, name, { spec: { routes } });
+}
+
+/** For `eventually`: true once `read` answers 404, undefined while the object exists. */
+export async function notFound(read: () => Promise<unknown>): Promise<true | undefined> {
+  try {
+    await read();
+    return undefined;
+  } catch (error) {
+    return (error as { code?: number }).code === 404 ? true : undefined;
+  }
 }
 
 export function condition(status: ApiRouteStatus | undefined, type: string): Condition | undefined {

@@ -36,6 +36,7 @@ import {
   getApiRoute,
   installCrd,
   kubeConfig,
+  notFound,
   patchApiRoute,
   setWeight,
   startOperator,
@@ -58,14 +59,6 @@ describeCluster('operator on a real control plane', () => {
   /** Every request of the operator's writer (creates, reads, applies, status, Events), as verb kind. */
   const requests: string[] = [];
 
-  const notFound = async (read: () => Promise<unknown>) => {
-    try {
-      await read();
-      return undefined;
-    } catch (error) {
-      return (error as { code?: number }).code === 404 ? true : undefined;
-    }
-  };
   const configMap = () => c.core.readNamespacedConfigMap({ name: 'orders-gateway', namespace: ns });
   const running = () => {
     if (!op) throw new Error('the operator did not start');

@@ -41,7 +41,6 @@ describe('validateApiRoute', () => {
     if (!result.ok) return;
     const route = result.value.spec.routes[0]!;
     expect(result.value.spec.gateway).toEqual({
-      replicas: 2,
       logLevel: 'info',
       backendHeader: 'x-figway-backend',
       trustedProxies: [],

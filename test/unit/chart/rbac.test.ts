@@ -11,7 +11,7 @@ import {
   RECONCILE_CALLS,
   type ApiCall,
 } from '../../fixtures/chart/operator-api-calls.js';
-import { CHART_FIXTURES, render, REPO_ROOT, type K8sObject } from '../../tools/chart.js';
+import { CHART_FIXTURES, only, render, REPO_ROOT, type K8sObject } from '../../tools/chart.js';
 
 interface PolicyRule {
   apiGroups?: string[];
@@ -47,7 +47,9 @@ const byName = (suffix: string) => (o: K8sObject) => o.metadata.name.endsWith(su
 describe('cluster-wide mode (default)', () => {
   test('the ClusterRole grants exactly the calls the operator makes', async () => {
     const objects = await render();
-    const roles = objects.filter((o) => o.kind === 'ClusterRole');
+    const roles = objects.filter(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-operator'),
+    );
     expect(roles).toHaveLength(1);
     expect(permissions(rulesOf(roles[0] as K8sObject))).toEqual(callPermissions(RECONCILE_CALLS));
   });
@@ -62,7 +64,7 @@ describe('cluster-wide mode (default)', () => {
     expect(binding.roleRef).toEqual({
       apiGroup: 'rbac.authorization.k8s.io',
       kind: 'ClusterRole',
-      name: objects.find((o) => o.kind === 'ClusterRole')?.metadata.name,
+      name: only(objects, 'ClusterRole', '-operator').metadata.name,
     });
     expect(binding.subjects).toEqual([
       { kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace },
@@ -141,9 +143,44 @@ describe('shape of the rules', () => {
       const gatewayRole = buildRole(apiRoute, compileConfig(apiRoute));
       const granted = permissions(gatewayRole.rules as PolicyRule[]);
       expect(granted.length).toBeGreaterThan(0);
-      const clusterRole = (await render()).find((o) => o.kind === 'ClusterRole') as K8sObject;
+      const clusterRole = only(await render(), 'ClusterRole', '-operator');
       const held = new Set(permissions(rulesOf(clusterRole)));
       expect(granted.filter((p) => !held.has(p))).toEqual([]);
     },
   );
+});
+
+describe('aggregated ClusterRoles for the people who use ApiRoutes', () => {
+  const AGGREGATE = 'rbac.authorization.k8s.io/aggregate-to-';
+
+  test('view reads ApiRoutes into view, edit and admin; edit manages them into edit and admin', async () => {
+    const objects = await render();
+    const view = only(objects, 'ClusterRole', '-view');
+    const edit = only(objects, 'ClusterRole', '-edit');
+    const aggregatedInto = (role: K8sObject) =>
+      Object.entries(role.metadata.labels ?? {})
+        .filter(([key, value]) => key.startsWith(AGGREGATE) && value === 'true')
+        .map(([key]) => key.slice(AGGREGATE.length))
+        .sort();
+    expect(aggregatedInto(view)).toEqual(['admin', 'edit', 'view']);
+    expect(aggregatedInto(edit)).toEqual(['admin', 'edit']);
+    expect(permissions(rulesOf(view))).toEqual(
+      ['get', 'list', 'watch']
+        .flatMap((verb) => [`figway.dev/apiroutes:${verb}`, `figway.dev/apiroutes/status:${verb}`])
+        .sort(),
+    );
+    // Users write the spec; the status is the operator's.
+    expect(permissions(rulesOf(edit))).toEqual(
+      ['create', 'delete', 'deletecollection', 'patch', 'update']
+        .map((verb) => `figway.dev/apiroutes:${verb}`)
+        .sort(),
+    );
+  });
+
+  test('rbac.aggregateClusterRoles=false leaves them out', async () => {
+    const objects = await render({ set: ['rbac.aggregateClusterRoles=false'] });
+    expect(objects.filter((o) => o.kind === 'ClusterRole').map((o) => o.metadata.name)).toEqual([
+      'figway-operator',
+    ]);
+  });
 });

@@ -47,6 +47,9 @@ spec:
 `) as RawApiRoute;
 }
 
+/** What a gateway with a fixed replica count has: every owned kind but the autoscaler. */
+const FIXED_REPLICA_KINDS = OWNED_KINDS.filter((k) => k.kind !== 'HorizontalPodAutoscaler');
+
 describe('Reconciler', () => {
   let cluster: FakeCluster;
   let leader: boolean;
@@ -74,7 +77,7 @@ describe('Reconciler', () => {
     cluster.apiRoutes.set('shop/orders', apiRoute());
     await reconciler.reconcile('shop/orders');
     expect(cluster.writes).toEqual([
-      ...OWNED_KINDS.map((k) => `create ${k.kind}/shop/orders-gateway`),
+      ...FIXED_REPLICA_KINDS.map((k) => `create ${k.kind}/shop/orders-gateway`),
       'status shop/orders',
     ]);
     // Create-first: nothing the cache does not hold is read to check its owner first.
