@@ -58,7 +58,7 @@ describe('figway validate', () => {
       `${file}: document 2 (orders): spec.routes[0].backends[0].weight: must be between 0 and 100, got 150`,
     );
     expect(result.stderr).toContain(
-      `${file}: document 2 (orders): spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m or 1h, got "soon"`,
+      `${file}: document 2 (orders): spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m, 1m30s or 1h (Gateway API duration: up to four parts of 1-5 digits and h, m, s or ms), got "soon"`,
     );
     expect(result.stderr).not.toContain('document 1');
     expect(result.stderr).toContain('1 valid, 1 invalid');
