@@ -2,7 +2,7 @@
 export * from './schema.js';
 export * from './validate.js';
 export * from './route-table.js';
-export { durationToMs } from './fields.js';
+export { DURATION, durationToMs } from './fields.js';
 export { canonicalQuantity, quantityValue } from './quantity.js';
 export * from './ip.js';
 export * from './documents.js';

@@ -1,29 +1,11 @@
 // `figway validate` as CI pipelines call it: real files, a real process, the exit code.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it, jest } from '@jest/globals';
+import { figway as run, root } from '../../tools/cli.js';
 
-const root = join(import.meta.dirname, '..', '..', '..');
-const run = promisify(execFile);
-
-async function figway(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', join(root, 'src', 'cli.ts'), ...args],
-      { cwd: root },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const figway = (...args: string[]) => run(args);
 
 // Each test starts a TypeScript process; on a busy 2-core machine that takes seconds.
 jest.setTimeout(30_000);

@@ -363,7 +363,7 @@ describe('validateApiRoute', () => {
     [
       'name the API server refuses (DNS-1123 subdomain)',
       (r) => (r.metadata.name = 'Orders_1'),
-      'metadata.name: must be a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\'), got "Orders_1"',
+      "metadata.name: must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), got \"Orders_1\"",
     ],
     [
       'namespace the API server refuses (DNS-1123 label)',
