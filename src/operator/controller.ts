@@ -2,6 +2,7 @@
 // election decides whether the queue runs at all. Informer handlers only map an event to an
 // ApiRoute key and enqueue it: an owned object's key comes from its figway.dev/apiroute label.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import {
   KubernetesObjectApi,
   type KubeConfig,
@@ -17,7 +18,7 @@ import { EventRecorder } from './events.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
 import { KubeClusterWriter, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
-import type { OperatorMetrics } from './metrics.js';
+import { CONTROLLER, type OperatorMetrics } from './metrics.js';
 import type { ObservationSource } from './migration/source.js';
 import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
@@ -87,15 +88,9 @@ export class Operator {
       concurrency: options.concurrency,
       ...(options.retryBaseMs !== undefined && { baseDelayMs: options.retryBaseMs }),
       ...(options.retryMaxMs !== undefined && { maxDelayMs: options.retryMaxMs }),
-      hooks: {
-        depth: (d) => {
-          metrics.queueDepth.set(d);
-        },
-        latency: (s) => {
-          metrics.queueLatency.observe(s);
-        },
-      },
+      hooks: metrics.queueHooks(),
     });
+    metrics.maxConcurrentReconciles.set({ controller: CONTROLLER }, options.concurrency);
     const writer = options.writer ?? new KubeClusterWriter(options.kubeConfig);
     this.events = new EventRecorder(writer, {
       instance: this.identity,
@@ -228,10 +223,11 @@ export class Operator {
   }
 
   private async process(key: string): Promise<void> {
-    const stopTimer = this.options.metrics.reconcileDuration.startTimer();
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       await this.reconciler.reconcile(key);
-      this.options.metrics.reconciles.inc({ result: 'success' });
+      this.options.metrics.reconciled('success', seconds());
     } catch (error) {
       const result =
         error instanceof TerminalError
@@ -239,12 +235,10 @@ export class Operator {
           : error instanceof ConflictError
             ? 'conflict'
             : 'error';
-      this.options.metrics.reconciles.inc({ result });
+      this.options.metrics.reconciled(result, seconds());
       if (result === 'error')
         this.log.warn('reconcile failed; will retry', { apiroute: key, ...errorFields(error) });
       throw error;
-    } finally {
-      stopTimer();
     }
   }
 
