@@ -149,9 +149,15 @@ export class OperatorMetrics {
   queueHooks(): QueueHooks {
     const name = CONTROLLER;
     return {
-      depth: (depth) => this.queueDepth.set({ name }, depth),
-      added: () => this.queueAdds.inc({ name }),
-      latency: (seconds) => this.queueLatency.observe({ name }, seconds),
+      depth: (depth) => {
+        this.queueDepth.set({ name }, depth);
+      },
+      added: () => {
+        this.queueAdds.inc({ name });
+      },
+      latency: (seconds) => {
+        this.queueLatency.observe({ name }, seconds);
+      },
       done: (_key, _outcome, _error, retryInMs) => {
         if (retryInMs !== undefined) this.queueRetries.inc({ name });
       },
