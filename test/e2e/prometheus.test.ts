@@ -21,7 +21,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { ROUTE_TABLE_KEY } from '../../src/api/index.js';
 import { testClusterEnv } from '../cluster/env.js';
 import { apiRequest, attachCluster } from '../cluster/harness.js';
