@@ -25,7 +25,7 @@ import { parse } from 'yaml';
 import { ROUTE_TABLE_KEY } from '../../src/api/index.js';
 import { testClusterEnv } from '../cluster/env.js';
 import { apiRequest, attachCluster } from '../cluster/harness.js';
-import { CHART_DIR, only, render } from '../tools/chart.js';
+import { CHART_DIR } from '../tools/chart.js';
 import { figway } from '../tools/cli.js';
 import {
   eventually,
@@ -38,6 +38,7 @@ import {
 import {
   prometheusBin,
   PROMETHEUS_INSTALL as INSTALL,
+  chartRuleGroups,
   startPrometheus,
   type PromSample,
   type RunningPrometheus,
@@ -162,24 +163,12 @@ describeE2e('figway metrics in a real Prometheus', () => {
       freePort(),
     ]);
 
-    // Prometheus with the chart's alert rules, `for` shortened so alerts fire within the
-    // test, scraping with the labels the chart's ServiceMonitor (job = the metrics Service,
+    // Prometheus with the chart's alert rules, scraping with the labels the chart's ServiceMonitor (job = the metrics Service,
     // namespace, pod) and PodMonitor (namespace, pod, apiroute from the pod's label) give.
-    const rules = only(
-      await render({
-        // fallbackRate: any fallback at all, so that search-api's raise the alert.
-        set: [
-          'metrics.prometheusRule.enabled=true',
-          'metrics.prometheusRule.for=0s',
-          'metrics.prometheusRule.fallbackRate=0.001',
-        ],
-        apiVersions: ['monitoring.coreos.com/v1'],
-      }),
-      'PrometheusRule',
-    );
     prometheus = await startPrometheus({
       work,
-      ruleGroups: (rules.spec as { groups: unknown }).groups,
+      // fallbackRate: any fallback at all, so that search-api's raise the alert.
+      ruleGroups: await chartRuleGroups(['metrics.prometheusRule.fallbackRate=0.001']),
       targets: [
         {
           job: OPERATOR_JOB,

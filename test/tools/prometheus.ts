@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { only, render } from './chart.js';
 import {
   eventually,
   freePort,
@@ -134,4 +135,16 @@ export async function startPrometheus(options: {
       ).data.alerts;
     },
   };
+}
+
+/** The chart's alert rule groups, with `for` shortened to 0s so alerts fire within a test. */
+export async function chartRuleGroups(extraValues: readonly string[] = []): Promise<unknown> {
+  const rules = only(
+    await render({
+      set: ['metrics.prometheusRule.enabled=true', 'metrics.prometheusRule.for=0s', ...extraValues],
+      apiVersions: ['monitoring.coreos.com/v1'],
+    }),
+    'PrometheusRule',
+  );
+  return (rules.spec as { groups: unknown }).groups;
 }
