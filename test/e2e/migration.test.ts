@@ -228,7 +228,7 @@ describeE2e('the migration autopilot on a real control plane with a real Prometh
 
     prometheus = await startPrometheus({
       work,
-      ruleGroups: await chartRuleGroups(),
+      ruleGroups: await chartRuleGroups(work),
       targets: [
         {
           job: 'figway-metrics',

@@ -168,7 +168,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
     prometheus = await startPrometheus({
       work,
       // fallbackRate: any fallback at all, so that search-api's raise the alert.
-      ruleGroups: await chartRuleGroups(['metrics.prometheusRule.fallbackRate=0.001']),
+      ruleGroups: await chartRuleGroups(work, { fallbackRate: 0.001 }),
       targets: [
         {
           job: OPERATOR_JOB,

@@ -137,13 +137,22 @@ export async function startPrometheus(options: {
   };
 }
 
-/** The chart's alert rule groups, with `for` shortened to 0s so alerts fire within a test. */
-export async function chartRuleGroups(extraValues: readonly string[] = []): Promise<unknown> {
+/**
+ * The chart's alert rule groups, with `for` shortened to 0s so alerts fire within a test.
+ * `ruleValues` overrides other metrics.prometheusRule values (through a values file: helm
+ * --set would turn 0.5 into a string).
+ */
+export async function chartRuleGroups(
+  work: string,
+  ruleValues: Record<string, unknown> = {},
+): Promise<unknown> {
+  const valuesFile = join(work, 'rule-values.yaml');
+  writeFileSync(
+    valuesFile,
+    stringify({ metrics: { prometheusRule: { enabled: true, for: '0s', ...ruleValues } } }),
+  );
   const rules = only(
-    await render({
-      set: ['metrics.prometheusRule.enabled=true', 'metrics.prometheusRule.for=0s', ...extraValues],
-      apiVersions: ['monitoring.coreos.com/v1'],
-    }),
+    await render({ valuesFiles: [valuesFile], apiVersions: ['monitoring.coreos.com/v1'] }),
     'PrometheusRule',
   );
   return (rules.spec as { groups: unknown }).groups;
