@@ -174,6 +174,8 @@ describeE2e('figway metrics in a real Prometheus', () => {
           job: OPERATOR_JOB,
           target: `127.0.0.1:${operatorPort}`,
           labels: { namespace: OPERATOR_NAMESPACE, pod: 'figway-operator-0' },
+          // As the chart's ServiceMonitor: the migration series' own namespace wins.
+          honorLabels: true,
         },
         {
           job: 'figway-gateways',
@@ -271,17 +273,26 @@ describeE2e('figway metrics in a real Prometheus', () => {
               cohort: { header: 'x-user-id' },
             },
             {
-              // A new service that is down, migrating: every request it gets is retried,
-              // then falls back to the monolith, so the failure panels have data. The
-              // autopilot waits at its first step (minRequests is out of reach).
+              // A new service that is down: every request it gets is retried, then falls
+              // back to the monolith, so the failure panels have data.
               name: 'search-api',
               match: { path: { type: 'PathPrefix', value: '/api/search' } },
               backends: [
-                { service: 'search', port: 80, weight: 100 },
-                { monolith: true, weight: 0 },
+                { service: 'search', port: 80, weight: 50 },
+                { monolith: true, weight: 50 },
               ],
               fallbackToMonolith: true,
               retries: { attempts: 2, conditions: ['connect-failure'] },
+            },
+            {
+              // A migration, for the autopilot's series: it waits at its first step
+              // (minRequests is out of reach) until the test promotes it. No traffic.
+              name: 'reviews-api',
+              match: { path: { type: 'PathPrefix', value: '/api/reviews' } },
+              backends: [
+                { service: 'reviews', port: 80, weight: 100 },
+                { monolith: true, weight: 0 },
+              ],
               migration: { steps: [50, 100], analysis: { minRequests: 1_000_000 } },
             },
           ],
@@ -328,6 +339,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
         `--resolve=orders=http://127.0.0.1:${orders.port}`,
         `--resolve=cart=http://127.0.0.1:${cart.port}`,
         `--resolve=search=http://127.0.0.1:${deadPort}`,
+        `--resolve=reviews=http://127.0.0.1:${deadPort}`,
       ],
       join(work, 'gateway.log'),
       { env: { KUBECONFIG: kubeconfig } },
@@ -591,21 +603,22 @@ describeE2e('figway metrics in a real Prometheus', () => {
       `100% of ${counts.cart.new}`,
       `0% of ${counts.cart.monolith}`,
     ]);
-    // search-api migrates: effective 50% (the first step) while the spec says 100%.
-    expect(row('search-api')?.slice(0, 3)).toEqual(['search-api', '100%', '50%']);
-    expect(row('search-api')?.[6]).toMatch(/^(Progressing|WaitingForTraffic) step 1\/2$/);
+    expect(row('search-api')?.slice(0, 3)).toEqual(['search-api', '50%', '50%']);
+    // reviews-api migrates: effective 50% (the first step) while the spec says 100%.
+    expect(row('reviews-api')?.slice(0, 3)).toEqual(['reviews-api', '100%', '50%']);
+    expect(row('reviews-api')?.[6]).toMatch(/^(Progressing|WaitingForTraffic) step 1\/2$/);
     expect(result.stdout).toMatch(/^ {2}Accepted +True /m);
     expect(result.stdout).toMatch(/^EVENTS\n {2}\d+[smh] ago +(Normal|Warning) /m);
     expect(result.stdout).toContain('GatewayCreated');
   }, 60_000);
 
-  test('figway migration promote steps search-api up, as the dashboard then shows', async () => {
+  test('figway migration promote steps reviews-api up, as the dashboard then shows', async () => {
     const kubeconfig = `--kubeconfig=${cluster?.kubeconfigPath ?? ''}`;
     const promote = await figway([
       'migration',
       'promote',
       APIROUTE,
-      'search-api',
+      'reviews-api',
       '-n',
       namespace,
       kubeconfig,
@@ -613,7 +626,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
     expect(promote.code).toBe(0);
     await waitForQuery(
       'the promoted weight in Prometheus',
-      `figway_operator_migration_weight{namespace="${namespace}", route="search-api"}`,
+      `figway_operator_migration_weight{namespace="${namespace}", route="reviews-api"}`,
       (r) => r[0]?.value[1] === '100',
     );
   }, 90_000);
@@ -626,7 +639,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
       annotations: { list: { name: string; expr?: string }[] };
     };
     // Every panel and annotation: the failures and fallbacks are search-api's, the
-    // autopilot's series its migration's, the weight changes the promotion just made.
+    // autopilot's series reviews-api's, the weight changes the promotion just made.
     const queries = [
       ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => [p.title, t.expr] as const)),
       ...dashboard.annotations.list.flatMap((a) =>
