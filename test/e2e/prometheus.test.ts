@@ -579,6 +579,25 @@ describeE2e('figway metrics in a real Prometheus', () => {
   });
 
   test('figway status shows configured, effective and observed share, 5xx per side, conditions and Events', async () => {
+    // The autopilot holds a migration at 0% (Pending) until Prometheus shows the route
+    // served; wait for its first step, which status then reports as the effective share.
+    await eventually(
+      'the reviews-api migration to take its first step',
+      async () => {
+        const apiRoute = (await custom().getNamespacedCustomObject({
+          group: 'figway.dev',
+          version: 'v1alpha1',
+          plural: 'apiroutes',
+          namespace,
+          name: APIROUTE,
+        })) as { status?: { routes?: { name: string; migration?: { phase: string } }[] } };
+        const phase = apiRoute.status?.routes?.find((r) => r.name === 'reviews-api')?.migration
+          ?.phase;
+        return phase !== undefined && phase !== 'Pending' ? phase : undefined;
+      },
+      90_000,
+      500,
+    );
     const result = await figway([
       'status',
       APIROUTE,
@@ -610,7 +629,7 @@ describeE2e('figway metrics in a real Prometheus', () => {
     expect(result.stdout).toMatch(/^ {2}Accepted +True /m);
     expect(result.stdout).toMatch(/^EVENTS\n {2}\d+[smh] ago +(Normal|Warning) /m);
     expect(result.stdout).toContain('GatewayCreated');
-  }, 60_000);
+  }, 150_000);
 
   test('figway migration promote steps reviews-api up, as the dashboard then shows', async () => {
     const kubeconfig = `--kubeconfig=${cluster?.kubeconfigPath ?? ''}`;
