@@ -608,7 +608,7 @@ await runBench(async () => {
     clearInterval(progress);
     const loadAfterScale = loadAverage();
     const peak = sampler.stop();
-    const reconciles = await operatorMetric(operator, 'figway_operator_reconciles_total');
+    const reconciles = await operatorMetric(operator, 'controller_runtime_reconcile_total');
     const heap = await Promise.all(
       [
         'figway_operator_nodejs_heap_size_used_bytes',

@@ -13,8 +13,15 @@ export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 /** An RFC 9110 token: header and cookie names. */
 export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Durations as Kubernetes users write them: 250ms, 5s, 2m, 1h. */
-export const DURATION = /^[0-9]{1,6}(ms|s|m|h)$/;
+/**
+ * Durations in the Gateway API grammar (GEP-2257): up to four number-unit parts, e.g. 250ms,
+ * 5s, 1m30s, 1h. Every string it admits is also a Go duration, so CEL's duration() in the
+ * CRD's rules reads it the same way.
+ */
+export const DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
+
+/** Longest GEP-2257 duration: four parts of five digits and a two-letter unit. */
+const MAX_DURATION_LENGTH = 28;
 
 /** Upper bound for match values and regular expressions (see also regex.ts's program size). */
 export const MAX_REGEX_LENGTH = 1024;
@@ -75,10 +82,10 @@ export function headerName(description: string) {
 export function duration(description: string) {
   return z
     .string()
-    .max(10)
+    .max(MAX_DURATION_LENGTH)
     .regex(DURATION, {
       error: (i) =>
-        `must be a duration such as 250ms, 5s, 2m or 1h, got ${JSON.stringify(i.input)}`,
+        `must be a duration such as 250ms, 5s, 2m, 1m30s or 1h (Gateway API duration: up to four parts of 1-5 digits and h, m, s or ms), got ${JSON.stringify(i.input)}`,
     })
     .meta({ description });
 }
@@ -95,14 +102,16 @@ export function regex(description: string) {
     .meta({ description });
 }
 
-/** Parses a DURATION string into milliseconds. */
+const DURATION_PART = /([0-9]+)(ms|h|m|s)/g;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** Parses a DURATION string into milliseconds: the sum of its parts, as Go does. */
 export function durationToMs(value: string): number {
-  const match = /^([0-9]+)(ms|s|m|h)$/.exec(value);
-  if (!match) throw new Error(`invalid duration ${JSON.stringify(value)}`);
-  const amount = Number(match[1]);
-  const unit = match[2] as 'ms' | 's' | 'm' | 'h';
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit];
-  return amount * factor;
+  if (!DURATION.test(value)) throw new Error(`invalid duration ${JSON.stringify(value)}`);
+  let ms = 0;
+  for (const [, amount, unit] of value.matchAll(DURATION_PART))
+    ms += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+  return ms;
 }
 
 /**

@@ -4,7 +4,7 @@ export * from './validate.js';
 export * from './route-table.js';
 export * from './cache-schema.js';
 export * from './tracing-schema.js';
-export { durationToMs } from './fields.js';
+export { DURATION, durationToMs } from './fields.js';
 export { canonicalQuantity, quantityValue } from './quantity.js';
 export * from './ip.js';
 export * from './documents.js';

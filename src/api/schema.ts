@@ -1401,8 +1401,9 @@ export const DEFAULT_NAMESPACE = 'default';
 
 export const ObjectMetaSchema = z
   .looseObject({
-    name: z.string().min(1).max(253),
-    namespace: z.string().max(63).optional(),
+    // As the API server checks every object's name and namespace (DNS-1123).
+    name: dnsSubdomain('Object name.'),
+    namespace: dnsLabel('Object namespace.').optional(),
     generation: z.int().optional(),
     uid: z.string().optional(),
     resourceVersion: z.string().optional(),

@@ -41,8 +41,73 @@ function tlsFingerprint(cluster: Cluster | null, options: AgentOptions): string 
   return hash.digest('hex');
 }
 
+/** Told of every API request's end: its method, host and HTTP status (undefined: no answer). */
+export type RequestObserver = (method: string, host: string, status: number | undefined) => void;
+
+type Dispatch = (options: { method: string; origin?: unknown }, handler: object) => boolean;
+
+/**
+ * The handler of one request, reporting its status once: at the response head (undici's
+ * onResponseStart, or the legacy onHeaders) or at an error before one. A Proxy, so that
+ * undici sees exactly the methods the original handler has, whichever API it implements.
+ */
+function observingHandler(handler: object, report: (status: number | undefined) => void): object {
+  let reported = false;
+  const once = (status: number | undefined) => {
+    if (reported) return;
+    reported = true;
+    report(status);
+  };
+  return new Proxy(handler, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (property === 'onResponseStart')
+        return (...args: unknown[]) => {
+          once(args[1] as number);
+          return method.apply(target, args);
+        };
+      if (property === 'onHeaders')
+        return (...args: unknown[]) => {
+          once(args[0] as number);
+          return method.apply(target, args);
+        };
+      if (property === 'onResponseError' || property === 'onError')
+        return (...args: unknown[]) => {
+          once(undefined);
+          return method.apply(target, args);
+        };
+      return method.bind(target);
+    },
+  });
+}
+
 export class PooledKubeConfig extends KubeConfig {
   private readonly dispatchers = new Map<string, PooledDispatcher>();
+  private observer: RequestObserver | undefined;
+
+  /** Reports every API request from now on, e.g. to rest_client_requests_total. */
+  observeRequests(observer: RequestObserver): void {
+    this.observer = observer;
+  }
+
+  /** The dispatcher with an interceptor that tells the observer of each request's end. */
+  private observed(dispatcher: unknown): unknown {
+    const composable = dispatcher as { compose?: (interceptor: unknown) => unknown } | undefined;
+    if (typeof composable?.compose !== 'function') return dispatcher;
+    return composable.compose((dispatch: Dispatch): Dispatch => (options, handler) => {
+      const observer = this.observer;
+      if (observer === undefined) return dispatch(options, handler);
+      const host = URL.canParse(String(options.origin)) ? new URL(String(options.origin)).host : '';
+      return dispatch(
+        options,
+        observingHandler(handler, (status) => {
+          observer(options.method, host, status);
+        }),
+      );
+    });
+  }
 
   constructor() {
     super();
@@ -54,7 +119,7 @@ export class PooledKubeConfig extends KubeConfig {
       const fingerprint = tlsFingerprint(cluster, agentOptions);
       const pooled = this.dispatchers.get(key);
       if (pooled?.fingerprint === fingerprint) return pooled.dispatcher;
-      const dispatcher = create.call(this, cluster, agentOptions);
+      const dispatcher = this.observed(create.call(this, cluster, agentOptions));
       // The credentials changed: requests in flight finish on the old pool, then it closes.
       if (pooled) void closeDispatcher(pooled.dispatcher);
       this.dispatchers.set(key, { fingerprint, dispatcher });

@@ -6,7 +6,8 @@
 // object and increments plain numbers. The registry reads them at scrape time through
 // the same get() contract prom-client's own metrics implement, so they sit in one
 // Registry with ordinary prom-client metrics.
-import { collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, type Metric, type Registry } from 'prom-client';
+import { FIGWAY_VERSION } from '../version.js';
 
 /** The shape prom-client's Registry reads from a metric's get() (not exported by its types). */
 export interface MetricSnapshot {
@@ -206,4 +207,22 @@ export function collectCleanDefaultMetrics(registry: Registry, prefix = ''): voi
       registry.removeSingleMetric(metric.name);
     }
   }
+}
+
+/** figway_build_info, in the operator's and the gateway's registries alike. */
+export const BUILD_INFO: MetricDoc = {
+  name: 'figway_build_info',
+  type: 'gauge',
+  labels: ['version', 'nodejs_version'],
+  help: "Always 1; version is figway's (package.json), nodejs_version the Node.js runtime's.",
+};
+
+/** Registers figway_build_info (see BUILD_INFO). */
+export function registerBuildInfo(registry: Registry): void {
+  new Gauge({
+    name: BUILD_INFO.name,
+    help: BUILD_INFO.help,
+    labelNames: BUILD_INFO.labels,
+    registers: [registry],
+  }).set({ version: FIGWAY_VERSION, nodejs_version: process.version }, 1);
 }

@@ -329,6 +329,12 @@ export class Exchange implements AttemptSink, StageContext, Outcome, AttemptStat
     this.totalMs = performance.now() - this.started;
     const series = this.local ? this.plan.route.localSeries() : this.backend.series;
     series.request(this.plan.method, status, this.totalMs / 1000);
+    if (!this.local)
+      series.transferred(
+        this.upstreamMs === undefined ? undefined : this.upstreamMs / 1000,
+        this.bytesIn,
+        this.bytesOut,
+      );
     const share = this.plan.route.share;
     if (share !== undefined && status !== 0 && !this.local) {
       share.total += 1;

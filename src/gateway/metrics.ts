@@ -1,12 +1,16 @@
 // The gateway's Prometheus metrics. Every label value is bounded: route names and backend
-// names come from the config, methods from a fixed list, status codes as classes. Raw
+// names come from the config, methods from a fixed list, status codes from the registered
+// ones (else "other") beside their class. Raw
 // paths never become labels. Series of routes and backends that leave the config are
 // removed on reload, because prom-client would otherwise export them forever.
+import { STATUS_CODES } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import { HTTP_METHODS, type CompiledRoute, type RouteTable } from '../api/index.js';
 import {
+  BUILD_INFO,
   collectCleanDefaultMetrics,
   FastCounter,
+  registerBuildInfo,
   FastHistogram,
   type CounterSeries,
   type HistogramSeries,
@@ -24,6 +28,9 @@ export const GATEWAY_BACKEND = 'gateway';
 /** code_class of requests whose client went away before the response was complete. */
 export const ABORTED_CLASS = 'aborted';
 
+/** The code label of a status that is not registered (e.g. 299, 599). */
+export const OTHER_CODE = 'other';
+
 /** Buckets for proxy latency: 1 ms to 10 s. */
 export const DURATION_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -31,11 +38,30 @@ export const DURATION_BUCKETS = [
 
 /** Every gateway metric, for the README's metrics table. Keep in step with GatewayMetrics. */
 export const GATEWAY_METRICS: readonly MetricDoc[] = [
+  BUILD_INFO,
   {
     name: 'figway_gateway_requests_total',
     type: 'counter',
-    labels: ['route', 'backend', 'method', 'code_class'],
-    help: `Requests answered, by the route that claimed them (${UNMATCHED_ROUTE} for none), the backend that served or failed them (none before the first config loads), the method (OTHER for unknown ones) and the status class sent to the client (1xx…5xx, or ${ABORTED_CLASS} when the client went away first).`,
+    labels: ['route', 'backend', 'method', 'code_class', 'code'],
+    help: `Requests answered, by the route that claimed them (${UNMATCHED_ROUTE} for none), the backend that served or failed them (none before the first config loads), the method (OTHER for unknown ones), the status class sent to the client (1xx…5xx, or ${ABORTED_CLASS} when the client went away first) and the status code itself (a registered one such as 404 or 503, ${OTHER_CODE} for any other, ${ABORTED_CLASS} as for the class).`,
+  },
+  {
+    name: 'figway_gateway_upstream_duration_seconds',
+    type: 'histogram',
+    labels: ['route', 'backend'],
+    help: "Time from the delivered upstream attempt's start to the response's end: the backend's share of figway_gateway_request_duration_seconds (the rest is the gateway's own work, retries and waits). Buckets 1 ms to 10 s.",
+  },
+  {
+    name: 'figway_gateway_request_bytes_total',
+    type: 'counter',
+    labels: ['route', 'backend'],
+    help: 'Request body bytes sent upstream.',
+  },
+  {
+    name: 'figway_gateway_response_bytes_total',
+    type: 'counter',
+    labels: ['route', 'backend'],
+    help: 'Response bytes (head and body) written to clients.',
   },
   {
     name: 'figway_gateway_request_duration_seconds',
@@ -179,9 +205,18 @@ export type ApiKeyResult = (typeof API_KEY_RESULTS)[number];
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]));
 const METHOD_LABELS = [...HTTP_METHODS, 'OTHER'];
 const CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx', ABORTED_CLASS];
+/** Node's registered status codes, then other, then aborted: a bounded label set. */
+const CODE_LABELS = [...Object.keys(STATUS_CODES), OTHER_CODE, ABORTED_CLASS];
+const CODE_INDEX = new Map<number, number>(Object.keys(STATUS_CODES).map((c, i) => [Number(c), i]));
 
 export function methodIndex(method: string): number {
   return METHOD_INDEX.get(method) ?? HTTP_METHODS.length;
+}
+
+/** Status code → index into CODE_LABELS; 0 (no status) means aborted. */
+export function codeIndex(status: number): number {
+  if (status < 100 || status > 599) return CODE_LABELS.length - 1;
+  return CODE_INDEX.get(status) ?? CODE_LABELS.length - 2;
 }
 
 /** Status code → index into CLASS_LABELS; 0 (no status) means aborted. */
@@ -199,6 +234,9 @@ export class BackendSeries {
   readonly duration: HistogramSeries<string>;
   readonly retries: CounterSeries<string>;
   readonly fallbacks: CounterSeries<string>;
+  private readonly upstreamDuration: HistogramSeries<string>;
+  private readonly requestBytes: CounterSeries<string>;
+  private readonly responseBytes: CounterSeries<string>;
   private readonly errors = new Map<string, CounterSeries<string>>();
 
   constructor(
@@ -209,23 +247,36 @@ export class BackendSeries {
     this.duration = metrics.duration.labels({ route, backend });
     this.retries = metrics.retries.labels({ route, backend });
     this.fallbacks = metrics.fallbacks.labels({ route, backend });
+    this.upstreamDuration = metrics.upstreamDuration.labels({ route, backend });
+    this.requestBytes = metrics.requestBytes.labels({ route, backend });
+    this.responseBytes = metrics.responseBytes.labels({ route, backend });
   }
 
   /** Counts one answered request. `status` 0 means the client went away first. */
   request(method: string, status: number, seconds: number): void {
-    const slot = methodIndex(method) * CLASS_LABELS.length + classIndex(status);
+    const code = codeIndex(status);
+    const klass = classIndex(status);
+    const slot = (methodIndex(method) * CODE_LABELS.length + code) * CLASS_LABELS.length + klass;
     let series = this.requests[slot];
     if (series === undefined) {
       series = this.metrics.requests.labels({
         route: this.route,
         backend: this.backend,
-        method: METHOD_LABELS[Math.floor(slot / CLASS_LABELS.length)] as string,
-        code_class: CLASS_LABELS[slot % CLASS_LABELS.length] as string,
+        method: METHOD_LABELS[methodIndex(method)] as string,
+        code_class: CLASS_LABELS[klass] as string,
+        code: CODE_LABELS[code] as string,
       });
       this.requests[slot] = series;
     }
     series.inc();
     this.duration.observe(seconds);
+  }
+
+  /** What a proxied request moved: its upstream time (when an attempt delivered) and bytes. */
+  transferred(upstreamSeconds: number | undefined, bytesIn: number, bytesOut: number): void {
+    if (upstreamSeconds !== undefined) this.upstreamDuration.observe(upstreamSeconds);
+    this.requestBytes.inc(bytesIn);
+    this.responseBytes.inc(bytesOut);
   }
 
   upstreamError(reason: string): void {
@@ -272,8 +323,11 @@ export function routePolicies(
 
 export class GatewayMetrics {
   readonly registry: Registry;
-  readonly requests: FastCounter<'route' | 'backend' | 'method' | 'code_class'>;
+  readonly requests: FastCounter<'route' | 'backend' | 'method' | 'code_class' | 'code'>;
   readonly duration: FastHistogram<'route' | 'backend'>;
+  readonly upstreamDuration: FastHistogram<'route' | 'backend'>;
+  readonly requestBytes: FastCounter<'route' | 'backend'>;
+  readonly responseBytes: FastCounter<'route' | 'backend'>;
   readonly upstreamErrors: FastCounter<'route' | 'backend' | 'reason'>;
   readonly retries: FastCounter<'route' | 'backend'>;
   readonly fallbacks: FastCounter<'route' | 'backend'>;
@@ -311,7 +365,7 @@ export class GatewayMetrics {
       registry,
       name: 'figway_gateway_requests_total',
       help: doc('figway_gateway_requests_total'),
-      labelNames: ['route', 'backend', 'method', 'code_class'],
+      labelNames: ['route', 'backend', 'method', 'code_class', 'code'],
     });
     this.duration = new FastHistogram({
       registry,
@@ -319,6 +373,25 @@ export class GatewayMetrics {
       help: doc('figway_gateway_request_duration_seconds'),
       labelNames: ['route', 'backend'],
       buckets: DURATION_BUCKETS,
+    });
+    this.upstreamDuration = new FastHistogram({
+      registry,
+      name: 'figway_gateway_upstream_duration_seconds',
+      help: doc('figway_gateway_upstream_duration_seconds'),
+      labelNames: ['route', 'backend'],
+      buckets: DURATION_BUCKETS,
+    });
+    this.requestBytes = new FastCounter({
+      registry,
+      name: 'figway_gateway_request_bytes_total',
+      help: doc('figway_gateway_request_bytes_total'),
+      labelNames: ['route', 'backend'],
+    });
+    this.responseBytes = new FastCounter({
+      registry,
+      name: 'figway_gateway_response_bytes_total',
+      help: doc('figway_gateway_response_bytes_total'),
+      labelNames: ['route', 'backend'],
     });
     new Gauge({
       registers: [registry],
@@ -476,7 +549,9 @@ export class GatewayMetrics {
         }
       },
     });
-    if (options.defaultMetrics !== false) collectCleanDefaultMetrics(registry);
+    registerBuildInfo(registry);
+    // Prefixed as the operator's are, so the two never collide in one Prometheus job.
+    if (options.defaultMetrics !== false) collectCleanDefaultMetrics(registry, 'figway_gateway_');
   }
 
   /** A route's apiKey series, one per result, resolved once per config. */
@@ -518,6 +593,9 @@ export class GatewayMetrics {
     for (const family of [
       this.requests,
       this.duration,
+      this.upstreamDuration,
+      this.requestBytes,
+      this.responseBytes,
       this.upstreamErrors,
       this.retries,
       this.fallbacks,

@@ -213,6 +213,9 @@ export async function operatorCommand(args: string[]): Promise<number> {
     logger.error('cannot load the kubeconfig', errorFields(error));
     return 1;
   }
+  kubeConfig.observeRequests((method, host, status) => {
+    metrics.restRequest(method, host, status);
+  });
   const operator = new Operator({ ...parsed.options, kubeConfig, logger, metrics });
   const admin = await startAdminServer({
     port: parsed.adminPort,

@@ -6,6 +6,7 @@
 // writes), the echo of the operator's own write to an owned object, and Deployment
 // status changes that leave the rollout as status reports it.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import {
   KubernetesObjectApi,
   type KubeConfig,
@@ -22,7 +23,7 @@ import { namesProtoConfigMap } from './grpc-proto.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
 import { KubeClusterWriter, RequestRateLimit, type ClusterWriter } from './kube.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from './leader-election.js';
-import type { OperatorMetrics } from './metrics.js';
+import { CONTROLLER, type OperatorMetrics } from './metrics.js';
 import type { ObservationSource } from './migration/source.js';
 import { TerminalError, WorkQueue } from './queue.js';
 import { ConflictError, Reconciler, type ClusterCache, type RawApiRoute } from './reconciler.js';
@@ -143,15 +144,9 @@ export class Operator {
       concurrency: options.concurrency,
       ...(options.retryBaseMs !== undefined && { baseDelayMs: options.retryBaseMs }),
       ...(options.retryMaxMs !== undefined && { maxDelayMs: options.retryMaxMs }),
-      hooks: {
-        depth: (d) => {
-          metrics.queueDepth.set(d);
-        },
-        latency: (s) => {
-          metrics.queueLatency.observe(s);
-        },
-      },
+      hooks: metrics.queueHooks(),
     });
+    metrics.maxConcurrentReconciles.set({ controller: CONTROLLER }, options.concurrency);
     const limit = options.apiRateLimit;
     const writer =
       options.writer ??
@@ -294,10 +289,11 @@ export class Operator {
   }
 
   private async process(key: string): Promise<void> {
-    const stopTimer = this.options.metrics.reconcileDuration.startTimer();
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       await this.reconciler.reconcile(key);
-      this.options.metrics.reconciles.inc({ result: 'success' });
+      this.options.metrics.reconciled('success', seconds());
     } catch (error) {
       const result =
         error instanceof TerminalError
@@ -305,12 +301,10 @@ export class Operator {
           : error instanceof ConflictError
             ? 'conflict'
             : 'error';
-      this.options.metrics.reconciles.inc({ result });
+      this.options.metrics.reconciled(result, seconds());
       if (result === 'error')
         this.log.warn('reconcile failed; will retry', { apiroute: key, ...errorFields(error) });
       throw error;
-    } finally {
-      stopTimer();
     }
   }
 

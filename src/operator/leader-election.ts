@@ -19,7 +19,7 @@ import {
   type KubeConfig,
   type V1Lease,
 } from '@kubernetes/client-node';
-import { apiStatusCode } from '../common/api-error.js';
+import { apiStatusCode, describeApiError } from '../common/api-error.js';
 
 export interface LeaseRecord {
   holderIdentity: string;
@@ -94,6 +94,8 @@ export class LeaderElector {
   private observedAt = 0;
   private loop: Promise<void> | undefined;
   private lastLeader: string | undefined;
+  /** The last error reported, and when: a failure that repeats each retry is reported once a minute. */
+  private lastError: { message: string; at: number } | undefined;
 
   constructor(private readonly options: LeaderElectorOptions) {
     if (!(
@@ -265,6 +267,8 @@ export class LeaderElector {
   }
 
   private see(record: LeaseRecord, now: number): void {
+    // The API answered: a failure from now on is news again.
+    this.lastError = undefined;
     this.observed = record;
     this.observedAt = now;
     if (record.holderIdentity !== this.lastLeader) {
@@ -293,10 +297,17 @@ export class LeaderElector {
   }
 
   private fail(context: string, error: unknown): void {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    this.options.onError?.(new Error(`${context}: ${message}`, { cause: error }));
+    const message = `${context}: ${describeApiError(error)}`;
+    const now = this.clock.now();
+    const last = this.lastError;
+    if (last?.message === message && now - last.at < REPEATED_ERROR_INTERVAL_MS) return;
+    this.lastError = { message, at: now };
+    this.options.onError?.(new Error(message, { cause: error }));
   }
 }
+
+/** How often a failure that repeats on every retry is reported again. */
+export const REPEATED_ERROR_INTERVAL_MS = 60_000;
 
 function sameRecord(a: LeaseRecord, b: LeaseRecord): boolean {
   return (
@@ -339,12 +350,20 @@ export class KubeLeaseClient implements LeaseClient {
   }
 
   async create(record: LeaseRecord): Promise<LeaseRecord> {
-    return fromLease(
-      await this.api.createNamespacedLease({
-        namespace: this.namespace,
-        body: this.toLease(record),
-      }),
-    );
+    try {
+      return fromLease(
+        await this.api.createNamespacedLease({
+          namespace: this.namespace,
+          body: this.toLease(record),
+        }),
+      );
+    } catch (error) {
+      // A create answered 404 means the namespace is missing: the usual first run outside
+      // a cluster (the chart creates it), so say how to fix it.
+      if (apiStatusCode(error) === 404)
+        throw new Error(missingNamespace(this.namespace), { cause: error });
+      throw error;
+    }
   }
 
   async update(record: LeaseRecord): Promise<LeaseRecord> {
@@ -376,6 +395,11 @@ export class KubeLeaseClient implements LeaseClient {
       },
     };
   }
+}
+
+/** The one line a missing leader-election namespace gets. */
+export function missingNamespace(namespace: string): string {
+  return `namespace ${namespace} does not exist: create it (kubectl create namespace ${namespace}), choose another with --leader-election-namespace, or run a single replica with --leader-elect=false`;
 }
 
 function fromLease(lease: V1Lease): LeaseRecord {

@@ -4,36 +4,85 @@
 // when the migration (or the ApiRoute) goes away.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MIGRATION_PHASES, type ApiRouteStatus } from '../api/index.js';
-import { collectCleanDefaultMetrics } from '../common/metrics.js';
+import type { QueueHooks } from './queue.js';
+import { collectCleanDefaultMetrics, registerBuildInfo } from '../common/metrics.js';
 
 type MigrationLabels = 'namespace' | 'apiroute' | 'route';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'terminal', 'conflict'] as const;
 export type ReconcileMetricResult = (typeof RECONCILE_RESULTS)[number];
 
+/** The controller and work queue label of the series controller-runtime also exports. */
+export const CONTROLLER = 'apiroute';
+
+/**
+ * Where a metric means what controller-runtime's does, it has controller-runtime's name
+ * and labels (controller_runtime_*, workqueue_*, rest_client_*), so stock operator
+ * dashboards and alerts work; the rest is figway_operator_*.
+ */
 export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconciles = new Counter({
-    name: 'figway_operator_reconciles_total',
+    name: 'controller_runtime_reconcile_total',
     help: 'Reconciles of ApiRoutes by result: success, error (retried), terminal (invalid input, not retried), conflict (an object is owned by someone else).',
-    labelNames: ['result'] as const,
+    labelNames: ['controller', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'controller_runtime_reconcile_errors_total',
+    help: 'Reconciles that did not succeed (every result but success).',
+    labelNames: ['controller'] as const,
     registers: [this.registry],
   });
   readonly reconcileDuration = new Histogram({
-    name: 'figway_operator_reconcile_duration_seconds',
+    name: 'controller_runtime_reconcile_time_seconds',
     help: 'Time one reconcile of an ApiRoute takes, API calls included.',
+    labelNames: ['controller'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly maxConcurrentReconciles = new Gauge({
+    name: 'controller_runtime_max_concurrent_reconciles',
+    help: 'ApiRoutes reconciled in parallel at most (--concurrency).',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
-    name: 'figway_operator_queue_depth',
+    name: 'workqueue_depth',
     help: 'ApiRoute keys waiting in the work queue (not counting those being reconciled).',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  readonly queueAdds = new Counter({
+    name: 'workqueue_adds_total',
+    help: 'ApiRoute keys put in the work queue (an add of a key already waiting is not counted).',
+    labelNames: ['name'] as const,
     registers: [this.registry],
   });
   readonly queueLatency = new Histogram({
-    name: 'figway_operator_queue_latency_seconds',
+    name: 'workqueue_queue_duration_seconds',
     help: 'Time an ApiRoute key waits in the work queue before its reconcile starts.',
+    labelNames: ['name'] as const,
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly queueWorkDuration = new Histogram({
+    name: 'workqueue_work_duration_seconds',
+    help: 'Time the work queue spends on one key (its reconcile).',
+    labelNames: ['name'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly queueRetries = new Counter({
+    name: 'workqueue_retries_total',
+    help: 'Keys put back in the work queue after a failed reconcile, to run again after a backoff.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  readonly restClientRequests = new Counter({
+    name: 'rest_client_requests_total',
+    help: 'Kubernetes API requests by HTTP status code (<error> when no answer came), method and host.',
+    labelNames: ['code', 'method', 'host'] as const,
     registers: [this.registry],
   });
   readonly leader = new Gauge({
@@ -77,11 +126,51 @@ export class OperatorMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     this.leader.set(0);
-    this.queueDepth.set(0);
-    for (const result of RECONCILE_RESULTS) this.reconciles.inc({ result }, 0);
+    this.queueDepth.set({ name: CONTROLLER }, 0);
+    for (const counter of [this.queueAdds, this.queueRetries]) counter.inc({ name: CONTROLLER }, 0);
+    for (const result of RECONCILE_RESULTS)
+      this.reconciles.inc({ controller: CONTROLLER, result }, 0);
+    this.reconcileErrors.inc({ controller: CONTROLLER }, 0);
+    registerBuildInfo(this.registry);
     // Clean: without prom-client's *_total gauges, which promtool rejects (prometheus/client_js#283).
     if (options.processMetrics ?? true)
       collectCleanDefaultMetrics(this.registry, 'figway_operator_');
+  }
+
+  /** Counts a finished reconcile (and a failed one as an error, as controller-runtime does). */
+  reconciled(result: ReconcileMetricResult, seconds: number): void {
+    this.reconciles.inc({ controller: CONTROLLER, result });
+    if (result !== 'success') this.reconcileErrors.inc({ controller: CONTROLLER });
+    this.reconcileDuration.observe({ controller: CONTROLLER }, seconds);
+    this.queueWorkDuration.observe({ name: CONTROLLER }, seconds);
+  }
+
+  /** The work queue's hooks (queue.ts), recording the workqueue_* series. */
+  queueHooks(): QueueHooks {
+    const name = CONTROLLER;
+    return {
+      depth: (depth) => {
+        this.queueDepth.set({ name }, depth);
+      },
+      added: () => {
+        this.queueAdds.inc({ name });
+      },
+      latency: (seconds) => {
+        this.queueLatency.observe({ name }, seconds);
+      },
+      done: (_key, _outcome, _error, retryInMs) => {
+        if (retryInMs !== undefined) this.queueRetries.inc({ name });
+      },
+    };
+  }
+
+  /** Counts one Kubernetes API request (kube-config.ts's observer). */
+  restRequest(method: string, host: string, code: number | undefined): void {
+    this.restClientRequests.inc({
+      method,
+      host,
+      code: code === undefined ? '<error>' : String(code),
+    });
   }
 
   /**

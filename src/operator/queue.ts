@@ -23,6 +23,8 @@ export type Outcome = 'success' | 'error' | 'terminal';
 export interface QueueHooks {
   /** Queue depth changed (keys waiting, not running). */
   depth?(depth: number): void;
+  /** A key was put in the queue (not counted: an add of a key already waiting). */
+  added?(): void;
   /** A key started, after waiting this long since it was (first) added. */
   latency?(seconds: number): void;
   /** A key finished. `retryInMs` is set when it will run again because it failed. */
@@ -94,6 +96,7 @@ export class WorkQueue {
     if (this.queued.has(key)) return;
     this.queued.set(key, this.now());
     this.pending.push(key);
+    this.hooks.added?.();
     this.hooks.depth?.(this.pending.length);
     this.pump();
   }

@@ -2,9 +2,9 @@
 // as multi-document YAML, from the same pure builders the operator uses. For GitOps
 // reviews and CI: what you see here is what the cluster gets (less ownerReferences, which
 // need the ApiRoute's uid).
-import { readFile } from 'node:fs/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { inputName, readInput } from '../common/input.js';
 import { documentLocation, formatFieldError, validateYamlDocuments } from '../api/index.js';
 import { desiredState, operatorFieldErrors } from './desired-state/index.js';
 import { parseSettingsFlags } from './flags.js';
@@ -39,20 +39,34 @@ export function renderText(text: string, settings: OperatorSettings, file = '-')
   return { yaml: toYaml(objects), errors };
 }
 
-const USAGE = 'usage: figway render [--image IMAGE] [--drain-seconds N] FILE...';
+export const RENDER_USAGE = `usage: figway render [flags] FILE...   (FILE - reads standard input)
+
+Prints, as multi-document YAML, the objects the operator creates for every ApiRoute in the
+files (documents of other kinds are skipped). Exit 1 with every error when one is invalid.
+
+  --image IMAGE                      gateway image (as the operator's --image)
+  --image-pull-policy POLICY         Always, IfNotPresent or Never
+  --drain-seconds N                  gateway drain on shutdown
+  --gateway-access-log-sample-ratio F
+  --gateway-access-log-errors BOOL   the operator's access log defaults
+  -h, --help                         this help`;
 
 /** `figway render FILE...`; exit 1 when any document is invalid (and nothing is printed). */
 export async function renderCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${RENDER_USAGE}\n`);
+    return 0;
+  }
   let parsed;
   try {
     parsed = parseSettingsFlags(args);
   } catch (error) {
-    process.stderr.write(`figway render: ${(error as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`figway render: ${(error as Error).message}\n${RENDER_USAGE}\n`);
     return 2;
   }
   const { settings, rest: files } = parsed;
   if (files.length === 0) {
-    process.stderr.write(`${USAGE}\n`);
+    process.stderr.write(`figway render: no FILE given\n${RENDER_USAGE}\n`);
     return 2;
   }
   const documents: string[] = [];
@@ -60,12 +74,12 @@ export async function renderCommand(args: string[]): Promise<number> {
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readInput(file);
     } catch (error) {
-      errors.push(`${file}: cannot read: ${(error as Error).message}`);
+      errors.push(`${inputName(file)}: cannot read: ${(error as Error).message}`);
       continue;
     }
-    const result = renderText(text, settings, file);
+    const result = renderText(text, settings, inputName(file));
     errors.push(...result.errors);
     if (result.yaml !== '') documents.push(result.yaml);
   }

@@ -25,7 +25,7 @@ import { parse } from 'yaml';
 import type { ApiRouteStatus, RouteMigrationStatus } from '../../src/api/index.js';
 import { testClusterEnv } from '../cluster/env.js';
 import { apiRequest, attachCluster } from '../cluster/harness.js';
-import { CHART_DIR, only, render, REPO_ROOT } from '../tools/chart.js';
+import { CHART_DIR, REPO_ROOT } from '../tools/chart.js';
 import { serviceAccountKubeConfig } from '../tools/kube.js';
 import {
   eventually,
@@ -35,7 +35,12 @@ import {
   waitForHttp,
   type RunningProcess,
 } from '../tools/processes.js';
-import { prometheusBin, startPrometheus, type RunningPrometheus } from '../tools/prometheus.js';
+import {
+  chartRuleGroups,
+  prometheusBin,
+  startPrometheus,
+  type RunningPrometheus,
+} from '../tools/prometheus.js';
 
 const cluster = prometheusBin ? testClusterEnv() : undefined;
 const describeE2e = cluster ? describe : describe.skip;
@@ -221,17 +226,9 @@ describeE2e('the migration autopilot on a real control plane with a real Prometh
       freePort(),
     ]);
 
-    // The chart's alert rules, as the other Prometheus test runs them.
-    const rules = only(
-      await render({
-        set: ['metrics.prometheusRule.enabled=true', 'metrics.prometheusRule.for=0s'],
-        apiVersions: ['monitoring.coreos.com/v1'],
-      }),
-      'PrometheusRule',
-    );
     prometheus = await startPrometheus({
       work,
-      ruleGroups: (rules.spec as { groups: unknown }).groups,
+      ruleGroups: await chartRuleGroups(work),
       targets: [
         {
           job: 'figway-metrics',

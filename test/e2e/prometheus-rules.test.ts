@@ -167,22 +167,22 @@ const cases: Record<string, AlertCase> = {
     series: [
       {
         series:
-          'figway_operator_reconciles_total{namespace="figway-system", pod="op-1", result="error"}',
+          'controller_runtime_reconcile_total{controller="apiroute", namespace="figway-system", pod="op-1", result="error"}',
         values: rising(5),
       },
       {
         series:
-          'figway_operator_reconciles_total{namespace="figway-system", pod="op-2", result="conflict"}',
+          'controller_runtime_reconcile_total{controller="apiroute", namespace="figway-system", pod="op-2", result="conflict"}',
         values: rising(1),
       },
       {
         series:
-          'figway_operator_reconciles_total{namespace="figway-system", pod="op-3", result="success"}',
+          'controller_runtime_reconcile_total{controller="apiroute", namespace="figway-system", pod="op-3", result="success"}',
         values: rising(50),
       },
       {
         series:
-          'figway_operator_reconciles_total{namespace="figway-system", pod="op-3", result="error"}',
+          'controller_runtime_reconcile_total{controller="apiroute", namespace="figway-system", pod="op-3", result="error"}',
         values: '0x60',
       },
     ],

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { only, render } from './chart.js';
 import {
   eventually,
   freePort,
@@ -134,4 +135,25 @@ export async function startPrometheus(options: {
       ).data.alerts;
     },
   };
+}
+
+/**
+ * The chart's alert rule groups, with `for` shortened to 0s so alerts fire within a test.
+ * `ruleValues` overrides other metrics.prometheusRule values (through a values file: helm
+ * --set would turn 0.5 into a string).
+ */
+export async function chartRuleGroups(
+  work: string,
+  ruleValues: Record<string, unknown> = {},
+): Promise<unknown> {
+  const valuesFile = join(work, 'rule-values.yaml');
+  writeFileSync(
+    valuesFile,
+    stringify({ metrics: { prometheusRule: { enabled: true, for: '0s', ...ruleValues } } }),
+  );
+  const rules = only(
+    await render({ valuesFiles: [valuesFile], apiVersions: ['monitoring.coreos.com/v1'] }),
+    'PrometheusRule',
+  );
+  return (rules.spec as { groups: unknown }).groups;
 }

@@ -43,7 +43,8 @@ export interface ApiRouteView {
   status?: ApiRouteStatus;
 }
 
-function ago(fromMs: number, nowMs: number): string {
+/** `42s ago`, `5m ago`, `3h ago`. */
+export function ago(fromMs: number, nowMs: number): string {
   const s = Math.max(0, Math.round((nowMs - fromMs) / 1000));
   if (s < 120) return `${s}s ago`;
   if (s < 7200) return `${Math.round(s / 60)}m ago`;
@@ -131,7 +132,8 @@ export function commandPatch(
   };
 }
 
-function defaultNamespace(kc: KubeConfig): string {
+/** The kubeconfig context's namespace, as kubectl uses it without -n. */
+export function defaultNamespace(kc: KubeConfig): string {
   return kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
 }
 

@@ -253,7 +253,9 @@ describeCluster('the figway chart on a real control plane', () => {
     const { body } = await httpGet(`http://127.0.0.1:${port}/metrics`);
     const line = body
       .split('\n')
-      .find((l) => l.startsWith('figway_operator_reconciles_total{result="success"}'));
+      .find((l) =>
+        l.startsWith('controller_runtime_reconcile_total{controller="apiroute",result="success"}'),
+      );
     return Number(line?.split(' ').at(-1) ?? 'NaN');
   }
 

@@ -1,29 +1,11 @@
 // `figway validate` as CI pipelines call it: real files, a real process, the exit code.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it, jest } from '@jest/globals';
+import { figway as run, root } from '../../tools/cli.js';
 
-const root = join(import.meta.dirname, '..', '..', '..');
-const run = promisify(execFile);
-
-async function figway(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', join(root, 'src', 'cli.ts'), ...args],
-      { cwd: root },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const figway = (...args: string[]) => run(args);
 
 // Each test starts a TypeScript process; on a busy 2-core machine that takes seconds.
 jest.setTimeout(30_000);
@@ -58,7 +40,7 @@ describe('figway validate', () => {
       `${file}: document 2 (orders): spec.routes[0].backends[0].weight: must be between 0 and 100, got 150`,
     );
     expect(result.stderr).toContain(
-      `${file}: document 2 (orders): spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m or 1h, got "soon"`,
+      `${file}: document 2 (orders): spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m, 1m30s or 1h (Gateway API duration: up to four parts of 1-5 digits and h, m, s or ms), got "soon"`,
     );
     expect(result.stderr).not.toContain('document 1');
     expect(result.stderr).toContain('1 valid, 1 invalid');

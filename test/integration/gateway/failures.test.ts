@@ -202,7 +202,7 @@ describe('upstream failures', () => {
       expect(
         sample(
           text,
-          'figway_gateway_requests_total{route="hanging",backend="hanging",method="GET",code_class="aborted"}',
+          'figway_gateway_requests_total{route="hanging",backend="hanging",method="GET",code_class="aborted",code="aborted"}',
         ),
       ).toBe(1);
       expect(sample(text, 'figway_gateway_requests_in_flight')).toBe(0);

@@ -165,9 +165,20 @@ describe('routing through the gateway', () => {
     expect(
       sample(
         text,
-        'figway_gateway_requests_total{route="(unmatched)",backend="monolith",method="GET",code_class="2xx"}',
+        'figway_gateway_requests_total{route="(unmatched)",backend="monolith",method="GET",code_class="2xx",code="200"}',
       ),
     ).toBeGreaterThan(0);
+    // The upstream's share of the time, and the bytes, beside the whole request's.
+    const unmatched = '{route="(unmatched)",backend="monolith"}';
+    expect(
+      sample(text, `figway_gateway_upstream_duration_seconds_count${unmatched}`),
+    ).toBeGreaterThan(0);
+    expect(
+      sample(text, `figway_gateway_upstream_duration_seconds_sum${unmatched}`),
+    ).toBeLessThanOrEqual(
+      sample(text, `figway_gateway_request_duration_seconds_sum${unmatched}`) ?? 0,
+    );
+    expect(sample(text, `figway_gateway_response_bytes_total${unmatched}`)).toBeGreaterThan(0);
     expect(sample(text, 'figway_gateway_route_new_service_weight{route="orders-api"}')).toBe(30);
     expect(text).not.toContain('/api/orders');
     expect(text).not.toContain('checkout');

@@ -343,7 +343,7 @@ describe('shadow traffic never costs the client', () => {
       apiRoute(
         [
           shadowRoute('slow', '/api/slow', '{ backend: orders, percent: 100, timeout: 2s }'),
-          `    - name: off
+          `    - name: unshadowed
       match: { path: { type: PathPrefix, value: /api/off } }
       backends: [{ service: orders, port: 80, weight: 0 }, { monolith: true, weight: 100 }]
 `,

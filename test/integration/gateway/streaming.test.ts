@@ -216,7 +216,7 @@ describe('streaming and websockets', () => {
     expect(
       sample(
         text,
-        'figway_gateway_requests_total{route="live",backend="ws",method="GET",code_class="1xx"}',
+        'figway_gateway_requests_total{route="live",backend="ws",method="GET",code_class="1xx",code="101"}',
       ),
     ).toBe(1);
   });

@@ -425,12 +425,20 @@ describeCluster('operator on a real control plane', () => {
 
   test('operator metrics count reconciles and ApiRoutes by condition', async () => {
     const text = await running().metrics.registry.metrics();
-    expect(text).toMatch(/figway_operator_reconciles_total\{result="success"\} [1-9]/);
-    expect(text).toMatch(/figway_operator_reconciles_total\{result="terminal"\} [1-9]/);
-    expect(text).toMatch(/figway_operator_reconciles_total\{result="conflict"\} [1-9]/);
+    expect(text).toMatch(
+      /controller_runtime_reconcile_total\{controller="apiroute",result="success"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /controller_runtime_reconcile_total\{controller="apiroute",result="terminal"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /controller_runtime_reconcile_total\{controller="apiroute",result="conflict"\} [1-9]/,
+    );
     expect(text).toMatch(/figway_operator_apiroutes\{condition="Ready",status="True"\} 2/);
     expect(text).toMatch(/figway_operator_leader 1/);
-    expect(text).toMatch(/figway_operator_reconcile_duration_seconds_count [1-9]/);
-    expect(text).toMatch(/figway_operator_queue_latency_seconds_count [1-9]/);
+    expect(text).toMatch(
+      /controller_runtime_reconcile_time_seconds_count\{controller="apiroute"\} [1-9]/,
+    );
+    expect(text).toMatch(/workqueue_queue_duration_seconds_count\{name="apiroute"\} [1-9]/);
   });
 });

@@ -138,7 +138,7 @@ describe('compose (schema)', () => {
     [
       'a timeout that is no duration',
       (o) => (o.compose.parts[2].timeout = '800'),
-      `${PARTS}[2].timeout: must be a duration such as 250ms, 5s, 2m or 1h, got "800"`,
+      `${PARTS}[2].timeout: must be a duration such as 250ms, 5s, 2m, 1m30s or 1h (Gateway API duration: up to four parts of 1-5 digits and h, m, s or ms), got "800"`,
     ],
     [
       'a timeout beyond the route timeout',

@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { formatPath, validateApiRoute, type ApiRouteInput } from '../../../src/api/index.js';
+import {
+  durationToMs,
+  formatPath,
+  validateApiRoute,
+  type ApiRouteInput,
+} from '../../../src/api/index.js';
 
 function base(): ApiRouteInput {
   return {
@@ -342,7 +347,27 @@ describe('validateApiRoute', () => {
     [
       'bad duration',
       (r) => (r.spec.routes[0].timeout = '5 seconds'),
-      'spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m or 1h, got "5 seconds"',
+      'spec.routes[0].timeout: must be a duration such as 250ms, 5s, 2m, 1m30s or 1h (Gateway API duration: up to four parts of 1-5 digits and h, m, s or ms), got "5 seconds"',
+    ],
+    [
+      'duration with six digits (GEP-2257 allows five)',
+      (r) => (r.spec.routes[0].timeout = '100000ms'),
+      'spec.routes[0].timeout: must be a duration',
+    ],
+    [
+      'duration of five parts (GEP-2257 allows four)',
+      (r) => (r.spec.routes[0].timeout = '1h1m1s1ms1s'),
+      'spec.routes[0].timeout: must be a duration',
+    ],
+    [
+      'name the API server refuses (DNS-1123 subdomain)',
+      (r) => (r.metadata.name = 'Orders_1'),
+      "metadata.name: must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), got \"Orders_1\"",
+    ],
+    [
+      'namespace the API server refuses (DNS-1123 label)',
+      (r) => (r.metadata.namespace = 'shop.eu'),
+      'metadata.namespace: must be a DNS-1123 label',
     ],
     [
       'bad per-try timeout',
@@ -560,6 +585,21 @@ describe('validateApiRoute', () => {
       }),
     );
     expect(errors.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('reads durations in the Gateway API grammar (GEP-2257), as Go and CEL do', () => {
+    const result = validateApiRoute(
+      variant((r) => {
+        r.spec.routes[0].timeout = '1m30s';
+        r.spec.routes[0].retries = { perTryTimeout: '800ms' };
+      }),
+    );
+    expect(result.ok).toBe(true);
+    expect(durationToMs('1m30s')).toBe(90_000);
+    expect(durationToMs('1h2m3s4ms')).toBe(3_723_004);
+    expect(durationToMs('800ms')).toBe(800);
+    expect(durationToMs('10m')).toBe(600_000);
+    expect(() => durationToMs('1.5s')).toThrow('invalid duration "1.5s"');
   });
 
   it('rejects non-objects without throwing', () => {

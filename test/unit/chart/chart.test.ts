@@ -372,9 +372,12 @@ test('parseObjects rejects invalid YAML (so a broken template cannot pass as emp
 describe('alerts and dashboard refer to metrics the code exports', () => {
   /** Metric names in PromQL, with histogram suffixes folded onto the family name. */
   function metricNames(expr: string): string[] {
-    const names = expr.match(/\bfigway_[a-z0-9_]+/g) ?? [];
+    const names = expr.match(OUR_METRIC) ?? [];
     return [...new Set(names.map((n) => n.replace(/_(bucket|sum|count)$/, '')))];
   }
+
+  /** Our metrics: figway_*, and the operator's under controller-runtime's names. */
+  const OUR_METRIC = /\b(?:figway|controller_runtime|workqueue|rest_client)_[a-z0-9_]+/g;
 
   /** Metric name → label names, from the gateway's GATEWAY_METRICS and the operator's registry. */
   async function exported(): Promise<Map<string, readonly string[]>> {
@@ -429,7 +432,7 @@ describe('alerts and dashboard refer to metrics the code exports', () => {
     const scrapeLabels = ['namespace', 'pod', 'apiroute', 'job', 'le'];
     const problems: string[] = [];
     for (const expr of [...(await alertExprs()), ...dashboardExprs()]) {
-      for (const match of expr.matchAll(/\b(figway_[a-z0-9_]+)\{([^}]*)\}/g)) {
+      for (const match of expr.matchAll(new RegExp(`(${OUR_METRIC.source})\\{([^}]*)\\}`, 'g'))) {
         const name = (match[1] as string).replace(/_(bucket|sum|count)$/, '');
         const labels = [...(match[2] as string).matchAll(/([a-z_]+)\s*(=~|!=|!~|=)/g)].map(
           (m) => m[1] as string,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { ApiException } from '@kubernetes/client-node';
-import { apiStatusCode, describeApiError } from '../../../src/common/api-error.js';
+import { apiErrorFields, apiStatusCode, describeApiError } from '../../../src/common/api-error.js';
+import { errorFields } from '../../../src/common/logger.js';
 
 const notFound = new ApiException(
   404,
@@ -33,5 +34,45 @@ describe('describeApiError', () => {
 
   test('is the first line of any other error', () => {
     expect(describeApiError(new Error('socket hang up\n    at stack'))).toBe('socket hang up');
+  });
+});
+
+describe('apiErrorFields and errorFields', () => {
+  const forbidden = new ApiException(
+    403,
+    'Unknown API Status Code!',
+    JSON.stringify({
+      kind: 'Status',
+      message: 'leases is forbidden: User "x" cannot create',
+      reason: 'Forbidden',
+      code: 403,
+    }),
+    { 'content-type': 'application/json', 'audit-id': 'abc' },
+  );
+
+  test('carry status, reason and message, never the headers', () => {
+    expect(apiErrorFields(forbidden)).toEqual({
+      status: 403,
+      reason: 'Forbidden',
+      message: 'leases is forbidden: User "x" cannot create',
+    });
+    expect(describeApiError(forbidden)).toBe(
+      'leases is forbidden: User "x" cannot create (HTTP 403 Forbidden)',
+    );
+    const wrapped = new Error('reconcile failed', { cause: forbidden });
+    for (const fields of [errorFields(forbidden), errorFields(wrapped)]) {
+      expect(fields).toMatchObject({ status: 403, reason: 'Forbidden' });
+      expect(JSON.stringify(fields)).not.toMatch(/audit-id|Headers|HTTP-Code/);
+    }
+    expect(errorFields(wrapped).error).toBe('reconcile failed');
+  });
+
+  test('name the socket error under fetch failed', () => {
+    const refused = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), {
+        code: 'ECONNREFUSED',
+      }),
+    });
+    expect(describeApiError(refused)).toBe('fetch failed: connect ECONNREFUSED 127.0.0.1:6443');
   });
 });

@@ -60,3 +60,41 @@ describe('PooledKubeConfig', () => {
     expect(await dispatcherOf(kc)).not.toBe(operator);
   });
 });
+
+describe('PooledKubeConfig.observeRequests', () => {
+  test('reports method, host and status of every API request, and <error> as undefined', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      res.writeHead(req.url?.includes('missing') ? 404 : 200, {
+        'content-type': 'application/json',
+      });
+      res.end(JSON.stringify({ kind: 'NamespaceList', items: [], metadata: {} }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const kc = new PooledKubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const seen: [string, string, number | undefined][] = [];
+    kc.observeRequests((method, host, status) => seen.push([method, host, status]));
+    const { CoreV1Api } = await import('@kubernetes/client-node');
+    const api = kc.makeApiClient(CoreV1Api);
+    // The server speaks plain HTTP: the TLS handshake fails, so no status comes back.
+    await expect(api.listNamespace()).rejects.toThrow();
+    kc.clusters[0] = { ...kc.clusters[0]!, server: `http://127.0.0.1:${port}` };
+    const plain = kc.makeApiClient(CoreV1Api);
+    await plain.listNamespace();
+    await expect(plain.readNamespace({ name: 'missing' })).rejects.toThrow();
+    server.closeAllConnections();
+    server.close();
+    expect(seen).toEqual([
+      ['GET', `127.0.0.1:${port}`, undefined],
+      ['GET', `127.0.0.1:${port}`, 200],
+      ['GET', `127.0.0.1:${port}`, 404],
+    ]);
+  });
+});

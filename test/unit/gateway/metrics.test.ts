@@ -24,13 +24,16 @@ describe('gateway metrics', () => {
     series.request('POST', 0, 0.0001);
     const text = await m.registry.metrics();
     expect(text).toContain(
-      'figway_gateway_requests_total{route="orders-api",backend="orders",method="GET",code_class="2xx"} 2',
+      'figway_gateway_requests_total{route="orders-api",backend="orders",method="GET",code_class="2xx",code="200"} 1',
     );
     expect(text).toContain(
-      'figway_gateway_requests_total{route="orders-api",backend="orders",method="OTHER",code_class="5xx"} 1',
+      'figway_gateway_requests_total{route="orders-api",backend="orders",method="GET",code_class="2xx",code="204"} 1',
     );
     expect(text).toContain(
-      'figway_gateway_requests_total{route="orders-api",backend="orders",method="POST",code_class="aborted"} 1',
+      'figway_gateway_requests_total{route="orders-api",backend="orders",method="OTHER",code_class="5xx",code="503"} 1',
+    );
+    expect(text).toContain(
+      'figway_gateway_requests_total{route="orders-api",backend="orders",method="POST",code_class="aborted",code="aborted"} 1',
     );
     expect(text).toContain(
       'figway_gateway_request_duration_seconds_bucket{route="orders-api",backend="orders",le="0.001"} 1',
@@ -51,6 +54,37 @@ describe('gateway metrics', () => {
       'figway_gateway_request_duration_seconds_count{route="orders-api",backend="orders"} 4',
     );
     expect(text).toContain('figway_gateway_requests_in_flight 3');
+  });
+
+  it('bounds the code label: a registered status as itself, any other as other', async () => {
+    const m = metrics();
+    const series = m.series('r', 'b');
+    for (const status of [418, 299, 599, 100]) series.request('GET', status, 0.01);
+    const text = await m.registry.metrics();
+    expect(text).toContain('method="GET",code_class="4xx",code="418"} 1');
+    expect(text).toContain('method="GET",code_class="2xx",code="other"} 1');
+    expect(text).toContain('method="GET",code_class="5xx",code="other"} 1');
+    expect(text).toContain('method="GET",code_class="1xx",code="100"} 1');
+  });
+
+  it('counts upstream time and bytes apart from the whole request, and the build', async () => {
+    const m = metrics();
+    const series = m.series('r', 'b');
+    series.request('GET', 200, 0.2);
+    series.transferred(0.004, 120, 5000);
+    series.transferred(undefined, 0, 80);
+    const text = await m.registry.metrics();
+    expect(text).toContain(
+      'figway_gateway_upstream_duration_seconds_bucket{route="r",backend="b",le="0.005"} 1',
+    );
+    expect(text).toContain(
+      'figway_gateway_upstream_duration_seconds_count{route="r",backend="b"} 1',
+    );
+    expect(text).toContain('figway_gateway_request_bytes_total{route="r",backend="b"} 120');
+    expect(text).toContain('figway_gateway_response_bytes_total{route="r",backend="b"} 5080');
+    expect(text).toMatch(
+      /figway_build_info\{version="\d+\.\d+\.\d+[^"]*",nodejs_version="v\d+[^"]*"\} 1/,
+    );
   });
 
   it('removes the series of routes and backends that left the config', async () => {
@@ -141,7 +175,9 @@ describe('gateway metrics', () => {
     const json = await m.registry.getMetricsAsJSON();
     const bad = json.filter((x) => x.type.toString() === 'gauge' && x.name.endsWith('_total'));
     expect(bad.map((x) => x.name)).toEqual([]);
-    expect(json.some((x) => x.name === 'process_resident_memory_bytes')).toBe(true);
+    // Prefixed like the operator's (figway_operator_process_…), not bare process_*.
+    expect(json.some((x) => x.name === 'figway_gateway_process_resident_memory_bytes')).toBe(true);
+    expect(json.filter((x) => /^(process|nodejs)_/.test(x.name))).toEqual([]);
   });
 
   // promtool is the authority on exposition format; run it where it is installed (Debian
