@@ -36,6 +36,7 @@ import {
   type StageBuilder,
   type StageContext,
 } from '../pipeline.js';
+import { startChildSpan, type EndSpan } from '../tracing.js';
 import { afterFailure, afterHead, type AttemptState, type RetryPolicy } from '../retry.js';
 import type { RuntimeBackend } from '../runtime.js';
 
@@ -92,6 +93,8 @@ class PartCall implements CaptureSink, AttemptState {
   private handle: Cancel | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
+  /** Ends the current attempt's client span (tracing on and sampled), else does nothing. */
+  private endSpan: EndSpan | undefined;
 
   constructor(
     private readonly route: ComposeRoute,
@@ -101,6 +104,7 @@ class PartCall implements CaptureSink, AttemptState {
     private readonly index: number,
     upstreamHeaders: Headers,
     values: Readonly<Record<string, string>>,
+    private readonly trace: StageContext['trace'],
   ) {
     this.onMonolith = backend.monolith;
     // The schema keeps a part's timeout within the route's: the deadline of the whole.
@@ -120,6 +124,21 @@ class PartCall implements CaptureSink, AttemptState {
       this.end({ ok: false, reason: 'timeout' });
       return;
     }
+    // Each attempt is a client span under the request's server span, retries marked as the
+    // exchange marks them; its traceparent goes upstream in the part's own headers.
+    this.endSpan = startChildSpan(
+      this.trace,
+      `GET ${this.backend.name}`,
+      this.backend,
+      this.headers,
+      {
+        'figway.compose.part': this.part.config.name,
+        ...(this.retries > 0 && {
+          'figway.retry': true,
+          'http.request.resend_count': this.retries,
+        }),
+      },
+    );
     this.handle = sendPartAttempt(
       this.route.engine,
       this.backend,
@@ -137,6 +156,7 @@ class PartCall implements CaptureSink, AttemptState {
 
   onCaptured(status: number, headers: Headers, body: Buffer): void {
     this.handle = undefined;
+    this.endSpan?.(status);
     if (this.settled) return;
     const decision = afterHead(this.route.policy, this, status, Math.random());
     if (decision.action === 'retry') this.retry(decision.delayMs);
@@ -145,6 +165,7 @@ class PartCall implements CaptureSink, AttemptState {
 
   onCaptureFailed(reason: CaptureFailure): void {
     this.handle = undefined;
+    this.endSpan?.(undefined, reason);
     if (this.settled) return;
     if (reason !== 'too-large' && reason !== 'cancelled') {
       this.backend.series.upstreamError(reason);
@@ -163,6 +184,7 @@ class PartCall implements CaptureSink, AttemptState {
     clearTimeout(this.timer);
     const handle = this.handle;
     this.end({ ok: false, reason: 'cancelled' });
+    if (handle !== undefined) this.endSpan?.(undefined, 'cancelled');
     handle?.cancel();
   }
 
@@ -221,7 +243,16 @@ class Composition {
       this.route.parts.forEach((part, index) => {
         const backend = backends[part.backendIndex] as RuntimeBackend;
         this.calls.push(
-          new PartCall(this.route, part, backend, this, index, ctx.upstreamHeaders, values),
+          new PartCall(
+            this.route,
+            part,
+            backend,
+            this,
+            index,
+            ctx.upstreamHeaders,
+            values,
+            ctx.trace,
+          ),
         );
       });
       // A client that left during an earlier (asynchronous) stage gets no parts sent.

@@ -51,6 +51,12 @@ const ROUTES = `
       match: { path: { type: PathPrefix, value: /shadowed } }
       backends: [{ service: orders, port: 80, weight: 0 }, { monolith: true, weight: 100 }]
       shadow: { backend: orders, percent: 100 }
+    - name: overview
+      match: { path: { type: Exact, value: '/overview/{id}' } }
+      compose:
+        parts:
+          - { name: order, backend: orders, path: '/orders/{id}' }
+          - { name: history, monolith: true, path: '/legacy/{id}' }
 `;
 
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -248,6 +254,35 @@ describe('tracing', () => {
     });
     const attempt = spans.find((s) => s.spanId === served.parentId) as CollectedSpan;
     expect(attempt.attributes['figway.shadow']).toBeUndefined();
+  });
+
+  it('each composed part is a client span under the server span, and carries the trace', async () => {
+    const reply = await send(`${gw.url}/overview/7`);
+    expect(reply.status).toBe(200);
+    const toOrders = parseTraceparent(
+      orders.seen.find((s) => s.url === '/orders/7')?.headers.traceparent,
+    );
+    const toLegacy = parseTraceparent(
+      legacy.seen.find((s) => s.url === '/legacy/7')?.headers.traceparent,
+    );
+    expect(toLegacy.traceId).toBe(toOrders.traceId);
+    const spans = await traceSpans(collector, toOrders.traceId, 3);
+    const server = spans.find((s) => s.kind === SPAN_KIND_SERVER) as CollectedSpan;
+    const order = spans.find((s) => s.spanId === toOrders.parentId) as CollectedSpan;
+    const history = spans.find((s) => s.spanId === toLegacy.parentId) as CollectedSpan;
+    for (const part of [order, history]) {
+      expect(part.kind).toBe(SPAN_KIND_CLIENT);
+      expect(part.parentSpanId).toBe(server.spanId);
+    }
+    expect(order.attributes).toMatchObject({
+      'figway.compose.part': 'order',
+      'figway.backend': 'orders',
+      'http.response.status_code': 200,
+    });
+    expect(history.attributes).toMatchObject({
+      'figway.compose.part': 'history',
+      'figway.backend': 'monolith',
+    });
   });
 
   it("a caller's decision not to sample is kept: no spans, the trace id still passed on", async () => {

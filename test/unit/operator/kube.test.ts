@@ -12,8 +12,12 @@ import {
 describe('RequestRateLimit', () => {
   // Fake timers and clock: the pacing is checked in virtual time, so a loaded machine
   // cannot make the test flaky.
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   test('lets a burst through at once, then paces requests at qps', async () => {
     const limit = new RequestRateLimit(100, 3, () => Date.now());
