@@ -132,8 +132,8 @@ describe('the image built from the Dockerfile', () => {
     const result = figway(['--help']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/figway operator/);
-    expect(result.stdout).toMatch(/figway gateway/);
+    expect(result.stdout).toMatch(/^ {2}operator \[flags\] +run the Kubernetes operator$/m);
+    expect(result.stdout).toMatch(/^ {2}gateway --config F +run one ApiRoute's gateway$/m);
   });
 
   test('figway validate works from the bundle in /app', () => {
